@@ -1,0 +1,66 @@
+//! The byte store behind a cache front.
+//!
+//! A backend moves bytes: it knows nothing of namespaces, serializers or
+//! default expiries, which the front ([`Cache`](crate::Cache) /
+//! [`AsyncCache`](crate::AsyncCache)) owns. The single Redis server, the
+//! cluster, the in-process fake and the null store all implement these traits,
+//! so every feature works on each of them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::error::Result;
+
+/// A boxed future, as returned by [`AsyncBackend`] methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One entry of a multi-key write: key, encoded value, expiry.
+pub type SetItem = (String, Vec<u8>, Duration);
+
+/// A blocking byte store.
+///
+/// Keys arrive complete (namespace included). Every write carries an expiry.
+pub trait Backend: Send + Sync + 'static {
+    /// Reads one key.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Reads many keys in one round trip per server; results in key order.
+    ///
+    /// The outcome is per key so a sharded store can fail one server's keys
+    /// and still return the others.
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>>;
+
+    /// Writes one key with an expiry; true when stored.
+    fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool>;
+
+    /// Writes many keys in one round trip per server; true when all were stored.
+    fn set_many(&self, items: &[SetItem]) -> Result<bool>;
+
+    /// Deletes one key; true when it existed.
+    fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Deletes many keys; returns how many existed.
+    fn delete_many(&self, keys: &[String]) -> Result<u64>;
+}
+
+/// The async twin of [`Backend`], with the same verbs.
+pub trait AsyncBackend: Send + Sync + 'static {
+    /// Reads one key.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+
+    /// Reads many keys; per-key outcome, in key order.
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>>;
+
+    /// Writes one key with an expiry; true when stored.
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], expire: Duration) -> BoxFuture<'a, Result<bool>>;
+
+    /// Writes many keys; true when all were stored.
+    fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>>;
+
+    /// Deletes one key; true when it existed.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>>;
+
+    /// Deletes many keys; returns how many existed.
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>>;
+}

@@ -1,0 +1,406 @@
+//! Where a Redis server lives and how to log in to it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Address and credentials of one Redis server (one db of it).
+///
+/// The same type configures a single-server [`Cache`](crate::Cache) (through
+/// [`CacheBuilder`](crate::CacheBuilder)) and each host of a cluster. It
+/// deserializes from the keys rc uses in its host maps, so a config file can
+/// hold `{ host = "redis-host01", db = 1 }`.
+///
+/// ```
+/// use rc_core::HostConfig;
+/// let h = HostConfig::new().host("redis-host04").port(6380).db(1).password("s3cret");
+/// assert_eq!(h.address(), "redis-host04:6380/1");
+/// assert!(!format!("{h:?}").contains("s3cret"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Host name or IP address (default `localhost`).
+    pub host: String,
+    /// TCP port (default 6379).
+    pub port: u16,
+    /// Unix socket path; when set, `host` and `port` are ignored.
+    pub unix_socket_path: Option<PathBuf>,
+    /// Database index (default 0).
+    pub db: i64,
+    /// ACL user name (Redis 6+).
+    pub username: Option<String>,
+    /// Password; never shown by `Debug` or in errors.
+    pub password: Option<Secret>,
+    /// Connect with TLS (`rediss://`).
+    pub ssl: bool,
+    /// TLS options, used when `ssl` is true.
+    pub ssl_options: SslOptions,
+}
+
+/// TLS settings of a [`HostConfig`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SslOptions {
+    /// Accept any certificate and host name (self-signed test servers only).
+    pub insecure: bool,
+    /// PEM file of the certificate authority to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A password that prints as `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The password itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            host: "localhost".into(),
+            port: 6379,
+            unix_socket_path: None,
+            db: 0,
+            username: None,
+            password: None,
+            ssl: false,
+            ssl_options: SslOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for HostConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostConfig")
+            .field("address", &self.address())
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("ssl", &self.ssl)
+            .finish()
+    }
+}
+
+impl HostConfig {
+    /// `localhost:6379`, db 0, no password.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a URL: `redis://[user:pass@]host[:port][/db]`, `rediss://...`
+    /// (TLS), or `redis+unix:///path/to/socket?db=N[&pass=...]` (also `unix://`).
+    ///
+    /// ```
+    /// use rc_core::HostConfig;
+    /// let h = HostConfig::from_url("redis://:pw@cache.local:6380/2").unwrap();
+    /// assert_eq!((h.host.as_str(), h.port, h.db), ("cache.local", 6380, 2));
+    /// assert!(HostConfig::from_url("http://x").is_err());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        let bad = |why: &str| Error::config(format!("bad redis URL {:?}: {why}", redact_url(url)));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        let mut cfg = HostConfig::new();
+        match scheme {
+            "redis" | "rediss" => {
+                cfg.ssl = scheme == "rediss";
+                let (authority, path) = match rest.find(['/', '?']) {
+                    Some(i) => rest.split_at(i),
+                    None => (rest, ""),
+                };
+                let (userinfo, hostport) = match authority.rsplit_once('@') {
+                    Some((u, h)) => (Some(u), h),
+                    None => (None, authority),
+                };
+                if let Some(userinfo) = userinfo {
+                    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                    if !user.is_empty() {
+                        cfg.username = Some(percent_decode(user).map_err(|e| bad(&e))?);
+                    }
+                    if !pass.is_empty() {
+                        cfg.password = Some(Secret(percent_decode(pass).map_err(|e| bad(&e))?));
+                    }
+                }
+                let (host, port) = split_host_port(hostport).map_err(|e| bad(&e))?;
+                if let Some(host) = host {
+                    cfg.host = host;
+                }
+                if let Some(port) = port {
+                    cfg.port = port;
+                }
+                let (db_path, query) = path.split_once('?').unwrap_or((path, ""));
+                let db_path = db_path.trim_start_matches('/');
+                if !db_path.is_empty() {
+                    cfg.db = parse_db(db_path).map_err(|e| bad(&e))?;
+                }
+                apply_query(&mut cfg, query).map_err(|e| bad(&e))?;
+            }
+            "redis+unix" | "unix" => {
+                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                if path.is_empty() {
+                    return Err(bad("missing socket path"));
+                }
+                cfg.unix_socket_path = Some(PathBuf::from(percent_decode(path).map_err(|e| bad(&e))?));
+                apply_query(&mut cfg, query).map_err(|e| bad(&e))?;
+            }
+            other => return Err(bad(&format!("unknown scheme {other:?}, expected redis, rediss or redis+unix"))),
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Sets the host name or IP address.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Sets the TCP port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Connects through a unix socket instead of TCP.
+    pub fn unix_socket_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_socket_path = Some(path.into());
+        self
+    }
+
+    /// Sets the database index.
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = db;
+        self
+    }
+
+    /// Sets the ACL user name.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets the password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(Secret(password.into()));
+        self
+    }
+
+    /// Turns TLS on or off.
+    pub fn ssl(mut self, ssl: bool) -> Self {
+        self.ssl = ssl;
+        self
+    }
+
+    /// Sets TLS options (and turns TLS on).
+    pub fn ssl_options(mut self, options: SslOptions) -> Self {
+        self.ssl = true;
+        self.ssl_options = options;
+        self
+    }
+
+    /// The address rc names in errors and logs: `host:port/db` or
+    /// `unix:/path?db=N`. Never contains the password.
+    pub fn address(&self) -> String {
+        match &self.unix_socket_path {
+            Some(p) => format!("unix:{}?db={}", p.display(), self.db),
+            None if self.host.contains(':') => format!("[{}]:{}/{}", self.host, self.port, self.db),
+            None => format!("{}:{}/{}", self.host, self.port, self.db),
+        }
+    }
+
+    /// Checks the fields without touching the network.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| Err(Error::config(format!("host {}: {why}", self.address())));
+        if self.unix_socket_path.is_none() {
+            if self.host.is_empty() {
+                return bad("empty host name".into());
+            }
+            if self.port == 0 {
+                return bad("port 0 is not a valid Redis port".into());
+            }
+            if self.host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+                return bad(format!("invalid host name {:?}", self.host));
+            }
+        }
+        if self.db < 0 {
+            return bad(format!("db must be 0 or more, not {}", self.db));
+        }
+        if self.ssl && self.unix_socket_path.is_some() {
+            return bad("TLS over a unix socket is not supported".into());
+        }
+        Ok(())
+    }
+
+    /// The `redis` crate's connection info for this host.
+    pub fn connection_info(&self) -> Result<redis::ConnectionInfo> {
+        self.validate()?;
+        let addr = match &self.unix_socket_path {
+            Some(p) => redis::ConnectionAddr::Unix(p.clone()),
+            None if self.ssl => tls_addr(self)?,
+            None => redis::ConnectionAddr::Tcp(self.host.clone(), self.port),
+        };
+        let mut redis_info = redis::RedisConnectionInfo::default().set_db(self.db).set_skip_set_lib_name();
+        if let Some(u) = &self.username {
+            redis_info = redis_info.set_username(u);
+        }
+        if let Some(p) = &self.password {
+            redis_info = redis_info.set_password(p.expose());
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .map_err(|e| Error::config(format!("host {}: {e}", self.address())))?;
+        Ok(info.set_redis_settings(redis_info))
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls_addr(cfg: &HostConfig) -> Result<redis::ConnectionAddr> {
+    if cfg.ssl_options.ca_file.is_some() {
+        return Err(Error::config(format!(
+            "host {}: ssl_options.ca_file is not supported yet; install the CA in the system store",
+            cfg.address()
+        )));
+    }
+    Ok(redis::ConnectionAddr::TcpTls {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        insecure: cfg.ssl_options.insecure,
+        tls_params: None,
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_addr(cfg: &HostConfig) -> Result<redis::ConnectionAddr> {
+    Err(Error::config(format!(
+        "host {} asks for TLS, but rc was built without its `tls` feature",
+        cfg.address()
+    )))
+}
+
+fn split_host_port(s: &str) -> std::result::Result<(Option<String>, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or("unclosed '[' in host")?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        Some(p) => {
+            let n: u32 = p.parse().map_err(|_| format!("invalid port {p:?}"))?;
+            match u16::try_from(n) {
+                Ok(n) if n != 0 => Some(n),
+                _ => return Err(format!("port {n} is out of range 1..=65535")),
+            }
+        }
+        None => None,
+    };
+    Ok(((!host.is_empty()).then(|| host.to_owned()), port))
+}
+
+fn parse_db(s: &str) -> std::result::Result<i64, String> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|d| *d >= 0)
+        .ok_or_else(|| format!("invalid db {s:?}"))
+}
+
+fn apply_query(cfg: &mut HostConfig, query: &str) -> std::result::Result<(), String> {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v)?;
+        match k {
+            "db" => cfg.db = parse_db(&v)?,
+            "pass" | "password" => cfg.password = Some(Secret(v)),
+            "user" | "username" => cfg.username = Some(v),
+            "insecure" => cfg.ssl_options.insecure = v.is_empty() || v == "true" || v == "1",
+            _ => return Err(format!("unknown query parameter {k:?}")),
+        }
+    }
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let b = hex
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("bad percent escape")?;
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "percent escapes are not UTF-8".to_owned())
+}
+
+/// The URL with its password replaced by `***`, for error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.chars().take(200).collect();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let mut out = match rest[..end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+        }
+        None => url.to_owned(),
+    };
+    if let Some(i) = out.find("pass") {
+        out.truncate(i);
+        out.push_str("pass=***");
+    }
+    out.chars().take(200).collect()
+}
+
+/// Connect and response timeouts of one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Longest wait for a TCP/unix connect plus the handshake (default 1 s).
+    pub connect: Duration,
+    /// Longest wait for a reply once a command is sent (default 1 s).
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(1), response: Duration::from_secs(1) }
+    }
+}
+
+impl Timeouts {
+    /// Rejects zero durations, which the socket layer treats as "no timeout".
+    pub fn validate(&self) -> Result<()> {
+        if self.connect.is_zero() || self.response.is_zero() {
+            return Err(Error::config("timeouts must be greater than zero"));
+        }
+        Ok(())
+    }
+}
