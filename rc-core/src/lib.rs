@@ -1,17 +1,43 @@
-//! Runtime of rc. Users depend on the `rc` facade crate, which re-exports this.
+//! Runtime of rc: the cache fronts, byte stores, serializers and batches.
+//!
+//! Applications depend on the `rc` facade crate, which re-exports everything
+//! here along with the `#[rc::cache]` attribute; see its documentation for
+//! the guide.
 #![deny(missing_docs)]
 
+mod async_cache;
 mod backend;
+mod batch;
+mod builder;
+mod cache;
 mod error;
+mod front;
 mod health;
 mod host;
+mod key;
+mod memory;
 mod multiplexed;
 mod pool;
+mod promise;
 pub mod protocol;
+mod serializer;
+mod stats;
 
+#[doc(hidden)]
+pub mod __private;
+
+pub use async_cache::AsyncCache;
 pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+pub use batch::{AsyncBatch, Batch};
+pub use builder::CacheBuilder;
+pub use cache::Cache;
 pub use error::{BoxError, Error, Result};
+pub use front::DEFAULT_EXPIRE;
 pub use health::Health;
 pub use host::{HostConfig, Secret, SslOptions, Timeouts};
+pub use memory::MemoryBackend;
 pub use multiplexed::AsyncRedisBackend;
 pub use pool::{DEFAULT_POOL_SIZE, InFlight, RedisBackend};
+pub use promise::Promise;
+pub use serializer::{CborSerializer, Decode, JsonSerializer, Serializer};
+pub use stats::Stats;

@@ -1,0 +1,160 @@
+//! What a cache does on top of its byte store: namespace, serializer,
+//! default expiry, bypass values and counters. Shared by the sync and async fronts.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::SetItem;
+use crate::error::{Error, Result};
+use crate::serializer::Codec;
+use crate::stats::Counters;
+
+/// rc's default expiry: 3 days.
+pub const DEFAULT_EXPIRE: Duration = Duration::from_secs(259_200);
+
+pub(crate) struct Front {
+    pub namespace: String,
+    pub codec: Codec,
+    pub default_expire: Duration,
+    /// Encoded bypass values, compared byte for byte with encoded results.
+    pub bypass: Vec<Vec<u8>>,
+    pub counters: Counters,
+}
+
+impl Front {
+    pub fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
+        if self.namespace.is_empty() {
+            Cow::Borrowed(key)
+        } else {
+            let mut k = String::with_capacity(self.namespace.len() + key.len());
+            k.push_str(&self.namespace);
+            k.push_str(key);
+            Cow::Owned(k)
+        }
+    }
+
+    pub fn full_key_owned(&self, key: String) -> String {
+        if self.namespace.is_empty() { key } else { self.full_key(&key).into_owned() }
+    }
+
+    pub fn expire(&self, expire: Option<Duration>) -> Result<Duration> {
+        match expire {
+            None => Ok(self.default_expire),
+            Some(d) if d.is_zero() => Err(Error::config("expire must be greater than zero")),
+            Some(d) => Ok(d),
+        }
+    }
+
+    pub fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
+        self.codec.encode(value)
+    }
+
+    /// Direct `get`: counts, and undecodable bytes are an error.
+    pub fn decode_direct<T: DeserializeOwned>(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<Option<T>> {
+        match bytes {
+            None => {
+                Counters::add(&self.counters.misses, 1);
+                Ok(None)
+            }
+            Some(b) => match self.codec.decode(key, &b) {
+                Ok(v) => {
+                    Counters::add(&self.counters.hits, 1);
+                    Ok(Some(v))
+                }
+                Err(e) => {
+                    Counters::add(&self.counters.decode_errors, 1);
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// Decorated read: a hit decodes; a miss, a store error or bad bytes give `None`.
+    pub fn decode_cached<T: DeserializeOwned>(&self, key: &str, read: Result<Option<Vec<u8>>>) -> Option<T> {
+        match read {
+            Ok(Some(bytes)) => return self.decode_hit(key, &bytes),
+            Ok(None) => {}
+            Err(e) => self.failed_open(&e),
+        }
+        self.missed();
+        None
+    }
+
+    /// Decodes cached bytes for a decorated call; bytes that do not decode are a miss.
+    pub fn decode_hit<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        match self.codec.decode(key, bytes) {
+            Ok(v) => {
+                Counters::add(&self.counters.hits, 1);
+                Some(v)
+            }
+            Err(e) => {
+                Counters::add(&self.counters.decode_errors, 1);
+                tracing::warn!(error = %e, "rc: cached bytes do not decode; recomputing");
+                self.missed();
+                None
+            }
+        }
+    }
+
+    pub fn missed(&self) {
+        Counters::add(&self.counters.misses, 1);
+    }
+
+    /// Encodes a computed result for storing, or `None` when it is bypassed or cannot be encoded.
+    pub fn store_item<T: Serialize + ?Sized>(&self, key: String, value: &T, expire: Option<Duration>) -> Option<SetItem> {
+        let encoded = self.encode(value).and_then(|b| Ok((b, self.expire(expire)?)));
+        match encoded {
+            Ok((bytes, _)) if self.bypass.iter().any(|b| *b == bytes) => {
+                Counters::add(&self.counters.bypassed, 1);
+                None
+            }
+            Ok((bytes, expire)) => Some((key, bytes, expire)),
+            Err(e) => {
+                self.failed_open(&e);
+                None
+            }
+        }
+    }
+
+    /// Counts and logs an error a decorated call or batch swallowed.
+    pub fn failed_open(&self, e: &Error) {
+        Counters::add(&self.counters.errors, 1);
+        match e {
+            // An outage is already logged once by the host's health; stay quiet per call.
+            Error::HostDown { .. } => tracing::debug!(error = %e, "rc: cache unavailable, running uncached"),
+            _ => tracing::warn!(error = %e, "rc: cache error, running uncached"),
+        }
+    }
+
+    /// Counts the outcome of a direct call.
+    pub fn count<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            Counters::add(&self.counters.errors, 1);
+        }
+        r
+    }
+
+    pub fn stored(&self, n: usize) {
+        Counters::add(&self.counters.sets, n as u64);
+    }
+}
+
+/// Collects `(key, value)` pairs into namespaced, encoded set items.
+pub(crate) fn encode_items<K: AsRef<str>, V: Serialize>(
+    front: &Front,
+    items: impl IntoIterator<Item = (K, V)>,
+    expire: Option<Duration>,
+) -> Result<Vec<SetItem>> {
+    let expire = front.expire(expire)?;
+    items
+        .into_iter()
+        .map(|(k, v)| Ok((front.full_key(k.as_ref()).into_owned(), front.encode(&v)?, expire)))
+        .collect()
+}
+
+pub(crate) fn full_keys<K: AsRef<str>>(front: &Front, keys: impl IntoIterator<Item = K>) -> Vec<String> {
+    keys.into_iter().map(|k| front.full_key(k.as_ref()).into_owned()).collect()
+}

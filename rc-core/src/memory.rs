@@ -1,0 +1,123 @@
+//! [`MemoryBackend`]: an in-process byte store that honours expiry.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+use crate::error::Result;
+
+/// An in-process store with Redis's expiry semantics, for tests and for
+/// running without a server (rc's `FakeRedisCache` is built on it).
+///
+/// Values live in this process only: two processes never share them.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of live (unexpired) keys.
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.lock().values().filter(|(_, exp)| *exp > now).count()
+    }
+
+    /// True when no live key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Time left before `key` expires, if it is stored.
+    pub fn ttl(&self, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        self.lock().get(key).and_then(|(_, exp)| exp.checked_duration_since(now)).filter(|d| !d.is_zero())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(map: &mut HashMap<String, (Vec<u8>, Instant)>, key: &str, now: Instant) -> Option<Vec<u8>> {
+        match map.get(key) {
+            Some((v, exp)) if *exp > now => Some(v.clone()),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn write(map: &mut HashMap<String, (Vec<u8>, Instant)>, key: &str, value: &[u8], expire: Duration, now: Instant) {
+        // Expired entries would otherwise only go when read again.
+        if map.len() >= 1024 && map.len().is_power_of_two() {
+            map.retain(|_, (_, exp)| *exp > now);
+        }
+        let at = now.checked_add(expire).unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
+        map.insert(key.to_owned(), (value.to_vec(), at));
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(Self::read(&mut self.lock(), key, Instant::now()))
+    }
+
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        keys.iter().map(|k| Ok(Self::read(&mut map, k, now))).collect()
+    }
+
+    fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
+        Self::write(&mut self.lock(), key, value, expire, Instant::now());
+        Ok(true)
+    }
+
+    fn set_many(&self, items: &[SetItem]) -> Result<bool> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        for (k, v, e) in items {
+            Self::write(&mut map, k, v, *e, now);
+        }
+        Ok(true)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let now = Instant::now();
+        Ok(self.lock().remove(key).is_some_and(|(_, exp)| exp > now))
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<u64> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        Ok(keys.iter().filter(|k| map.remove(k.as_str()).is_some_and(|(_, exp)| exp > now)).count() as u64)
+    }
+}
+
+impl AsyncBackend for MemoryBackend {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(std::future::ready(Backend::get(self, key)))
+    }
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
+        Box::pin(std::future::ready(Backend::get_many(self, keys)))
+    }
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], expire: Duration) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(std::future::ready(Backend::set(self, key, value, expire)))
+    }
+    fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(std::future::ready(Backend::set_many(self, items)))
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(std::future::ready(Backend::delete(self, key)))
+    }
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(std::future::ready(Backend::delete_many(self, keys)))
+    }
+}

@@ -1,0 +1,154 @@
+//! How values become bytes: the [`Serializer`] trait and the built-in formats.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{BoxError, Error, Result};
+
+/// Turns values into bytes and back.
+///
+/// rc ships [`JsonSerializer`] (the default, readable by Python rc) and
+/// [`CborSerializer`] (compact binary). Implement this trait to use another
+/// format; values reach you type-erased through
+/// [`erased_serde`](https://docs.rs/erased-serde), so a `Cache` stays one
+/// concrete type whatever its serializer.
+///
+/// ```
+/// use rc_core::{BoxError, Decode, Serializer};
+///
+/// /// JSON, pretty-printed (easier to read in redis-cli).
+/// struct PrettyJson;
+///
+/// impl Serializer for PrettyJson {
+///     fn name(&self) -> &'static str { "pretty-json" }
+///     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
+///         Ok(serde_json::to_vec_pretty(value)?)
+///     }
+///     fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError> {
+///         out.from(&mut serde_json::Deserializer::from_slice(bytes))
+///     }
+/// }
+///
+/// let cache = rc_core::Cache::builder().serializer(PrettyJson).build_with_backend(
+///     std::sync::Arc::new(rc_core::MemoryBackend::default()),
+/// ).unwrap();
+/// cache.set("k", &vec![1, 2], None).unwrap();
+/// assert_eq!(cache.get::<Vec<i32>>("k").unwrap(), Some(vec![1, 2]));
+/// ```
+pub trait Serializer: Send + Sync + 'static {
+    /// A short name used in error messages.
+    fn name(&self) -> &'static str;
+
+    /// Encodes `value`. `&dyn erased_serde::Serialize` implements `serde::Serialize`.
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError>;
+
+    /// Decodes `bytes` by handing a deserializer over them to `out`.
+    fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError>;
+}
+
+/// Where a [`Serializer`] sends the deserializer for the bytes it decodes.
+pub struct Decode<'a> {
+    sink: &'a mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+}
+
+impl Decode<'_> {
+    /// Deserializes the requested value from `deserializer`.
+    pub fn from<'de, D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), BoxError> {
+        let mut erased = <dyn erased_serde::Deserializer>::erase(deserializer);
+        (self.sink)(&mut erased).map_err(Into::into)
+    }
+}
+
+/// JSON via `serde_json`: the default, and the format Python rc reads and writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonSerializer;
+
+/// CBOR via `cbor4ii`: compact, binary-safe, more types than JSON (map keys
+/// of any type, byte strings). The safe stand-in for rc's pickle.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CborSerializer;
+
+impl Serializer for JsonSerializer {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
+        Ok(serde_json::to_vec(value)?)
+    }
+    fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        out.from(&mut de)?;
+        de.end()?;
+        Ok(())
+    }
+}
+
+impl Serializer for CborSerializer {
+    fn name(&self) -> &'static str {
+        "cbor"
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
+        Ok(cbor4ii::serde::to_vec(Vec::new(), &value)?)
+    }
+    fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError> {
+        let reader = cbor4ii::core::utils::SliceReader::new(bytes);
+        out.from(&mut cbor4ii::serde::Deserializer::new(reader))
+    }
+}
+
+/// The serializer a front holds; built-ins skip type erasure on the hot path.
+#[derive(Clone)]
+pub(crate) enum Codec {
+    Json,
+    Cbor,
+    Custom(Arc<dyn Serializer>),
+}
+
+impl Codec {
+    pub(crate) fn new<S: Serializer>(s: S) -> Self {
+        let any: &dyn std::any::Any = &s;
+        if any.is::<JsonSerializer>() {
+            Codec::Json
+        } else if any.is::<CborSerializer>() {
+            Codec::Cbor
+        } else {
+            Codec::Custom(Arc::new(s))
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Codec::Json => "json",
+            Codec::Cbor => "cbor",
+            Codec::Custom(s) => s.name(),
+        }
+    }
+
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
+        let r: Result<Vec<u8>, BoxError> = match self {
+            Codec::Json => serde_json::to_vec(value).map_err(Into::into),
+            Codec::Cbor => cbor4ii::serde::to_vec(Vec::new(), &value).map_err(Into::into),
+            Codec::Custom(s) => s.encode(&value as &dyn erased_serde::Serialize),
+        };
+        r.map_err(|e| Error::Encode { serializer: self.name(), source: e.into() })
+    }
+
+    pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        let r: Result<T, BoxError> = match self {
+            Codec::Json => serde_json::from_slice(bytes).map_err(Into::into),
+            Codec::Cbor => cbor4ii::serde::from_slice(bytes).map_err(Into::into),
+            Codec::Custom(s) => {
+                let mut value = None;
+                let mut sink = |de: &mut dyn erased_serde::Deserializer<'_>| {
+                    value = Some(erased_serde::deserialize::<T>(de)?);
+                    Ok(())
+                };
+                s.decode(bytes, Decode { sink: &mut sink })
+                    .and_then(|()| value.ok_or_else(|| "serializer produced no value".into()))
+            }
+        };
+        r.map_err(|e| Error::Decode { key: key.to_owned(), serializer: self.name(), source: e.into() })
+    }
+}

@@ -1,0 +1,48 @@
+//! Counters of what a cache did.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a cache's counters (see [`Cache::stats`](crate::Cache::stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Reads that found a value.
+    pub hits: u64,
+    /// Reads that found nothing (or undecodable bytes, for decorated calls).
+    pub misses: u64,
+    /// Values written.
+    pub sets: u64,
+    /// Decorated results not stored because they equal a bypass value.
+    pub bypassed: u64,
+    /// Failures of the store (counted whether they were returned or failed open).
+    pub errors: u64,
+    /// Stored bytes that did not decode.
+    pub decode_errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub sets: AtomicU64,
+    pub bypassed: AtomicU64,
+    pub errors: AtomicU64,
+    pub decode_errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            sets: self.sets.load(Relaxed),
+            bypassed: self.bypassed.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            decode_errors: self.decode_errors.load(Relaxed),
+        }
+    }
+}
