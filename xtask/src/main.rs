@@ -1,1 +1,81 @@
-fn main(){}
+//! Project tasks, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! - `test`: installs `redis-server` when missing, then fmt check, clippy and all tests.
+//! - `demo`: runs every example against a throwaway `redis-server`.
+
+mod demo;
+mod redis_install;
+mod test;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test [-- <args>]  install redis-server if missing (apt-get, as root), then run
+                    cargo fmt --check, clippy -D warnings, all tests and doc tests;
+                    <args> go to the test binaries, e.g. `cargo xtask test -- --nocapture`
+  demo              run each example of examples/examples/ (except blog) against a
+                    throwaway redis-server, with REDIS_URL pointing at it
+";
+
+/// What a failed task reports; printed as is on stderr.
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+        None => Err(format!("no command given\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+/// `cargo` (the one running us, if any), run from the workspace root.
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// The command line of `cmd`, for headers and errors.
+fn show(cmd: &Command) -> String {
+    let program = Path::new(cmd.get_program());
+    let program = match program.file_name() {
+        // Show `cargo`, not the full path of the toolchain's cargo.
+        Some(name) if name == "cargo" => "cargo".into(),
+        _ => program.to_string_lossy(),
+    };
+    let mut out = program.into_owned();
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        if arg.is_empty() || arg.contains(' ') {
+            out += &format!(" {arg:?}");
+        } else {
+            out += &format!(" {arg}");
+        }
+    }
+    out
+}

@@ -1,0 +1,98 @@
+//! `cargo xtask test`: what CI runs.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{Result, cargo, redis_install, show};
+
+/// Runs the steps in order, stopping at the first failure.
+/// `args` is empty or `-- <args for the test binaries>`.
+pub fn run(args: &[String]) -> Result {
+    let test_args = match args {
+        [] => &[][..],
+        [dash, rest @ ..] if dash == "--" => rest,
+        [other, ..] => {
+            return Err(format!(
+                "cargo xtask test: unexpected argument {other:?}; \
+                 arguments for the tests go after `--`, e.g. `cargo xtask test -- --nocapture`"
+            ));
+        }
+    };
+    let started = Instant::now();
+    let mut steps: Vec<(&str, Step)> = vec![
+        ("redis-server", Step::EnsureRedis),
+        (
+            "fmt",
+            Step::Cargo(cargo_cmd(&["fmt", "--all", "--", "--check"], &[])),
+        ),
+        (
+            "clippy",
+            Step::Cargo(cargo_cmd(
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+                &[],
+            )),
+        ),
+        (
+            "tests",
+            Step::Cargo(cargo_cmd(
+                &["test", "--workspace", "--all-targets"],
+                test_args,
+            )),
+        ),
+        (
+            "doc tests",
+            Step::Cargo(cargo_cmd(&["test", "--workspace", "--doc"], test_args)),
+        ),
+    ];
+    let total = steps.len();
+    for (i, (name, step)) in steps.iter_mut().enumerate() {
+        let n = i + 1;
+        let outcome = match step {
+            Step::EnsureRedis => {
+                println!("\n==> [{n}/{total}] {name}: check that redis-server is installed");
+                redis_install::ensure()
+            }
+            Step::Cargo(cmd) => {
+                println!("\n==> [{n}/{total}] {name}: {}", show(cmd));
+                match cmd.status() {
+                    Ok(status) if status.success() => Ok(()),
+                    Ok(status) => Err(format!("{status}")),
+                    Err(e) => Err(format!("cannot run cargo: {e}")),
+                }
+            }
+        };
+        if let Err(why) = outcome {
+            return Err(format!(
+                "{why}\n\nxtask test: step {n}/{total} `{name}` failed after {:.1}s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    }
+    println!(
+        "\n==> xtask test: all {total} steps passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+enum Step {
+    EnsureRedis,
+    Cargo(Command),
+}
+
+/// `cargo <args>`, plus `-- <test_args>` when there are any.
+fn cargo_cmd(args: &[&str], test_args: &[String]) -> Command {
+    let mut cmd = cargo();
+    cmd.args(args);
+    if !test_args.is_empty() {
+        cmd.arg("--").args(test_args);
+    }
+    cmd
+}
