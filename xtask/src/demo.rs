@@ -188,3 +188,41 @@ fn ping(port: u16) -> bool {
     };
     attempt().unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rs_files_and_main_dirs_but_not_blog() {
+        let dir = std::env::temp_dir().join(format!("rc-xtask-find-{}", std::process::id()));
+        fs::create_dir_all(dir.join("multi")).unwrap();
+        fs::create_dir_all(dir.join("empty")).unwrap();
+        for file in [
+            "zeta.rs",
+            "alpha.rs",
+            "blog.rs",
+            "notes.txt",
+            "multi/main.rs",
+        ] {
+            fs::write(dir.join(file), "fn main() {}").unwrap();
+        }
+        let found = find_examples(&dir);
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.unwrap(), ["alpha", "multi", "zeta"]);
+        assert_eq!(
+            find_examples(&dir.join("missing")).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn demo_redis_answers_ping_and_is_gone_after_drop() {
+        let server = DemoRedis::start().unwrap();
+        let (port, dir) = (server.port, server.dir.clone());
+        assert!(ping(port));
+        drop(server);
+        assert!(!ping(port));
+        assert!(!dir.exists());
+    }
+}
