@@ -9,6 +9,12 @@ pub use rc_core::{
     SetItem, SslOptions, Stats, Timeouts,
 };
 
+/// Test doubles and a throwaway `redis-server`: [`testing::NullCache`],
+/// [`testing::FakeRedisCache`], [`testing::RedisServer`].
+pub mod testing {
+    pub use rc_testing::*;
+}
+
 /// Runtime items for the code `#[rc::cache]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -1,0 +1,269 @@
+//! The blocking `Cache` against a real redis-server.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rc::testing::{FakeRedisCache, NullCache, RedisServer};
+use rc::{BoxError, Cache, CborSerializer, Decode, Error, JsonSerializer, Serializer};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Post {
+    id: i64,
+    title: String,
+    tags: Vec<String>,
+    meta: BTreeMap<String, Option<f64>>,
+    author: Author,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Author {
+    name: String,
+    karma: u32,
+}
+
+fn post() -> Post {
+    Post {
+        id: 7,
+        title: "Hello, wörld — 你好 🚀".into(),
+        tags: vec!["rust".into(), "redis cache".into()],
+        meta: BTreeMap::from([("score".into(), Some(4.5)), ("none".into(), None)]),
+        author: Author { name: "Zoë".into(), karma: 42 },
+    }
+}
+
+#[test]
+fn seed_simple_example_line_by_line() {
+    let server = RedisServer::start();
+    let cache = Cache::open(&server.url()).unwrap();
+    assert!(cache.set("key", &"value", None).unwrap());
+    assert_eq!(cache.get::<String>("key").unwrap().as_deref(), Some("value"));
+    assert_eq!(cache.get::<String>("foo").unwrap(), None);
+    assert!(cache.set("list", &vec![1], None).unwrap());
+    assert_eq!(cache.get::<Vec<i32>>("list").unwrap(), Some(vec![1]));
+    // Stored as rc 0.3.1's JSON serializer would store it.
+    assert_eq!(server.cli(&["GET", "key"]), "\"value\"");
+    assert_eq!(server.cli(&["GET", "list"]), "[1]");
+}
+
+#[test]
+fn unix_socket_and_builder() {
+    let server = RedisServer::builder().unix_socket(true).start();
+    let path = server.socket_path().unwrap().to_path_buf();
+    let cache = Cache::builder().unix_socket_path(&path).db(3).build().unwrap();
+    assert!(cache.set("k", &1u8, None).unwrap());
+    assert_eq!(cache.get::<u8>("k").unwrap(), Some(1));
+    assert_eq!(server.cli(&["SELECT", "3"]), "OK");
+    let via_url = Cache::open(&format!("redis+unix://{}?db=3", path.display())).unwrap();
+    assert_eq!(via_url.get::<u8>("k").unwrap(), Some(1));
+    let other_db = Cache::open(&server.url()).unwrap();
+    assert_eq!(other_db.get::<u8>("k").unwrap(), None);
+}
+
+#[test]
+fn namespace_hides_other_keys() {
+    let server = RedisServer::start();
+    let plain = Cache::open(&server.url()).unwrap();
+    let ns = Cache::builder().url(&server.url()).namespace("test:").build().unwrap();
+    assert!(plain.set("shared", &"plain", None).unwrap());
+    assert_eq!(ns.get::<String>("shared").unwrap(), None);
+    assert!(ns.set("shared", &"ns", None).unwrap());
+    assert_eq!(plain.get::<String>("shared").unwrap().as_deref(), Some("plain"));
+    assert_eq!(plain.get::<String>("test:shared").unwrap().as_deref(), Some("ns"));
+    assert_eq!(ns.get_many::<String, _, _>(["shared", "nope"]).unwrap(), vec![Some("ns".into()), None]);
+    assert_eq!(ns.delete_many(["shared"]).unwrap(), 1);
+    assert_eq!(plain.get::<String>("shared").unwrap().as_deref(), Some("plain"));
+}
+
+#[test]
+fn expiry_short_and_default() {
+    let server = RedisServer::start();
+    let cache = Cache::open(&server.url()).unwrap();
+    cache.set("short", &1, Some(Duration::from_secs(1))).unwrap();
+    cache.set("long", &1, None).unwrap();
+    let ttl: i64 = server.cli(&["TTL", "long"]).parse().unwrap();
+    assert!((259_190..=259_200).contains(&ttl), "default TTL {ttl}");
+    let ttl: i64 = server.cli(&["TTL", "short"]).parse().unwrap();
+    assert!((0..=1).contains(&ttl), "short TTL {ttl}");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(cache.get::<i32>("short").unwrap(), None);
+    assert_eq!(cache.get::<i32>("long").unwrap(), Some(1));
+
+    let day = Cache::builder().url(&server.url()).default_expire(Duration::from_secs(86_400)).build().unwrap();
+    day.set_many([("a", 1), ("b", 2)], None).unwrap();
+    let ttl: i64 = server.cli(&["TTL", "b"]).parse().unwrap();
+    assert!((86_390..=86_400).contains(&ttl), "builder default TTL {ttl}");
+    let err = cache.set("zero", &1, Some(Duration::ZERO)).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+#[test]
+fn many_keys_order_holes_and_empty_inputs() {
+    let server = RedisServer::start();
+    let cache = Cache::open(&server.url()).unwrap();
+    assert!(cache.set_many([("a", 1), ("c", 3)], None).unwrap());
+    let got: Vec<Option<i32>> = cache.get_many(["c", "b", "a", "c"]).unwrap();
+    assert_eq!(got, vec![Some(3), None, Some(1), Some(3)]);
+    assert_eq!(cache.get_many::<i32, _, &str>([]).unwrap(), vec![]);
+    assert!(cache.set_many(Vec::<(&str, i32)>::new(), None).unwrap());
+    assert_eq!(cache.delete_many(Vec::<String>::new()).unwrap(), 0);
+    assert_eq!(cache.delete_many(["a", "b", "c"]).unwrap(), 2);
+    assert!(!cache.delete("a").unwrap());
+    cache.set("a", &1, None).unwrap();
+    assert!(cache.delete("a").unwrap());
+    assert_eq!(cache.stats().sets, 3);
+}
+
+#[test]
+fn json_and_cbor_round_trips() {
+    let server = RedisServer::start();
+    let json = Cache::open(&server.url()).unwrap();
+    let cbor = Cache::builder().url(&server.url()).serializer(CborSerializer).namespace("cbor:").build().unwrap();
+    let big = "x".repeat(1 << 20);
+    for cache in [&json, &cbor] {
+        cache.set("post", &post(), None).unwrap();
+        assert_eq!(cache.get::<Post>("post").unwrap(), Some(post()));
+        cache.set("ключ 🔑", &"значение", None).unwrap();
+        assert_eq!(cache.get::<String>("ключ 🔑").unwrap().as_deref(), Some("значение"));
+        cache.set("big", &big, None).unwrap();
+        assert_eq!(cache.get::<String>("big").unwrap().map(|s| s.len()), Some(1 << 20));
+        let map = BTreeMap::from([(1u8, vec![0u8, 255]), (2, vec![])]);
+        cache.set("map", &map, None).unwrap();
+        assert_eq!(cache.get::<BTreeMap<u8, Vec<u8>>>("map").unwrap(), Some(map));
+    }
+    // CBOR is binary, JSON is text: the same struct is stored differently.
+    assert!(server.cli(&["GET", "post"]).starts_with('{'));
+    assert!(!server.cli(&["GET", "cbor:post"]).starts_with('{'));
+}
+
+/// A custom serializer: JSON with a version byte in front.
+struct Versioned;
+
+impl Serializer for Versioned {
+    fn name(&self) -> &'static str {
+        "versioned-json"
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
+        let mut out = vec![b'1'];
+        serde_json::to_writer(&mut out, value)?;
+        Ok(out)
+    }
+    fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError> {
+        let body = bytes.strip_prefix(b"1").ok_or("unknown version")?;
+        out.from(&mut serde_json::Deserializer::from_slice(body))
+    }
+}
+
+#[test]
+fn custom_serializer() {
+    let server = RedisServer::start();
+    let cache = Cache::builder().url(&server.url()).serializer(Versioned).build().unwrap();
+    cache.set("p", &post(), None).unwrap();
+    assert_eq!(cache.get::<Post>("p").unwrap(), Some(post()));
+    assert!(server.cli(&["GET", "p"]).starts_with("1{"));
+    server.cli(&["SET", "bad", "2{}"]);
+    let err = cache.get::<Post>("bad").unwrap_err();
+    assert!(err.to_string().contains("versioned-json") && err.to_string().contains("unknown version"), "{err}");
+}
+
+#[test]
+fn undecodable_bytes_are_an_error() {
+    let server = RedisServer::start();
+    let cache = Cache::open(&server.url()).unwrap();
+    server.cli(&["SET", "k", "not json"]);
+    let err = cache.get::<i32>("k").unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert!(err.to_string().contains("\"k\""), "{err}");
+    cache.set("n", &"text", None).unwrap();
+    assert!(cache.get::<i32>("n").is_err());
+    assert_eq!(cache.stats().decode_errors, 2);
+    let cbor = Cache::builder().url(&server.url()).serializer(CborSerializer).build().unwrap();
+    assert!(cbor.get::<Post>("k").is_err());
+}
+
+#[test]
+fn closed_port_errors_name_the_host_within_the_timeout() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cache = Cache::builder()
+        .host("127.0.0.1")
+        .port(port)
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let err = cache.get::<String>("k").unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.is_unavailable());
+    // The host is now backing off: the next call fails at once.
+    let start = Instant::now();
+    let err = cache.set("k", &1, None).unwrap_err();
+    assert!(start.elapsed() < Duration::from_millis(50));
+    assert!(matches!(err, Error::HostDown { .. }), "{err}");
+    assert!(cache.stats().errors >= 2);
+}
+
+#[test]
+fn password_is_never_printed() {
+    let server = RedisServer::builder().password("hunter2-secret").start();
+    let cache = Cache::open(&server.url()).unwrap();
+    assert!(cache.set("k", &1, None).unwrap());
+    let wrong = Cache::builder()
+        .host("127.0.0.1")
+        .port(server.port().unwrap())
+        .password("wrong-pass-123")
+        .build()
+        .unwrap();
+    let err = wrong.get::<i32>("k").unwrap_err();
+    let text = format!("{err} {err:?} {wrong:?}");
+    assert!(!text.contains("wrong-pass-123"), "{text}");
+    assert!(text.to_lowercase().contains("auth") || text.contains("WRONGPASS"), "{text}");
+    let b = Cache::builder().url(&server.url());
+    assert!(!format!("{b:?}").contains("hunter2"));
+    let bad = Cache::open("redis://:hunter2-secret@127.0.0.1:99999").unwrap_err();
+    assert!(!bad.to_string().contains("hunter2"), "{bad}");
+    assert!(bad.to_string().contains("99999"), "{bad}");
+}
+
+#[test]
+fn null_and_fake_caches() {
+    let null = NullCache::new();
+    assert!(null.set("k", &1, None).unwrap());
+    assert_eq!(null.get::<i32>("k").unwrap(), None);
+    assert_eq!(null.get_many::<i32, _, _>(["a", "b"]).unwrap(), vec![None, None]);
+    assert!(null.delete("k").unwrap());
+
+    let fake = FakeRedisCache::new();
+    fake.set("k", &"v", Some(Duration::from_millis(100))).unwrap();
+    fake.set("p", &post(), None).unwrap();
+    assert_eq!(fake.get::<String>("k").unwrap().as_deref(), Some("v"));
+    assert_eq!(fake.get::<Post>("p").unwrap(), Some(post()));
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(fake.get::<String>("k").unwrap(), None);
+    assert_eq!(fake.delete_many(["k", "p"]).unwrap(), 1);
+
+    let ns = FakeRedisCache::build(Cache::builder().namespace("n:").serializer(JsonSerializer)).unwrap();
+    ns.set("x", &1, None).unwrap();
+    assert_eq!(ns.namespace(), "n:");
+    assert_eq!(ns.get::<i32>("x").unwrap(), Some(1));
+}
+
+#[test]
+fn bad_urls_are_clear_errors() {
+    for url in [
+        "http://localhost",
+        "redis://localhost:0",
+        "redis://localhost:99999",
+        "redis://localhost:abc",
+        "redis://localhost/notadb",
+        "redis+unix://",
+        "localhost:6379",
+        "",
+    ] {
+        let err = Cache::open(url).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{url}: {err}");
+    }
+}
