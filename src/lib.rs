@@ -4,9 +4,9 @@
 #![deny(missing_docs)]
 
 pub use rc_core::{
-    AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder, CborSerializer,
-    DEFAULT_EXPIRE, Decode, Error, HostConfig, JsonSerializer, MemoryBackend, Promise, Result, Secret, Serializer,
-    SetItem, SslOptions, Stats, Timeouts,
+    AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
+    CborSerializer, DEFAULT_EXPIRE, Decode, Error, HostConfig, JsonSerializer, MemoryBackend,
+    Promise, Result, Secret, Serializer, SetItem, SslOptions, Stats, Timeouts,
 };
 
 /// Test doubles and a throwaway `redis-server`: [`testing::NullCache`],

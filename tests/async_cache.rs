@@ -17,7 +17,10 @@ async fn seed_simple_example_line_by_line() {
     let server = RedisServer::start();
     let cache = AsyncCache::open(&server.url()).unwrap();
     assert!(cache.set("key", &"value", None).await.unwrap());
-    assert_eq!(cache.get::<String>("key").await.unwrap().as_deref(), Some("value"));
+    assert_eq!(
+        cache.get::<String>("key").await.unwrap().as_deref(),
+        Some("value")
+    );
     assert_eq!(cache.get::<String>("foo").await.unwrap(), None);
     assert!(cache.set("list", &vec![1], None).await.unwrap());
     assert_eq!(cache.get::<Vec<i32>>("list").await.unwrap(), Some(vec![1]));
@@ -28,10 +31,18 @@ async fn seed_simple_example_line_by_line() {
 async fn namespace_many_and_expiry() {
     let server = RedisServer::builder().unix_socket(true).start();
     let plain = AsyncCache::open(&server.url()).unwrap();
-    let ns = AsyncCache::builder().url(&server.url()).namespace("test:").build_async().unwrap();
+    let ns = AsyncCache::builder()
+        .url(&server.url())
+        .namespace("test:")
+        .build_async()
+        .unwrap();
     plain.set("k", &1, None).await.unwrap();
     assert_eq!(ns.get::<i32>("k").await.unwrap(), None);
-    assert!(ns.set_many([("a", 1), ("c", 3)], Some(Duration::from_secs(1))).await.unwrap());
+    assert!(
+        ns.set_many([("a", 1), ("c", 3)], Some(Duration::from_secs(1)))
+            .await
+            .unwrap()
+    );
     let got: Vec<Option<i32>> = ns.get_many(["c", "b", "a"]).await.unwrap();
     assert_eq!(got, vec![Some(3), None, Some(1)]);
     assert_eq!(ns.get_many::<i32, _, &str>([]).await.unwrap(), vec![]);
@@ -51,8 +62,15 @@ async fn namespace_many_and_expiry() {
 #[tokio::test]
 async fn cbor_big_value_and_bad_bytes() {
     let server = RedisServer::start();
-    let cache = AsyncCache::builder().url(&server.url()).serializer(CborSerializer).build_async().unwrap();
-    let item = Item { name: "ünïcödé ✓".into(), sizes: (0..100_000).collect() };
+    let cache = AsyncCache::builder()
+        .url(&server.url())
+        .serializer(CborSerializer)
+        .build_async()
+        .unwrap();
+    let item = Item {
+        name: "ünïcödé ✓".into(),
+        sizes: (0..100_000).collect(),
+    };
     cache.set("item", &item, None).await.unwrap();
     assert_eq!(cache.get::<Item>("item").await.unwrap(), Some(item));
     server.cli(&["SET", "bad", "\u{1}garbage"]);
@@ -74,8 +92,15 @@ async fn closed_port_errors_name_the_host_within_the_timeout() {
         .unwrap();
     let start = Instant::now();
     let err = cache.get::<String>("k").await.unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
     let err = cache.get::<String>("k").await.unwrap_err();
     assert!(matches!(err, Error::HostDown { .. }), "{err}");
 }
@@ -107,7 +132,9 @@ async fn null_and_fake_async() {
     assert!(null.set("k", &1, None).await.unwrap());
     assert_eq!(null.get::<i32>("k").await.unwrap(), None);
     let fake = FakeRedisCache::new_async();
-    fake.set("k", &1, Some(Duration::from_millis(50))).await.unwrap();
+    fake.set("k", &1, Some(Duration::from_millis(50)))
+        .await
+        .unwrap();
     assert_eq!(fake.get::<i32>("k").await.unwrap(), Some(1));
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(fake.get::<i32>("k").await.unwrap(), None);

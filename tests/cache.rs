@@ -28,7 +28,10 @@ fn post() -> Post {
         title: "Hello, wörld — 你好 🚀".into(),
         tags: vec!["rust".into(), "redis cache".into()],
         meta: BTreeMap::from([("score".into(), Some(4.5)), ("none".into(), None)]),
-        author: Author { name: "Zoë".into(), karma: 42 },
+        author: Author {
+            name: "Zoë".into(),
+            karma: 42,
+        },
     }
 }
 
@@ -37,7 +40,10 @@ fn seed_simple_example_line_by_line() {
     let server = RedisServer::start();
     let cache = Cache::open(&server.url()).unwrap();
     assert!(cache.set("key", &"value", None).unwrap());
-    assert_eq!(cache.get::<String>("key").unwrap().as_deref(), Some("value"));
+    assert_eq!(
+        cache.get::<String>("key").unwrap().as_deref(),
+        Some("value")
+    );
     assert_eq!(cache.get::<String>("foo").unwrap(), None);
     assert!(cache.set("list", &vec![1], None).unwrap());
     assert_eq!(cache.get::<Vec<i32>>("list").unwrap(), Some(vec![1]));
@@ -50,7 +56,11 @@ fn seed_simple_example_line_by_line() {
 fn unix_socket_and_builder() {
     let server = RedisServer::builder().unix_socket(true).start();
     let path = server.socket_path().unwrap().to_path_buf();
-    let cache = Cache::builder().unix_socket_path(&path).db(3).build().unwrap();
+    let cache = Cache::builder()
+        .unix_socket_path(&path)
+        .db(3)
+        .build()
+        .unwrap();
     assert!(cache.set("k", &1u8, None).unwrap());
     assert_eq!(cache.get::<u8>("k").unwrap(), Some(1));
     assert_eq!(server.cli(&["SELECT", "3"]), "OK");
@@ -64,22 +74,40 @@ fn unix_socket_and_builder() {
 fn namespace_hides_other_keys() {
     let server = RedisServer::start();
     let plain = Cache::open(&server.url()).unwrap();
-    let ns = Cache::builder().url(&server.url()).namespace("test:").build().unwrap();
+    let ns = Cache::builder()
+        .url(&server.url())
+        .namespace("test:")
+        .build()
+        .unwrap();
     assert!(plain.set("shared", &"plain", None).unwrap());
     assert_eq!(ns.get::<String>("shared").unwrap(), None);
     assert!(ns.set("shared", &"ns", None).unwrap());
-    assert_eq!(plain.get::<String>("shared").unwrap().as_deref(), Some("plain"));
-    assert_eq!(plain.get::<String>("test:shared").unwrap().as_deref(), Some("ns"));
-    assert_eq!(ns.get_many::<String, _, _>(["shared", "nope"]).unwrap(), vec![Some("ns".into()), None]);
+    assert_eq!(
+        plain.get::<String>("shared").unwrap().as_deref(),
+        Some("plain")
+    );
+    assert_eq!(
+        plain.get::<String>("test:shared").unwrap().as_deref(),
+        Some("ns")
+    );
+    assert_eq!(
+        ns.get_many::<String, _, _>(["shared", "nope"]).unwrap(),
+        vec![Some("ns".into()), None]
+    );
     assert_eq!(ns.delete_many(["shared"]).unwrap(), 1);
-    assert_eq!(plain.get::<String>("shared").unwrap().as_deref(), Some("plain"));
+    assert_eq!(
+        plain.get::<String>("shared").unwrap().as_deref(),
+        Some("plain")
+    );
 }
 
 #[test]
 fn expiry_short_and_default() {
     let server = RedisServer::start();
     let cache = Cache::open(&server.url()).unwrap();
-    cache.set("short", &1, Some(Duration::from_secs(1))).unwrap();
+    cache
+        .set("short", &1, Some(Duration::from_secs(1)))
+        .unwrap();
     cache.set("long", &1, None).unwrap();
     let ttl: i64 = server.cli(&["TTL", "long"]).parse().unwrap();
     assert!((259_190..=259_200).contains(&ttl), "default TTL {ttl}");
@@ -89,10 +117,17 @@ fn expiry_short_and_default() {
     assert_eq!(cache.get::<i32>("short").unwrap(), None);
     assert_eq!(cache.get::<i32>("long").unwrap(), Some(1));
 
-    let day = Cache::builder().url(&server.url()).default_expire(Duration::from_secs(86_400)).build().unwrap();
+    let day = Cache::builder()
+        .url(&server.url())
+        .default_expire(Duration::from_secs(86_400))
+        .build()
+        .unwrap();
     day.set_many([("a", 1), ("b", 2)], None).unwrap();
     let ttl: i64 = server.cli(&["TTL", "b"]).parse().unwrap();
-    assert!((86_390..=86_400).contains(&ttl), "builder default TTL {ttl}");
+    assert!(
+        (86_390..=86_400).contains(&ttl),
+        "builder default TTL {ttl}"
+    );
     let err = cache.set("zero", &1, Some(Duration::ZERO)).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
 }
@@ -118,18 +153,32 @@ fn many_keys_order_holes_and_empty_inputs() {
 fn json_and_cbor_round_trips() {
     let server = RedisServer::start();
     let json = Cache::open(&server.url()).unwrap();
-    let cbor = Cache::builder().url(&server.url()).serializer(CborSerializer).namespace("cbor:").build().unwrap();
+    let cbor = Cache::builder()
+        .url(&server.url())
+        .serializer(CborSerializer)
+        .namespace("cbor:")
+        .build()
+        .unwrap();
     let big = "x".repeat(1 << 20);
     for cache in [&json, &cbor] {
         cache.set("post", &post(), None).unwrap();
         assert_eq!(cache.get::<Post>("post").unwrap(), Some(post()));
         cache.set("ключ 🔑", &"значение", None).unwrap();
-        assert_eq!(cache.get::<String>("ключ 🔑").unwrap().as_deref(), Some("значение"));
+        assert_eq!(
+            cache.get::<String>("ключ 🔑").unwrap().as_deref(),
+            Some("значение")
+        );
         cache.set("big", &big, None).unwrap();
-        assert_eq!(cache.get::<String>("big").unwrap().map(|s| s.len()), Some(1 << 20));
+        assert_eq!(
+            cache.get::<String>("big").unwrap().map(|s| s.len()),
+            Some(1 << 20)
+        );
         let map = BTreeMap::from([(1u8, vec![0u8, 255]), (2, vec![])]);
         cache.set("map", &map, None).unwrap();
-        assert_eq!(cache.get::<BTreeMap<u8, Vec<u8>>>("map").unwrap(), Some(map));
+        assert_eq!(
+            cache.get::<BTreeMap<u8, Vec<u8>>>("map").unwrap(),
+            Some(map)
+        );
     }
     // CBOR is binary, JSON is text: the same struct is stored differently.
     assert!(server.cli(&["GET", "post"]).starts_with('{'));
@@ -157,13 +206,20 @@ impl Serializer for Versioned {
 #[test]
 fn custom_serializer() {
     let server = RedisServer::start();
-    let cache = Cache::builder().url(&server.url()).serializer(Versioned).build().unwrap();
+    let cache = Cache::builder()
+        .url(&server.url())
+        .serializer(Versioned)
+        .build()
+        .unwrap();
     cache.set("p", &post(), None).unwrap();
     assert_eq!(cache.get::<Post>("p").unwrap(), Some(post()));
     assert!(server.cli(&["GET", "p"]).starts_with("1{"));
     server.cli(&["SET", "bad", "2{}"]);
     let err = cache.get::<Post>("bad").unwrap_err();
-    assert!(err.to_string().contains("versioned-json") && err.to_string().contains("unknown version"), "{err}");
+    assert!(
+        err.to_string().contains("versioned-json") && err.to_string().contains("unknown version"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -177,7 +233,11 @@ fn undecodable_bytes_are_an_error() {
     cache.set("n", &"text", None).unwrap();
     assert!(cache.get::<i32>("n").is_err());
     assert_eq!(cache.stats().decode_errors, 2);
-    let cbor = Cache::builder().url(&server.url()).serializer(CborSerializer).build().unwrap();
+    let cbor = Cache::builder()
+        .url(&server.url())
+        .serializer(CborSerializer)
+        .build()
+        .unwrap();
     assert!(cbor.get::<Post>("k").is_err());
 }
 
@@ -195,8 +255,15 @@ fn closed_port_errors_name_the_host_within_the_timeout() {
         .unwrap();
     let start = Instant::now();
     let err = cache.get::<String>("k").unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(err.is_unavailable());
     // The host is now backing off: the next call fails at once.
     let start = Instant::now();
@@ -220,7 +287,10 @@ fn password_is_never_printed() {
     let err = wrong.get::<i32>("k").unwrap_err();
     let text = format!("{err} {err:?} {wrong:?}");
     assert!(!text.contains("wrong-pass-123"), "{text}");
-    assert!(text.to_lowercase().contains("auth") || text.contains("WRONGPASS"), "{text}");
+    assert!(
+        text.to_lowercase().contains("auth") || text.contains("WRONGPASS"),
+        "{text}"
+    );
     let b = Cache::builder().url(&server.url());
     assert!(!format!("{b:?}").contains("hunter2"));
     let bad = Cache::open("redis://:hunter2-secret@127.0.0.1:99999").unwrap_err();
@@ -233,11 +303,15 @@ fn null_and_fake_caches() {
     let null = NullCache::new();
     assert!(null.set("k", &1, None).unwrap());
     assert_eq!(null.get::<i32>("k").unwrap(), None);
-    assert_eq!(null.get_many::<i32, _, _>(["a", "b"]).unwrap(), vec![None, None]);
+    assert_eq!(
+        null.get_many::<i32, _, _>(["a", "b"]).unwrap(),
+        vec![None, None]
+    );
     assert!(null.delete("k").unwrap());
 
     let fake = FakeRedisCache::new();
-    fake.set("k", &"v", Some(Duration::from_millis(100))).unwrap();
+    fake.set("k", &"v", Some(Duration::from_millis(100)))
+        .unwrap();
     fake.set("p", &post(), None).unwrap();
     assert_eq!(fake.get::<String>("k").unwrap().as_deref(), Some("v"));
     assert_eq!(fake.get::<Post>("p").unwrap(), Some(post()));
@@ -245,7 +319,8 @@ fn null_and_fake_caches() {
     assert_eq!(fake.get::<String>("k").unwrap(), None);
     assert_eq!(fake.delete_many(["k", "p"]).unwrap(), 1);
 
-    let ns = FakeRedisCache::build(Cache::builder().namespace("n:").serializer(JsonSerializer)).unwrap();
+    let ns =
+        FakeRedisCache::build(Cache::builder().namespace("n:").serializer(JsonSerializer)).unwrap();
     ns.set("x", &1, None).unwrap();
     assert_eq!(ns.namespace(), "n:");
     assert_eq!(ns.get::<i32>("x").unwrap(), Some(1));

@@ -85,7 +85,12 @@ fn ok<T, E>(r: &Result<T, E>) -> Option<&T> {
 }
 
 /// A decorated sync call.
-pub fn call<T: Cacheable, F: FnOnce() -> T>(cache: Option<&Cache>, key: String, expire: Option<Duration>, body: F) -> T {
+pub fn call<T: Cacheable, F: FnOnce() -> T>(
+    cache: Option<&Cache>,
+    key: String,
+    expire: Option<Duration>,
+    body: F,
+) -> T {
     match cache {
         Some(c) => c.cached(key, expire, body, same, some),
         None => {
@@ -180,7 +185,11 @@ pub fn batch_call_result<'a, T: Cacheable + 'a, E: 'a, F: FnOnce() -> Result<T, 
 }
 
 /// Records a decorated async call in an async batch.
-pub fn batch_call_async<'a, T: Cacheable + Send + Sync + 'a, Fut: Future<Output = T> + Send + 'a>(
+pub fn batch_call_async<
+    'a,
+    T: Cacheable + Send + Sync + 'a,
+    Fut: Future<Output = T> + Send + 'a,
+>(
     batch: &AsyncBatch<'a>,
     key: String,
     expire: Option<Duration>,

@@ -69,7 +69,9 @@ impl AsyncCache {
     }
 
     pub(crate) fn from_parts(front: Front, backend: Arc<dyn AsyncBackend>) -> AsyncCache {
-        AsyncCache { inner: Arc::new(Inner { front, backend }) }
+        AsyncCache {
+            inner: Arc::new(Inner { front, backend }),
+        }
     }
 
     /// The value stored under `key`, or `None`.
@@ -81,11 +83,21 @@ impl AsyncCache {
     }
 
     /// Stores `value` under `key` for `expire` (`None`: the default expiry).
-    pub async fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T, expire: Option<Duration>) -> Result<bool> {
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        expire: Option<Duration>,
+    ) -> Result<bool> {
         let f = &self.inner.front;
         let bytes = f.encode(value)?;
         let expire = f.expire(expire)?;
-        let ok = f.count(self.inner.backend.set(&f.full_key(key), &bytes, expire).await)?;
+        let ok = f.count(
+            self.inner
+                .backend
+                .set(&f.full_key(key), &bytes, expire)
+                .await,
+        )?;
         f.stored(ok as usize);
         Ok(ok)
     }
@@ -188,7 +200,10 @@ impl AsyncCache {
             return wrap(v);
         }
         let result = body.await;
-        if !skip_store && let Some((key, bytes, expire)) = peek(&result).and_then(|v| f.store_item(key, v, expire)) {
+        if !skip_store
+            && let Some((key, bytes, expire)) =
+                peek(&result).and_then(|v| f.store_item(key, v, expire))
+        {
             match self.inner.backend.set(&key, &bytes, expire).await {
                 Ok(_) => f.stored(1),
                 Err(e) => f.failed_open(&e),

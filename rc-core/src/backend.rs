@@ -53,7 +53,12 @@ pub trait AsyncBackend: Send + Sync + 'static {
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>>;
 
     /// Writes one key with an expiry; true when stored.
-    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], expire: Duration) -> BoxFuture<'a, Result<bool>>;
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> BoxFuture<'a, Result<bool>>;
 
     /// Writes many keys; true when all were stored.
     fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>>;

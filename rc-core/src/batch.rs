@@ -39,7 +39,10 @@ struct Recorded<C> {
 
 impl<C> Default for Recorded<C> {
     fn default() -> Self {
-        Recorded { keys: Vec::new(), calls: Vec::new() }
+        Recorded {
+            keys: Vec::new(),
+            calls: Vec::new(),
+        }
     }
 }
 
@@ -53,7 +56,11 @@ trait SyncCall {
 
 trait AsyncCall<'a> {
     fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool;
-    fn compute<'f>(self: Box<Self>, front: &'f Front, key: String) -> BoxFuture<'f, Option<SetItem>>
+    fn compute<'f>(
+        self: Box<Self>,
+        front: &'f Front,
+        key: String,
+    ) -> BoxFuture<'f, Option<SetItem>>
     where
         'a: 'f;
 }
@@ -132,7 +139,10 @@ where
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(cache: Cache) -> Self {
-        Batch { cache, calls: Mutex::new(Recorded::default()) }
+        Batch {
+            cache,
+            calls: Mutex::new(Recorded::default()),
+        }
     }
 
     /// Records a call; `key` is the function's key before the namespace.
@@ -150,7 +160,13 @@ impl<'a> Batch<'a> {
         B: FnOnce() -> R + 'a,
     {
         let promise = Promise::new();
-        let call = Call { expire, promise: promise.handle(), body, wrap, peek };
+        let call = Call {
+            expire,
+            promise: promise.handle(),
+            body,
+            wrap,
+            peek,
+        };
         let key = self.cache.inner.front.full_key_owned(key);
         let mut rec = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         rec.keys.push(key);
@@ -160,7 +176,11 @@ impl<'a> Batch<'a> {
 
     /// How many calls are recorded.
     pub fn len(&self) -> usize {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).calls.len()
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .calls
+            .len()
     }
 
     /// True when no call is recorded.
@@ -172,7 +192,8 @@ impl<'a> Batch<'a> {
     /// with one pipelined write, and resolves every promise. Fails open: if
     /// the cache is unreachable, every call is computed.
     pub fn run(self) {
-        let Recorded { mut keys, calls } = self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let Recorded { mut keys, calls } =
+            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
         if calls.is_empty() {
             return;
         }
@@ -207,7 +228,10 @@ impl<'a> Batch<'a> {
 
 impl<'a> AsyncBatch<'a> {
     pub(crate) fn new(cache: AsyncCache) -> Self {
-        AsyncBatch { cache, calls: Mutex::new(Recorded::default()) }
+        AsyncBatch {
+            cache,
+            calls: Mutex::new(Recorded::default()),
+        }
     }
 
     /// Records a call; `key` is the function's key before the namespace.
@@ -225,7 +249,13 @@ impl<'a> AsyncBatch<'a> {
         B: Future<Output = R> + Send + 'a,
     {
         let promise = Promise::new();
-        let call = Call { expire, promise: promise.handle(), body, wrap, peek };
+        let call = Call {
+            expire,
+            promise: promise.handle(),
+            body,
+            wrap,
+            peek,
+        };
         let key = self.cache.inner.front.full_key_owned(key);
         let mut rec = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         rec.keys.push(key);
@@ -235,7 +265,11 @@ impl<'a> AsyncBatch<'a> {
 
     /// How many calls are recorded.
     pub fn len(&self) -> usize {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner()).calls.len()
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .calls
+            .len()
     }
 
     /// True when no call is recorded.
@@ -246,7 +280,8 @@ impl<'a> AsyncBatch<'a> {
     /// Fetches all recorded keys at once, computes the misses concurrently,
     /// stores them with one pipelined write, and resolves every promise.
     pub async fn run(self) {
-        let Recorded { mut keys, calls } = self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let Recorded { mut keys, calls } =
+            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
         if calls.is_empty() {
             return;
         }
@@ -268,7 +303,11 @@ impl<'a> AsyncBatch<'a> {
             let compute = call.compute(front, std::mem::take(key));
             misses.push(async move { compute.await.filter(|_| !skip_store) });
         }
-        let writes: Vec<SetItem> = futures_util::future::join_all(misses).await.into_iter().flatten().collect();
+        let writes: Vec<SetItem> = futures_util::future::join_all(misses)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         if !writes.is_empty() {
             match inner.backend.set_many(&writes).await {
                 Ok(_) => front.stored(writes.len()),

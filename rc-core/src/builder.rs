@@ -184,7 +184,8 @@ impl CacheBuilder {
         T: Serialize + Send + Sync + 'static,
         I: IntoIterator<Item = T>,
     {
-        self.bypass.extend(values.into_iter().map(|v| Arc::new(v) as BypassValue));
+        self.bypass
+            .extend(values.into_iter().map(|v| Arc::new(v) as BypassValue));
         self
     }
 

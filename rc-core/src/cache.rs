@@ -73,7 +73,9 @@ impl Cache {
     }
 
     pub(crate) fn from_parts(front: Front, backend: Arc<dyn Backend>) -> Cache {
-        Cache { inner: Arc::new(Inner { front, backend }) }
+        Cache {
+            inner: Arc::new(Inner { front, backend }),
+        }
     }
 
     /// The value stored under `key`, or `None`.
@@ -88,7 +90,12 @@ impl Cache {
 
     /// Stores `value` under `key` for `expire` (`None`: the default expiry).
     /// Returns whether it was stored.
-    pub fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T, expire: Option<Duration>) -> Result<bool> {
+    pub fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        expire: Option<Duration>,
+    ) -> Result<bool> {
         let f = &self.inner.front;
         let bytes = f.encode(value)?;
         let expire = f.expire(expire)?;
@@ -197,7 +204,10 @@ impl Cache {
             return wrap(v);
         }
         let result = body();
-        if !skip_store && let Some((key, bytes, expire)) = peek(&result).and_then(|v| f.store_item(key, v, expire)) {
+        if !skip_store
+            && let Some((key, bytes, expire)) =
+                peek(&result).and_then(|v| f.store_item(key, v, expire))
+        {
             match self.inner.backend.set(&key, &bytes, expire) {
                 Ok(_) => f.stored(1),
                 Err(e) => f.failed_open(&e),

@@ -82,9 +82,15 @@ impl Error {
     /// Builds an [`Error::Redis`] for `host`, turning client timeouts into [`Error::Timeout`].
     pub fn redis(host: &str, err: redis::RedisError, timeout: Duration) -> Self {
         if err.is_timeout() {
-            Error::Timeout { host: host.to_owned(), timeout }
+            Error::Timeout {
+                host: host.to_owned(),
+                timeout,
+            }
         } else {
-            Error::Redis { host: host.to_owned(), source: Arc::new(err) }
+            Error::Redis {
+                host: host.to_owned(),
+                source: Arc::new(err),
+            }
         }
     }
 
@@ -106,9 +112,9 @@ impl Error {
     /// The server this error names, if any.
     pub fn host(&self) -> Option<&str> {
         match self {
-            Error::Redis { host, .. } | Error::Timeout { host, .. } | Error::HostDown { host, .. } => {
-                Some(host)
-            }
+            Error::Redis { host, .. }
+            | Error::Timeout { host, .. }
+            | Error::HostDown { host, .. } => Some(host),
             _ => None,
         }
     }

@@ -37,7 +37,11 @@ impl Front {
     }
 
     pub fn full_key_owned(&self, key: String) -> String {
-        if self.namespace.is_empty() { key } else { self.full_key(&key).into_owned() }
+        if self.namespace.is_empty() {
+            key
+        } else {
+            self.full_key(&key).into_owned()
+        }
     }
 
     pub fn expire(&self, expire: Option<Duration>) -> Result<Duration> {
@@ -53,7 +57,11 @@ impl Front {
     }
 
     /// Direct `get`: counts, and undecodable bytes are an error.
-    pub fn decode_direct<T: DeserializeOwned>(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<Option<T>> {
+    pub fn decode_direct<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Option<T>> {
         match bytes {
             None => {
                 Counters::add(&self.counters.misses, 1);
@@ -73,7 +81,11 @@ impl Front {
     }
 
     /// Decorated read: a hit decodes; a miss, a store error or bad bytes give `None`.
-    pub fn decode_cached<T: DeserializeOwned>(&self, key: &str, read: Result<Option<Vec<u8>>>) -> Option<T> {
+    pub fn decode_cached<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        read: Result<Option<Vec<u8>>>,
+    ) -> Option<T> {
         match read {
             Ok(Some(bytes)) => return self.decode_hit(key, &bytes),
             Ok(None) => {}
@@ -104,10 +116,17 @@ impl Front {
     }
 
     /// Encodes a computed result for storing, or `None` when it is bypassed or cannot be encoded.
-    pub fn store_item<T: Serialize + ?Sized>(&self, key: String, value: &T, expire: Option<Duration>) -> Option<SetItem> {
-        let encoded = self.encode(value).and_then(|b| Ok((b, self.expire(expire)?)));
+    pub fn store_item<T: Serialize + ?Sized>(
+        &self,
+        key: String,
+        value: &T,
+        expire: Option<Duration>,
+    ) -> Option<SetItem> {
+        let encoded = self
+            .encode(value)
+            .and_then(|b| Ok((b, self.expire(expire)?)));
         match encoded {
-            Ok((bytes, _)) if self.bypass.iter().any(|b| *b == bytes) => {
+            Ok((bytes, _)) if self.bypass.contains(&bytes) => {
                 Counters::add(&self.counters.bypassed, 1);
                 None
             }
@@ -124,7 +143,9 @@ impl Front {
         Counters::add(&self.counters.errors, 1);
         match e {
             // An outage is already logged once by the host's health; stay quiet per call.
-            Error::HostDown { .. } => tracing::debug!(error = %e, "rc: cache unavailable, running uncached"),
+            Error::HostDown { .. } => {
+                tracing::debug!(error = %e, "rc: cache unavailable, running uncached")
+            }
             _ => tracing::warn!(error = %e, "rc: cache error, running uncached"),
         }
     }
@@ -151,10 +172,21 @@ pub(crate) fn encode_items<K: AsRef<str>, V: Serialize>(
     let expire = front.expire(expire)?;
     items
         .into_iter()
-        .map(|(k, v)| Ok((front.full_key(k.as_ref()).into_owned(), front.encode(&v)?, expire)))
+        .map(|(k, v)| {
+            Ok((
+                front.full_key(k.as_ref()).into_owned(),
+                front.encode(&v)?,
+                expire,
+            ))
+        })
         .collect()
 }
 
-pub(crate) fn full_keys<K: AsRef<str>>(front: &Front, keys: impl IntoIterator<Item = K>) -> Vec<String> {
-    keys.into_iter().map(|k| front.full_key(k.as_ref()).into_owned()).collect()
+pub(crate) fn full_keys<K: AsRef<str>>(
+    front: &Front,
+    keys: impl IntoIterator<Item = K>,
+) -> Vec<String> {
+    keys.into_iter()
+        .map(|k| front.full_key(k.as_ref()).into_owned())
+        .collect()
 }

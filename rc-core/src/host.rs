@@ -159,10 +159,15 @@ impl HostConfig {
                 if path.is_empty() {
                     return Err(bad("missing socket path"));
                 }
-                cfg.unix_socket_path = Some(PathBuf::from(percent_decode(path).map_err(|e| bad(&e))?));
+                cfg.unix_socket_path =
+                    Some(PathBuf::from(percent_decode(path).map_err(|e| bad(&e))?));
                 apply_query(&mut cfg, query).map_err(|e| bad(&e))?;
             }
-            other => return Err(bad(&format!("unknown scheme {other:?}, expected redis, rediss or redis+unix"))),
+            other => {
+                return Err(bad(&format!(
+                    "unknown scheme {other:?}, expected redis, rediss or redis+unix"
+                )));
+            }
         }
         cfg.validate()?;
         Ok(cfg)
@@ -237,7 +242,11 @@ impl HostConfig {
             if self.port == 0 {
                 return bad("port 0 is not a valid Redis port".into());
             }
-            if self.host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+            if self
+                .host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+            {
                 return bad(format!("invalid host name {:?}", self.host));
             }
         }
@@ -258,7 +267,9 @@ impl HostConfig {
             None if self.ssl => tls_addr(self)?,
             None => redis::ConnectionAddr::Tcp(self.host.clone(), self.port),
         };
-        let mut redis_info = redis::RedisConnectionInfo::default().set_db(self.db).set_skip_set_lib_name();
+        let mut redis_info = redis::RedisConnectionInfo::default()
+            .set_db(self.db)
+            .set_skip_set_lib_name();
         if let Some(u) = &self.username {
             redis_info = redis_info.set_username(u);
         }
@@ -346,7 +357,9 @@ fn percent_decode(s: &str) -> std::result::Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             let b = hex
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or("bad percent escape")?;
@@ -391,7 +404,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: Duration::from_secs(1), response: Duration::from_secs(1) }
+        Timeouts {
+            connect: Duration::from_secs(1),
+            response: Duration::from_secs(1),
+        }
     }
 }
 

@@ -68,7 +68,11 @@ impl Write for Escaped<'_> {
         let mut rest = s;
         while let Some(i) = rest.find([' ', '%']) {
             self.0.push_str(&rest[..i]);
-            self.0.push_str(if rest.as_bytes()[i] == b' ' { "%20" } else { "%25" });
+            self.0.push_str(if rest.as_bytes()[i] == b' ' {
+                "%20"
+            } else {
+                "%25"
+            });
             rest = &rest[i + 1..];
         }
         self.0.push_str(rest);

@@ -36,14 +36,21 @@ impl MemoryBackend {
     /// Time left before `key` expires, if it is stored.
     pub fn ttl(&self, key: &str) -> Option<Duration> {
         let now = Instant::now();
-        self.lock().get(key).and_then(|(_, exp)| exp.checked_duration_since(now)).filter(|d| !d.is_zero())
+        self.lock()
+            .get(key)
+            .and_then(|(_, exp)| exp.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read(map: &mut HashMap<String, (Vec<u8>, Instant)>, key: &str, now: Instant) -> Option<Vec<u8>> {
+    fn read(
+        map: &mut HashMap<String, (Vec<u8>, Instant)>,
+        key: &str,
+        now: Instant,
+    ) -> Option<Vec<u8>> {
         match map.get(key) {
             Some((v, exp)) if *exp > now => Some(v.clone()),
             Some(_) => {
@@ -54,12 +61,20 @@ impl MemoryBackend {
         }
     }
 
-    fn write(map: &mut HashMap<String, (Vec<u8>, Instant)>, key: &str, value: &[u8], expire: Duration, now: Instant) {
+    fn write(
+        map: &mut HashMap<String, (Vec<u8>, Instant)>,
+        key: &str,
+        value: &[u8],
+        expire: Duration,
+        now: Instant,
+    ) {
         // Expired entries would otherwise only go when read again.
         if map.len() >= 1024 && map.len().is_power_of_two() {
             map.retain(|_, (_, exp)| *exp > now);
         }
-        let at = now.checked_add(expire).unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
+        let at = now
+            .checked_add(expire)
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
         map.insert(key.to_owned(), (value.to_vec(), at));
     }
 }
@@ -72,7 +87,9 @@ impl Backend for MemoryBackend {
     fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
         let now = Instant::now();
         let mut map = self.lock();
-        keys.iter().map(|k| Ok(Self::read(&mut map, k, now))).collect()
+        keys.iter()
+            .map(|k| Ok(Self::read(&mut map, k, now)))
+            .collect()
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
@@ -97,7 +114,10 @@ impl Backend for MemoryBackend {
     fn delete_many(&self, keys: &[String]) -> Result<u64> {
         let now = Instant::now();
         let mut map = self.lock();
-        Ok(keys.iter().filter(|k| map.remove(k.as_str()).is_some_and(|(_, exp)| exp > now)).count() as u64)
+        Ok(keys
+            .iter()
+            .filter(|k| map.remove(k.as_str()).is_some_and(|(_, exp)| exp > now))
+            .count() as u64)
     }
 }
 
@@ -108,7 +128,12 @@ impl AsyncBackend for MemoryBackend {
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
         Box::pin(std::future::ready(Backend::get_many(self, keys)))
     }
-    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], expire: Duration) -> BoxFuture<'a, Result<bool>> {
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(std::future::ready(Backend::set(self, key, value, expire)))
     }
     fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {

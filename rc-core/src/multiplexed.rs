@@ -41,7 +41,8 @@ impl AsyncRedisBackend {
         timeouts.validate()?;
         let info = host.connection_info()?;
         let address = host.address();
-        let client = redis::Client::open(info).map_err(|e| Error::config(format!("host {address}: {e}")))?;
+        let client =
+            redis::Client::open(info).map_err(|e| Error::config(format!("host {address}: {e}")))?;
         Ok(AsyncRedisBackend {
             client,
             address,
@@ -80,14 +81,21 @@ impl AsyncRedisBackend {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response));
-        let connect = self.client.get_multiplexed_async_connection_with_config(&config);
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config);
         // The handshake is bounded too: the client's own timeout covers only the socket connect.
         let limit = self.timeouts.connect + self.timeouts.response;
         let conn = match tokio::time::timeout(limit, connect).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(self.failed(Error::redis(&self.address, e, self.timeouts.connect))),
+            Ok(Err(e)) => {
+                return Err(self.failed(Error::redis(&self.address, e, self.timeouts.connect)));
+            }
             Err(_) => {
-                let e = Error::Timeout { host: self.address.clone(), timeout: limit };
+                let e = Error::Timeout {
+                    host: self.address.clone(),
+                    timeout: limit,
+                };
                 return Err(self.failed(e));
             }
         };
@@ -128,7 +136,10 @@ impl AsyncRedisBackend {
         match conn.send_packed_commands(pipe, 0, count).await {
             Ok(values) => {
                 self.health.succeeded();
-                values.into_iter().map(|v| v.extract_error().map_err(|e| self.on_error(e))).collect()
+                values
+                    .into_iter()
+                    .map(|v| v.extract_error().map_err(|e| self.on_error(e)))
+                    .collect()
             }
             Err(e) => Err(self.on_error(e)),
         }
@@ -144,7 +155,9 @@ impl AsyncRedisBackend {
             cmd.arg(k.as_str());
         }
         let reply = self.query(&cmd).await.map(|v| vec![v]);
-        protocol::mget_reply(reply, keys.len(), |e| Error::redis(&self.address, e, self.timeouts.response))
+        protocol::mget_reply(reply, keys.len(), |e| {
+            Error::redis(&self.address, e, self.timeouts.response)
+        })
     }
 }
 
@@ -171,7 +184,12 @@ impl AsyncBackend for AsyncRedisBackend {
         Box::pin(self.mget(keys))
     }
 
-    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], expire: Duration) -> BoxFuture<'a, Result<bool>> {
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let v = self.query(&set_cmd(key, value, expire)).await?;
             Ok(protocol::all_ok(&[v]))

@@ -58,7 +58,8 @@ impl RedisBackend {
         timeouts.validate()?;
         let info = host.connection_info()?;
         let address = host.address();
-        let client = redis::Client::open(info).map_err(|e| Error::config(format!("host {address}: {e}")))?;
+        let client =
+            redis::Client::open(info).map_err(|e| Error::config(format!("host {address}: {e}")))?;
         Ok(RedisBackend {
             client,
             address,
@@ -82,7 +83,14 @@ impl RedisBackend {
     /// Writes `packed` (one command or a pipeline expecting `replies` replies)
     /// and returns without waiting for the answer.
     pub fn send<'a>(&'a self, packed: &'a [u8], replies: usize) -> InFlight<'a> {
-        let mut flight = InFlight { backend: self, packed, replies, conn: None, reused: false, error: None };
+        let mut flight = InFlight {
+            backend: self,
+            packed,
+            replies,
+            conn: None,
+            reused: false,
+            error: None,
+        };
         if let Err(e) = self.health.check(&self.address) {
             flight.error = Some(e);
             return flight;
@@ -100,9 +108,14 @@ impl RedisBackend {
 
     fn connect(&self) -> Result<Connection> {
         let err = |e| Error::redis(&self.address, e, self.timeouts.connect);
-        let conn = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(err)?;
-        conn.set_read_timeout(Some(self.timeouts.response)).map_err(err)?;
-        conn.set_write_timeout(Some(self.timeouts.response)).map_err(err)?;
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.timeouts.connect)
+            .map_err(err)?;
+        conn.set_read_timeout(Some(self.timeouts.response))
+            .map_err(err)?;
+        conn.set_write_timeout(Some(self.timeouts.response))
+            .map_err(err)?;
         Ok(conn)
     }
 
@@ -154,7 +167,10 @@ impl InFlight<'_> {
             return Err(e);
         }
         let b = self.backend;
-        let mut conn = self.conn.take().expect("an InFlight without error holds a connection");
+        let mut conn = self
+            .conn
+            .take()
+            .expect("an InFlight without error holds a connection");
         let mut values = Vec::with_capacity(self.replies);
         let mut first_reply_error = None;
         for _ in 0..self.replies {
@@ -219,7 +235,8 @@ impl Backend for RedisBackend {
         if items.is_empty() {
             return Ok(true);
         }
-        let packed = protocol::set_many(items.iter().map(|(k, v, e)| (k.as_str(), v.as_slice(), *e)));
+        let packed =
+            protocol::set_many(items.iter().map(|(k, v, e)| (k.as_str(), v.as_slice(), *e)));
         let v = self.query(&packed, items.len())?;
         Ok(protocol::all_ok(&v))
     }

@@ -49,7 +49,12 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Promise<T> {
 impl<T> Promise<T> {
     /// A pending promise.
     pub fn new() -> Self {
-        Promise { shared: Arc::new(Shared { value: OnceLock::new(), callbacks: Mutex::new(Vec::new()) }) }
+        Promise {
+            shared: Arc::new(Shared {
+                value: OnceLock::new(),
+                callbacks: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// True until the promise is resolved.
@@ -80,7 +85,11 @@ impl<T> Promise<T> {
     /// Calls `callback` with the value when the promise resolves, or at once
     /// if it already has; returns the promise.
     pub fn then(self, callback: impl FnOnce(&T) + Send + 'static) -> Self {
-        let mut callbacks = self.shared.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut callbacks = self
+            .shared
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match self.shared.value.get() {
             Some(v) => {
                 drop(callbacks);
@@ -99,7 +108,13 @@ impl<T> Promise<T> {
         if self.shared.value.set(value).is_err() {
             return false;
         }
-        let callbacks = std::mem::take(&mut *self.shared.callbacks.lock().unwrap_or_else(|e| e.into_inner()));
+        let callbacks = std::mem::take(
+            &mut *self
+                .shared
+                .callbacks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         if let Some(v) = self.shared.value.get() {
             for cb in callbacks {
                 cb(v);
@@ -110,6 +125,8 @@ impl<T> Promise<T> {
 
     /// A second handle for the batch that resolves this promise.
     pub(crate) fn handle(&self) -> Promise<T> {
-        Promise { shared: self.shared.clone() }
+        Promise {
+            shared: self.shared.clone(),
+        }
     }
 }

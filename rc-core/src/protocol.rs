@@ -128,9 +128,10 @@ pub fn mget_reply(
     to_err: impl Fn(redis::RedisError) -> Error,
 ) -> Vec<Result<Option<Vec<u8>>>> {
     match reply.map(|mut v| v.pop()) {
-        Ok(Some(Value::Array(items))) if items.len() == n => {
-            items.into_iter().map(|v| bulk(v).map_err(&to_err)).collect()
-        }
+        Ok(Some(Value::Array(items))) if items.len() == n => items
+            .into_iter()
+            .map(|v| bulk(v).map_err(&to_err))
+            .collect(),
         Ok(other) => {
             let e = to_err(unexpected(&other.unwrap_or(Value::Nil)));
             vec![Err(e); n]
@@ -141,7 +142,9 @@ pub fn mget_reply(
 
 /// True when every reply is `OK`.
 pub fn all_ok(replies: &[Value]) -> bool {
-    replies.iter().all(|v| matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK"))
+    replies
+        .iter()
+        .all(|v| matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK"))
 }
 
 /// The integer of a one-reply answer such as `DEL`'s.
@@ -159,18 +162,34 @@ mod tests {
     #[test]
     fn packs_like_the_redis_crate() {
         assert_eq!(get("k"), redis::cmd("GET").arg("k").get_packed_command());
-        assert_eq!(mget(&["a", "b"]), redis::cmd("MGET").arg("a").arg("b").get_packed_command());
+        assert_eq!(
+            mget(&["a", "b"]),
+            redis::cmd("MGET").arg("a").arg("b").get_packed_command()
+        );
         assert_eq!(del(&["a"]), redis::cmd("DEL").arg("a").get_packed_command());
-        let want = redis::cmd("SET").arg("k").arg(b"v").arg("EX").arg(259200).get_packed_command();
+        let want = redis::cmd("SET")
+            .arg("k")
+            .arg(b"v")
+            .arg("EX")
+            .arg(259200)
+            .get_packed_command();
         assert_eq!(set("k", b"v", Duration::from_secs(259200)), want);
-        let want = redis::cmd("SET").arg("k").arg(b"v").arg("PX").arg(1500).get_packed_command();
+        let want = redis::cmd("SET")
+            .arg("k")
+            .arg(b"v")
+            .arg("PX")
+            .arg(1500)
+            .get_packed_command();
         assert_eq!(set("k", b"v", Duration::from_millis(1500)), want);
     }
 
     #[test]
     fn mget_reply_shapes() {
         let to_err = |e| Error::redis("h", e, Duration::from_secs(1));
-        let ok = Ok(vec![Value::Array(vec![Value::BulkString(b"x".to_vec()), Value::Nil])]);
+        let ok = Ok(vec![Value::Array(vec![
+            Value::BulkString(b"x".to_vec()),
+            Value::Nil,
+        ])]);
         let r = mget_reply(ok, 2, to_err);
         assert_eq!(r[0].as_ref().unwrap().as_deref(), Some(&b"x"[..]));
         assert!(r[1].as_ref().unwrap().is_none());

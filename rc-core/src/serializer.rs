@@ -50,7 +50,9 @@ pub trait Serializer: Send + Sync + 'static {
 
 /// Where a [`Serializer`] sends the deserializer for the bytes it decodes.
 pub struct Decode<'a> {
-    sink: &'a mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    sink: &'a mut dyn FnMut(
+        &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<(), erased_serde::Error>,
 }
 
 impl Decode<'_> {
@@ -132,7 +134,10 @@ impl Codec {
             Codec::Cbor => cbor4ii::serde::to_vec(Vec::new(), &value).map_err(Into::into),
             Codec::Custom(s) => s.encode(&value as &dyn erased_serde::Serialize),
         };
-        r.map_err(|e| Error::Encode { serializer: self.name(), source: e.into() })
+        r.map_err(|e| Error::Encode {
+            serializer: self.name(),
+            source: e.into(),
+        })
     }
 
     pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
@@ -149,6 +154,10 @@ impl Codec {
                     .and_then(|()| value.ok_or_else(|| "serializer produced no value".into()))
             }
         };
-        r.map_err(|e| Error::Decode { key: key.to_owned(), serializer: self.name(), source: e.into() })
+        r.map_err(|e| Error::Decode {
+            key: key.to_owned(),
+            serializer: self.name(),
+            source: e.into(),
+        })
     }
 }

@@ -73,7 +73,12 @@ impl AsyncBackend for NullBackend {
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
         Box::pin(std::future::ready(Backend::get_many(self, keys)))
     }
-    fn set<'a>(&'a self, key: &'a str, value: &'a [u8], expire: Duration) -> BoxFuture<'a, Result<bool>> {
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(std::future::ready(Backend::set(self, key, value, expire)))
     }
     fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {
