@@ -1,0 +1,74 @@
+//! The `#[rc::cache]` attribute. Use it through the `rc` crate, which
+//! re-exports it as `rc::cache` and holds the user guide; this crate is an
+//! implementation detail and its generated code names the runtime only
+//! through `::rc`.
+#![deny(missing_docs)]
+
+mod args;
+mod expand;
+mod lifetimes;
+
+use proc_macro::TokenStream;
+
+/// Caches a function's result in Redis, keyed by its name and arguments.
+///
+/// ```ignore
+/// #[rc::cache(expire = 3600)]
+/// pub fn load(name: &str, offset: u32) -> Post { /* .. */ }
+/// ```
+///
+/// # Arguments
+///
+/// All optional, in any order:
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `key_prefix = "v2"` | first word of every key; a string literal or a `&str` constant. Change it to orphan all old results. |
+/// | `expire = 3600` | expiry in whole seconds (an integer literal ≥ 1, or a `u64` expression); default: the cache's default expiry. |
+/// | `include_self = true` | put `self` (by `Display`) first in the key; only on methods. |
+/// | `cache = EXPR` | the cache to use: EXPR is a `Cache` (or derefs to one, e.g. a `LazyLock<Cache>` static or `self.cache`) for a sync fn, an `AsyncCache` for an `async fn`. Default: the installed default cache, or uncached if none is installed. |
+/// | `skip(a, b)` | arguments left out of the key (connections, handles, ...). |
+///
+/// # Key
+///
+/// `[key_prefix ]<module_path> <fn name> <arg> <arg> ..`: every argument not
+/// skipped, in order, formatted by `Display` (so each must implement
+/// `Display`). `self` is not part of the key unless `include_self = true`.
+/// Two methods of the same name in one module share keys unless given
+/// different `key_prefix`es.
+///
+/// # Generated items
+///
+/// Next to the function (as sibling items, so in an `impl` block they are
+/// associated functions; not usable inside `impl Trait for` blocks, where
+/// extra items are not allowed), with the same visibility, generics and
+/// `#[cfg]`s:
+///
+/// * `fn <name>(..)` — the same signature; the body runs on a cache miss (or
+///   when no cache is available), unchanged, so `return` and `?` behave as
+///   before. A return type named `Result` (`Result`, `io::Result`,
+///   `anyhow::Result`, ..) caches only `Ok` values. The cached type must
+///   implement `serde::Serialize + serde::de::DeserializeOwned`.
+/// * `fn invalidate_<name>(..) -> bool` — the same arguments (methods take
+///   `&self`); deletes the cached value for them, `true` if one was deleted.
+///   `async` for an `async fn`.
+/// * `fn batch_<name>(batch: &rc::Batch<'_>, ..) -> rc::Promise<T>` — records
+///   the call in a batch (`&rc::AsyncBatch<'_>` for an `async fn`; this
+///   function itself is not `async`); the promise resolves when the batch
+///   runs. The batch's own cache is used, whatever `cache =` says. Borrowed
+///   arguments must outlive the batch. For an `async fn`, the body's future
+///   must be `Send`.
+///
+/// # Errors
+///
+/// Misuse is a compile error on the offending token: an unknown argument, a
+/// non-integer `expire`, `skip` of an argument that does not exist,
+/// `include_self` without `self`, an argument pattern that is not a plain
+/// identifier, the attribute on something else than a function, a `const fn`.
+/// Type errors point at the culprit too: an argument or `Self` without
+/// `Display`, a return type that cannot be serialized, a `cache =` of the
+/// wrong kind.
+#[proc_macro_attribute]
+pub fn cache(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(attr.into(), item.into()).into()
+}
