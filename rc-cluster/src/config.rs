@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rc_core::{
-    AsyncRedisBackend, DEFAULT_POOL_SIZE, Error, HostConfig, RedisBackend, Result, Timeouts,
+    AsyncCache, AsyncRedisBackend, Cache, CacheBuilder, DEFAULT_POOL_SIZE, Error, HostConfig,
+    RedisBackend, Result, Serializer, Timeouts,
 };
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::backend::{AsyncClusterBackend, ClusterBackend, Hosts};
 use crate::crc32::Crc32HashRouter;
@@ -60,6 +62,8 @@ pub struct ClusterBuilder {
     pool_size: usize,
     max_concurrency: usize,
     timeouts: Timeouts,
+    /// The front options (namespace, serializer, ...); its server options are unused.
+    front: CacheBuilder,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -70,6 +74,7 @@ impl fmt::Debug for ClusterBuilder {
             .field("pool_size", &self.pool_size)
             .field("max_concurrency", &self.max_concurrency)
             .field("timeouts", &self.timeouts)
+            .field("front", &self.front)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +95,7 @@ impl ClusterBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             timeouts: Timeouts::default(),
+            front: CacheBuilder::new(),
         }
     }
 
@@ -175,6 +181,50 @@ impl ClusterBuilder {
         self.response_timeout(timeout)
     }
 
+    /// Prefix added, as is, to every key (before routing: the router sees
+    /// the full key, as in rc).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.front = self.front.namespace(namespace);
+        self
+    }
+
+    /// Expiry of writes that give none (default 3 days).
+    pub fn default_expire(mut self, expire: Duration) -> Self {
+        self.front = self.front.default_expire(expire);
+        self
+    }
+
+    /// The value format (default [`JsonSerializer`](rc_core::JsonSerializer)).
+    pub fn serializer<S: Serializer>(mut self, serializer: S) -> Self {
+        self.front = self.front.serializer(serializer);
+        self
+    }
+
+    /// Results of decorated functions that are returned but never stored
+    /// (see [`CacheBuilder::bypass_values`]).
+    pub fn bypass_values<T, I>(mut self, values: I) -> Self
+    where
+        T: Serialize + Send + Sync + 'static,
+        I: IntoIterator<Item = T>,
+    {
+        self.front = self.front.bypass_values(values);
+        self
+    }
+
+    /// A blocking [`Cache`] on the cluster.
+    pub fn build(mut self) -> Result<Cache> {
+        let front = std::mem::take(&mut self.front);
+        let backend = self.build_backend()?;
+        front.build_with_backend(Arc::new(backend))
+    }
+
+    /// An [`AsyncCache`] on the cluster (its calls need a Tokio runtime).
+    pub fn build_async(mut self) -> Result<AsyncCache> {
+        let front = std::mem::take(&mut self.front);
+        let backend = self.build_async_backend()?;
+        front.build_async_with_backend(Arc::new(backend))
+    }
+
     /// Checks everything that does not need a backend.
     fn check(&self) -> Result<()> {
         if let Some(problem) = self.problems.first() {
@@ -214,14 +264,16 @@ impl ClusterBuilder {
         ))
     }
 
-    /// The blocking cluster byte store, without a cache front.
+    /// The blocking cluster byte store, without a cache front (the front
+    /// options are ignored).
     pub fn build_backend(self) -> Result<ClusterBackend> {
         let (timeouts, pool_size) = (self.timeouts, self.pool_size);
         self.assemble(|c| RedisBackend::new(c, timeouts, pool_size))
             .map(ClusterBackend::new)
     }
 
-    /// The async cluster byte store, without a cache front.
+    /// The async cluster byte store, without a cache front (the front
+    /// options are ignored).
     pub fn build_async_backend(self) -> Result<AsyncClusterBackend> {
         let timeouts = self.timeouts;
         self.assemble(|c| AsyncRedisBackend::new(c, timeouts))
@@ -327,7 +379,12 @@ impl ClusterConfig {
         if let Some(d) = self.response_timeout {
             b = b.response_timeout(d);
         }
-        let _ = (self.namespace, self.default_expire);
+        if let Some(ns) = self.namespace {
+            b = b.namespace(ns);
+        }
+        if let Some(d) = self.default_expire {
+            b = b.default_expire(d);
+        }
         b
     }
 }
@@ -373,4 +430,108 @@ fn opt_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
     Duration::try_from_secs_f64(secs)
         .map(Some)
         .map_err(|_| serde::de::Error::custom(format!("{secs} is not a valid number of seconds")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(b: ClusterBuilder) -> String {
+        b.build_backend().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_configs_are_clear_errors() {
+        let one = || ClusterBuilder::new().host("a", HostConfig::new());
+        assert!(err(ClusterBuilder::new()).contains("at least one host"));
+        assert!(err(one().host("a", HostConfig::new())).contains("\"a\" is given twice"));
+        assert!(err(one().host("", HostConfig::new())).contains("must not be empty"));
+        let e = err(one().host("bad", HostConfig::new().port(0)));
+        assert!(
+            e.contains("cluster host \"bad\"") && e.contains("port 0"),
+            "{e}"
+        );
+        assert!(err(one().host("neg", HostConfig::new().db(-1))).contains("\"neg\""));
+        assert!(err(one().max_concurrency(0)).contains("max_concurrency"));
+        assert!(err(one().connect_timeout(Duration::ZERO)).contains("timeouts"));
+        assert!(err(one().socket_timeout(Duration::ZERO)).contains("timeouts"));
+        let e = one().default_expire(Duration::ZERO).build().unwrap_err();
+        assert!(e.to_string().contains("default_expire"), "{e}");
+        assert!(one().build_async_backend().is_ok());
+        assert!(one().build().is_ok());
+    }
+
+    #[test]
+    fn errors_are_config_errors() {
+        let e = ClusterBuilder::new().build_async_backend().unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_host_from_a_custom_router_is_an_error_not_a_panic() {
+        use rc_core::Backend;
+        struct Nowhere;
+        impl Router for Nowhere {
+            fn host_for_key(&self, _: &str) -> &str {
+                "nowhere"
+            }
+        }
+        let b = ClusterBuilder::new()
+            .host("a", HostConfig::new())
+            .router(|_| Nowhere)
+            .build_backend()
+            .unwrap();
+        assert_eq!(b.host_for_key("k"), None);
+        let e = b.get("k").unwrap_err();
+        assert!(e.to_string().contains("\"nowhere\""), "{e}");
+        let keys = vec!["k".to_owned(), "l".to_owned()];
+        assert!(b.get_many(&keys).iter().all(|r| r.is_err()));
+        assert!(b.delete_many(&keys).is_err());
+        assert!(
+            b.set_many(&[("k".into(), vec![1], Duration::from_secs(1))])
+                .is_err()
+        );
+        assert!(b.get_many(&[]).is_empty());
+        assert_eq!(b.delete_many(&[]).unwrap(), 0);
+        assert!(b.set_many(&[]).unwrap());
+    }
+
+    #[test]
+    fn config_deserializes() {
+        let cfg: ClusterConfig = serde_json::from_str(
+            r#"{"hosts": {"cache01": {"host": "redis-host01"}, "s": {"unix_socket_path": "/tmp/r.sock", "db": 2}},
+                "router": "ketama", "namespace": "ns:", "default_expire": 1.5, "pool_size": 4,
+                "max_concurrency": 8, "connect_timeout": 2, "response_timeout": 0.25}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.router, RouterKind::ConsistentHash);
+        assert_eq!(cfg.hosts["s"].db, 2);
+        assert_eq!(cfg.namespace.as_deref(), Some("ns:"));
+        assert_eq!(cfg.default_expire, Some(Duration::from_millis(1500)));
+        assert_eq!((cfg.pool_size, cfg.max_concurrency), (Some(4), Some(8)));
+        assert_eq!(cfg.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(cfg.response_timeout, Some(Duration::from_millis(250)));
+        let b = cfg.into_builder();
+        assert_eq!((b.pool_size, b.max_concurrency), (4, 8));
+        assert!(b.build().is_ok());
+
+        let empty: ClusterConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, ClusterConfig::default());
+        assert_eq!(empty.router, RouterKind::Crc32Hash);
+        assert!(empty.into_builder().build().is_err());
+    }
+
+    #[test]
+    fn config_rejects_mistakes() {
+        let bad = |text: &str| {
+            serde_json::from_str::<ClusterConfig>(text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(r#"{"hosts": {"a": {}, "a": {"port": 1}}}"#).contains("\"a\" is given twice"));
+        assert!(bad(r#"{"hostz": {}}"#).contains("unknown field"));
+        assert!(bad(r#"{"hosts": {"a": {"hots": "x"}}}"#).contains("unknown field"));
+        assert!(bad(r#"{"router": "random"}"#).contains("unknown variant"));
+        assert!(bad(r#"{"default_expire": -1}"#).contains("not a valid number of seconds"));
+    }
 }
