@@ -1,12 +1,18 @@
-//! # rc — the Redis cache
-//!
-//! Cache function results and values in Redis with one line.
+#![doc = include_str!("../docs/guide.md")]
 #![deny(missing_docs)]
 
 pub use rc_core::{
     AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
     CborSerializer, DEFAULT_EXPIRE, Decode, Error, HostConfig, JsonSerializer, MemoryBackend,
     Promise, Result, Secret, Serializer, SetItem, SslOptions, Stats, Timeouts,
+};
+
+/// Caches a function's results; see the [crate documentation](crate#caching-function-results).
+pub use rc_macros::cache;
+
+pub use rc_cluster::{
+    AsyncClusterBackend, CacheCluster, ClusterBackend, ClusterBuilder, ClusterConfig,
+    ConsistentHashRouter, Crc32HashRouter, Router,
 };
 
 /// Test doubles and a throwaway `redis-server`: [`testing::NullCache`],
