@@ -1,6 +1,7 @@
 //! [`ClusterBuilder`] and the deserializable [`ClusterConfig`].
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,11 +106,16 @@ impl ClusterBuilder {
         if name.is_empty() {
             self.problems
                 .push("a cluster host name must not be empty".to_owned());
-        } else if self.hosts.contains_key(&name) {
-            self.problems
-                .push(format!("cluster host name {name:?} is given twice"));
-        } else {
-            self.hosts.insert(name, config);
+            return self;
+        }
+        match self.hosts.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert(config);
+            }
+            Entry::Occupied(taken) => {
+                let problem = format!("cluster host name {:?} is given twice", taken.key());
+                self.problems.push(problem);
+            }
         }
         self
     }

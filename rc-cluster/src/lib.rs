@@ -15,17 +15,34 @@
 //!   moves only about `1/n` of the keys.
 //!
 //! ```
+//! # let servers: Vec<_> = (0..3).map(|_| rc_testing::RedisServer::start()).collect();
+//! # let host = |i: usize| servers[i].host_config();
+//! use std::time::Duration;
 //! use rc_cluster::{CacheCluster, HostConfig};
 //!
-//! let backend = CacheCluster::builder()
-//!     .host("cache01", HostConfig::new().host("redis-host01"))
-//!     .host("cache02", HostConfig::new().host("redis-host02"))
-//!     .host("cache03", HostConfig::new().host("redis-host03"))
-//!     .host("cache04", HostConfig::new().host("redis-host04").db(1))
-//!     .build_backend()?; // does not connect yet
-//! assert_eq!(backend.host_for_key("user:42"), Some("cache03"));
+//! // Usually: HostConfig::new().host("redis-host01"), ...; here: throwaway local servers.
+//! let cache = CacheCluster::builder()
+//!     .host("cache01", host(0))
+//!     .host("cache02", host(1))
+//!     .host("cache03", host(2))
+//!     .host("cache04", host(2).db(1))
+//!     .namespace("models:")
+//!     .default_expire(Duration::from_secs(3600))
+//!     .build()?; // a `rc_core::Cache`; no connection is opened yet
+//!
+//! cache.set("post:1", &"hello", None)?;
+//! cache.set_many([("post:2", "two"), ("post:3", "three")], None)?;
+//! // One MGET per server, all servers at once, results in key order.
+//! let posts: Vec<Option<String>> = cache.get_many(["post:1", "post:9", "post:3"])?;
+//! assert_eq!(posts, [Some("hello".into()), None, Some("three".into())]);
+//! assert_eq!(cache.delete_many(["post:1", "post:2", "post:3"])?, 3);
 //! # Ok::<(), rc_cluster::Error>(())
 //! ```
+//!
+//! The async twin is [`ClusterBuilder::build_async`], which gives an
+//! [`AsyncCache`](rc_core::AsyncCache) with the same methods.
+//!
+//! A cluster can also come from a config file, see [`ClusterConfig`].
 #![deny(missing_docs)]
 
 mod backend;
@@ -45,7 +62,25 @@ pub use router::Router;
 ///
 /// A cluster is not a type of its own: building one gives a
 /// [`Cache`](rc_core::Cache) or an [`AsyncCache`](rc_core::AsyncCache) whose
-/// backend is a [`ClusterBackend`] or an [`AsyncClusterBackend`].
+/// backend is a [`ClusterBackend`] or an [`AsyncClusterBackend`], so every
+/// feature of a cache (decorated functions, batches, stats) works on it.
+///
+/// ```
+/// # let servers = [rc_testing::RedisServer::start(), rc_testing::RedisServer::start()];
+/// use rc_cluster::{CacheCluster, ConsistentHashRouter};
+///
+/// # async fn run(servers: &[rc_testing::RedisServer]) -> rc_cluster::Result<()> {
+/// let cache = CacheCluster::builder()
+///     .host("cache01", servers[0].host_config())
+///     .host("cache02", servers[1].host_config())
+///     .router(ConsistentHashRouter::new)
+///     .build_async()?;
+/// cache.set("key", &[1, 2, 3], None).await?;
+/// assert_eq!(cache.get::<Vec<u8>>("key").await?, Some(vec![1, 2, 3]));
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run(&servers)).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct CacheCluster {
     _no_values: (),
