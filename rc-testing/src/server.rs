@@ -503,17 +503,17 @@ impl RedisServer {
     /// Spawns the process from `self.conf` and waits until it answers.
     fn launch(&self, state: &mut State) -> io::Result<()> {
         let output = File::create(self.dir.join("output.log"))?;
-        let child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        command
             .arg(&self.conf)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => io::Error::new(io::ErrorKind::NotFound, NOT_FOUND),
-                _ => io::Error::new(e.kind(), format!("cannot run {BINARY}: {e}")),
-            })?;
+            .stderr(output);
+        let child = spawn_tied_to_process(command).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => io::Error::new(io::ErrorKind::NotFound, NOT_FOUND),
+            _ => io::Error::new(e.kind(), format!("cannot run {BINARY}: {e}")),
+        })?;
         state.pid = child.id();
         state.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
@@ -834,4 +834,48 @@ impl fmt::Display for Reply {
             }
         }
     }
+}
+
+/// Spawns `command` so that it is killed when this process exits, even if the
+/// `RedisServer` is never dropped (a server in a `static` is not).
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, so
+/// every server is forked by one spawner thread that lives as long as the process.
+fn spawn_tied_to_process(command: Command) -> io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{Sender, channel};
+
+    type Request = (Command, Sender<io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        thread::Builder::new()
+            .name("rc-testing-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+                    unsafe {
+                        command.pre_exec(|| {
+                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                                return Err(io::Error::last_os_error());
+                            }
+                            Ok(())
+                        });
+                    }
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("cannot start the redis-server spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = channel();
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((command, reply_tx));
+    sent.map_err(|_| io::Error::other("the redis-server spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("the redis-server spawner thread is gone"))?
 }
