@@ -691,6 +691,22 @@ mod tests {
     }
 
     #[test]
+    fn batch_bounds_go_where_the_user_put_them() {
+        let out = expand_str(
+            "",
+            "fn f<'a, 'b, T, U: X>(a: &'a T, b: &'b U) -> u8 where T: Y, 'b: 'a {}",
+        );
+        let batch = &out[out.find("fn batch_f").unwrap()..];
+        let sig = &batch[..batch.find("__rc_key").unwrap()];
+        for want in [
+            "< '__rc , 'a : '__rc , 'b , T , U : X + '__rc >",
+            "where T : Y + '__rc , 'b : 'a + '__rc",
+        ] {
+            assert!(sig.contains(want), "missing `{want}` in {sig}");
+        }
+    }
+
+    #[test]
     fn errors_keep_the_item() {
         let out = expand_str("nope = 1", "fn f() {}");
         assert!(out.contains("compile_error"), "{out}");

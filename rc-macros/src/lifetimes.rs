@@ -178,11 +178,38 @@ pub(crate) fn add_batch_bounds(generics: &mut Generics, outlives: &Outlives, has
         match param {
             GenericParam::Lifetime(l) => {
                 own_lifetimes.push(l.lifetime.clone());
-                l.bounds.push(rc.clone());
+                let in_where = generics.where_clause.as_mut().and_then(|w| {
+                    w.predicates.iter_mut().find_map(|p| match p {
+                        WherePredicate::Lifetime(pl) if pl.lifetime == l.lifetime => Some(pl),
+                        _ => None,
+                    })
+                });
+                // Next to the user's own bounds (clippy's
+                // `multiple_bound_locations` would flag a second place).
+                match in_where {
+                    Some(pl) => pl.bounds.push(rc.clone()),
+                    None => l.bounds.push(rc.clone()),
+                }
             }
             GenericParam::Type(t) => {
                 own_types.push(t.ident.clone());
-                t.bounds.push(TypeParamBound::Lifetime(rc.clone()));
+                let in_where = generics.where_clause.as_mut().and_then(|w| {
+                    w.predicates.iter_mut().find_map(|p| match p {
+                        WherePredicate::Type(pt)
+                            if pt.lifetimes.is_none()
+                                && matches!(&pt.bounded_ty, Type::Path(tp)
+                                    if tp.qself.is_none() && tp.path.is_ident(&t.ident)) =>
+                        {
+                            Some(pt)
+                        }
+                        _ => None,
+                    })
+                });
+                let bound = TypeParamBound::Lifetime(rc.clone());
+                match in_where {
+                    Some(pt) if t.bounds.is_empty() => pt.bounds.push(bound),
+                    _ => t.bounds.push(bound),
+                }
             }
             GenericParam::Const(_) => {}
         }
