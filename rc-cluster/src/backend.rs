@@ -356,18 +356,6 @@ impl std::fmt::Debug for AsyncClusterBackend {
     }
 }
 
-/// `SET key value EX secs`, or `PX ms` below a second (as `rc_core::protocol::set`).
-fn set_cmd(key: &str, value: &[u8], expire: Duration) -> Cmd {
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(value);
-    if expire.subsec_nanos() == 0 {
-        cmd.arg("EX").arg(expire.as_secs());
-    } else {
-        cmd.arg("PX").arg(expire.as_millis().max(1) as u64);
-    }
-    cmd
-}
-
 fn keys_cmd<'k>(name: &str, keys: impl Iterator<Item = &'k str>) -> Cmd {
     let mut cmd = redis::cmd(name);
     for k in keys {
@@ -456,7 +444,7 @@ impl AsyncClusterBackend {
             let mut pipe = redis::pipe();
             for &p in &g.positions {
                 let (k, v, e) = &items[p];
-                pipe.add_command(set_cmd(k, v, *e));
+                pipe.add_command(rc_core::protocol::set_cmd(k, v, *e));
             }
             let (backend, n) = (&self.hosts.backends[g.host], g.positions.len());
             async move { backend.query_pipeline(&pipe, n).await }

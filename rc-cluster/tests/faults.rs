@@ -244,7 +244,6 @@ async fn async_dead_host_fails_only_its_keys() {
 /// that failed once is never tried again (every call returns `HostDown`).
 /// Dropping the second check (or letting the probe through) fixes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rc-core bug: AsyncRedisBackend never retries a host that failed (double Health::check)"]
 async fn async_dead_host_comes_back_without_rebuilding() {
     let c = four_hosts();
     let backend = async_backend(&c);

@@ -77,7 +77,8 @@ impl AsyncRedisBackend {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        self.health.check(&self.address)?;
+        // No second health check here: the first one just admitted this call as
+        // the probe, and checking again would see its own backoff and refuse.
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response));
@@ -161,17 +162,6 @@ impl AsyncRedisBackend {
     }
 }
 
-fn set_cmd(key: &str, value: &[u8], expire: Duration) -> Cmd {
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(value);
-    if expire.subsec_nanos() == 0 {
-        cmd.arg("EX").arg(expire.as_secs());
-    } else {
-        cmd.arg("PX").arg(expire.as_millis().max(1) as u64);
-    }
-    cmd
-}
-
 impl AsyncBackend for AsyncRedisBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
@@ -191,7 +181,7 @@ impl AsyncBackend for AsyncRedisBackend {
         expire: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let v = self.query(&set_cmd(key, value, expire)).await?;
+            let v = self.query(&protocol::set_cmd(key, value, expire)).await?;
             Ok(protocol::all_ok(&[v]))
         })
     }
@@ -203,7 +193,7 @@ impl AsyncBackend for AsyncRedisBackend {
             }
             let mut pipe = redis::pipe();
             for (k, v, e) in items {
-                pipe.add_command(set_cmd(k, v, *e));
+                pipe.add_command(protocol::set_cmd(k, v, *e));
             }
             let v = self.query_pipeline(&pipe, items.len()).await?;
             Ok(protocol::all_ok(&v))

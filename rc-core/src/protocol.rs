@@ -83,6 +83,18 @@ pub fn set(key: &str, value: &[u8], expire: Duration) -> Vec<u8> {
     b
 }
 
+/// `SET key value EX secs` as a `redis::Cmd`, for async connections.
+pub fn set_cmd(key: &str, value: &[u8], expire: Duration) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value);
+    if expire.subsec_nanos() == 0 {
+        cmd.arg("EX").arg(expire.as_secs());
+    } else {
+        cmd.arg("PX").arg(expire.as_millis().max(1) as u64);
+    }
+    cmd
+}
+
 /// A pipeline of `SET .. EX ..`, one per item.
 pub fn set_many<'a>(items: impl IntoIterator<Item = (&'a str, &'a [u8], Duration)>) -> Vec<u8> {
     let mut b = Vec::new();
