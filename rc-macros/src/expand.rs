@@ -135,6 +135,14 @@ impl Cached {
                         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
                             p.ident.clone()
                         }
+                        Pat::Wild(w) => {
+                            return Err(syn::Error::new_spanned(
+                                w,
+                                "#[rc::cache] needs a name for each argument (it is part of \
+                                 the cache key): name it, and leave it out of the key with \
+                                 `skip(<name>)` if it should not be part of it",
+                            ));
+                        }
                         other => {
                             return Err(syn::Error::new_spanned(
                                 other,
@@ -243,7 +251,13 @@ impl Cached {
         for arg in self.inputs.iter().filter(|a| !a.skipped) {
             let ident = &arg.ident;
             let span = ident.span();
-            pushes.push(quote_spanned!(span=> #k.arg(::rc::__private::key_arg(&#ident));));
+            // `&*x` for `x: &T`, so that a missing `Display` names `T`, not `&T`.
+            let value = if matches!(&*arg.typed.ty, Type::Reference(_)) {
+                quote_spanned!(span=> &*#ident)
+            } else {
+                quote_spanned!(span=> &#ident)
+            };
+            pushes.push(quote_spanned!(span=> #k.arg(::rc::__private::key_arg(#value));));
         }
         let new = quote!(::rc::__private::KeyBuilder::new(#prefix, ::core::module_path!(), #name));
         if pushes.is_empty() {
@@ -260,13 +274,14 @@ impl Cached {
     /// How `include_self` reaches a `Display` value from the receiver `r`.
     fn self_key_expr(r: &Receiver) -> TokenStream {
         let self_token = &r.self_token;
+        let span = self_token.span;
         let by_value = r.reference.is_none()
             && (r.colon_token.is_none()
                 || matches!(&*r.ty, Type::Path(p) if p.path.is_ident("Self")));
         if by_value {
-            quote!(&#self_token)
+            quote_spanned!(span=> &#self_token)
         } else {
-            quote!(&*#self_token)
+            quote_spanned!(span=> &*#self_token)
         }
     }
 
@@ -359,6 +374,14 @@ impl Cached {
         }
     }
 
+    /// The path of a runtime function, `base` + `_async` / `_result` as
+    /// needed, with the cached type given explicitly (`call::<Post, _>`):
+    /// rustc then reports an unsatisfied `T: Cacheable` on that type, which is
+    /// the user's return type token, with the same span and predicate as
+    /// [`Self::assert_cacheable`], so the error is shown once.
+    ///
+    /// Relies on the runtime's generic parameter order: `T` first after the
+    /// lifetime, then `E` for `_result`, then the body's type.
     fn runtime_fn(&self, base: &str) -> TokenStream {
         let mut name = base.to_owned();
         if self.is_async {
@@ -368,7 +391,16 @@ impl Cached {
             name.push_str("_result");
         }
         let ident = Ident::new(&name, Span::call_site());
-        quote!(::rc::__private::#ident)
+        let cached = match (&self.func.sig.output, &self.result_ok) {
+            (ReturnType::Default, _) | (_, Some(None)) => None,
+            (_, Some(Some(ok))) => Some(ok),
+            (_, None) => Some(&self.ret),
+        };
+        match cached {
+            Some(t) if self.result_ok.is_some() => quote!(::rc::__private::#ident::<#t, _, _>),
+            Some(t) => quote!(::rc::__private::#ident::<#t, _>),
+            None => quote!(::rc::__private::#ident),
+        }
     }
 
     /// The decorated function itself: same signature, cached body.
@@ -453,7 +485,8 @@ impl Cached {
         });
         let self_expr = self.receiver.as_ref().map(|r| {
             let self_token = &r.self_token;
-            quote!(&*#self_token)
+            let span = self_token.span;
+            quote_spanned!(span=> &*#self_token)
         });
         let key = self.key_expr(self_expr);
         let key_ident = Ident::new("__rc_key", Span::mixed_site());
