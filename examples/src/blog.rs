@@ -24,7 +24,7 @@
 //! it waits, which is the point of a cache in a web server. SQLite (through
 //! rusqlite) only has a blocking API, so the database work, which runs on
 //! cache misses only, is sent to Tokio's blocking thread pool by
-//! [`Db::run`]. The other way round (sync `#[rc::cache]` functions on a
+//! `Db::run`. The other way round (sync `#[rc::cache]` functions on a
 //! blocking [`rc::Cache`], each request wrapped in `spawn_blocking`) works
 //! too, but would hold a thread for every request, hits included.
 
