@@ -2,6 +2,7 @@
 //!
 //! - `test`: installs `redis-server` when missing, then fmt check, clippy and all tests.
 //! - `demo`: runs every example against a throwaway `redis-server`.
+//! - `bench`: runs the `rc-bench` benchmark in release mode.
 
 mod demo;
 mod redis_install;
@@ -17,6 +18,9 @@ commands:
   test [-- <args>]  install redis-server if missing (apt-get, as root), then run
                     cargo fmt --check, clippy -D warnings, all tests and doc tests;
                     <args> go to the test binaries, e.g. `cargo xtask test -- --nocapture`
+  bench [<args>]    run the benchmark (rc-bench, release) against its own redis-servers
+                    and rewrite BENCHMARKS.md; <args> such as --quick, --filter SUBSTR
+                    go to rc-bench (`cargo xtask bench --help` lists them)
   demo              run each example of examples/examples/ (except blog) against a
                     throwaway redis-server, with REDIS_URL pointing at it
 ";
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
@@ -42,6 +47,27 @@ fn main() -> ExitCode {
             eprintln!("{msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `cargo xtask bench [args]`: `cargo run --release -p rc-bench -- [args]`,
+/// telling rc-bench the command to record in `BENCHMARKS.md`.
+fn bench(args: &[String]) -> Result {
+    redis_install::ensure()?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "-p", "rc-bench", "--"])
+        .args(args);
+    let shown = ["cargo xtask bench".to_owned()]
+        .into_iter()
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    cmd.env("RC_BENCH_COMMAND", shown);
+    println!("==> {}", show(&cmd));
+    match cmd.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("rc-bench failed ({status})")),
+        Err(e) => Err(format!("cannot run cargo: {e}")),
     }
 }
 

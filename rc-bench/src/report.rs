@@ -1,0 +1,227 @@
+//! The results table (terminal and `BENCHMARKS.md`) and the machine it ran on.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::rows::{Outcome, Row};
+
+/// A row and what running it gave (`Err`: the panic message).
+pub struct Line<'a> {
+    /// The row.
+    pub row: &'a Row,
+    /// Its numbers, or why it failed.
+    pub result: Result<Outcome, String>,
+}
+
+impl Line<'_> {
+    /// `Some(met)`; `None` for a row without a goal; a failed row is not met.
+    fn met(&self) -> Option<bool> {
+        match &self.result {
+            Ok(o) => self.row.goal.met(self.row.goal.ratio(&o.sides)),
+            Err(_) => Some(false),
+        }
+    }
+
+    fn cells(&self) -> [String; 6] {
+        let goal = self.row.goal;
+        let name = format!("`{}`", self.row.name);
+        match &self.result {
+            Ok(o) => {
+                let ratio = goal.ratio(&o.sides);
+                let met = match goal.met(ratio) {
+                    Some(true) => "yes",
+                    Some(false) => "**NO**",
+                    None => "—",
+                };
+                [
+                    name,
+                    o.unit.show(&o.sides.a),
+                    o.unit.show(&o.sides.b),
+                    goal.show_ratio(ratio),
+                    goal.show(),
+                    met.into(),
+                ]
+            }
+            Err(e) => {
+                let e = e.replace('|', "/").replace('\n', " ");
+                [
+                    name,
+                    format!("failed: {e}"),
+                    "—".into(),
+                    "—".into(),
+                    goal.show(),
+                    "**NO** (failed)".into(),
+                ]
+            }
+        }
+    }
+}
+
+/// The table as Markdown, columns padded so it also reads in a terminal.
+pub fn table(lines: &[Line<'_>]) -> String {
+    let header = [
+        "scenario",
+        "rc median",
+        "baseline median",
+        "ratio",
+        "goal",
+        "met?",
+    ]
+    .map(String::from);
+    let body: Vec<[String; 6]> = lines.iter().map(Line::cells).collect();
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for cells in &body {
+        for (w, c) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let row = |cells: &[String; 6]| {
+        let mut s = String::from("|");
+        for (c, w) in cells.iter().zip(widths) {
+            let pad = w - c.chars().count();
+            let _ = write!(s, " {c}{} |", " ".repeat(pad));
+        }
+        s + "\n"
+    };
+    let mut out = row(&header);
+    out += &row(&widths.map(|w| "-".repeat(w)));
+    for cells in &body {
+        out += &row(cells);
+    }
+    out
+}
+
+/// The rows whose goal is not met, as `name (ratio vs goal)`.
+pub fn missed(lines: &[Line<'_>]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.met() == Some(false))
+        .map(|l| {
+            let goal = l.row.goal;
+            match &l.result {
+                Ok(o) => format!(
+                    "`{}`: {} (goal {})",
+                    l.row.name,
+                    goal.show_ratio(goal.ratio(&o.sides)),
+                    goal.show()
+                ),
+                Err(e) => format!("`{}`: failed ({e})", l.row.name),
+            }
+        })
+        .collect()
+}
+
+/// Where and when the run happened.
+pub struct Machine {
+    /// Cores the process may use.
+    pub cores: usize,
+    /// `model name` of `/proc/cpuinfo`.
+    pub cpu: String,
+    /// `redis-server --version`.
+    pub redis: String,
+    /// UTC, `YYYY-MM-DD HH:MM`.
+    pub date: String,
+}
+
+impl Machine {
+    /// Looks at this machine.
+    pub fn here() -> Machine {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, m)| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let redis = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|e| format!("unknown ({e})"));
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Machine {
+            cores,
+            cpu,
+            redis,
+            date: utc(secs),
+        }
+    }
+}
+
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC` (Howard Hinnant's civil-from-days).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// The whole `BENCHMARKS.md`.
+pub fn markdown(lines: &[Line<'_>], machine: &Machine, command: &str, run: &str) -> String {
+    let mut md = String::new();
+    md += "# Benchmarks\n\n";
+    md += "Written by `rc-bench` (`cargo xtask bench`); rerun it to refresh this file rather than editing it.\n\n";
+    let _ = writeln!(md, "- command: `{command}`");
+    let _ = writeln!(md, "- run: {run}");
+    let _ = writeln!(md, "- date: {}", machine.date);
+    let _ = writeln!(md, "- machine: {} cores, {}", machine.cores, machine.cpu);
+    let _ = writeln!(md, "- redis: `{}`\n", machine.redis);
+    md += &table(lines);
+    let missed = missed(lines);
+    if missed.is_empty() {
+        md += "\nEvery goal is met.\n";
+    } else {
+        md += "\nGoals not met:\n\n";
+        for m in &missed {
+            let _ = writeln!(md, "- {m}");
+        }
+    }
+    md += "\n## What each row measures\n\n";
+    for l in lines {
+        let _ = write!(md, "- `{}`: {}.", l.row.name, l.row.measures);
+        if let Ok(Outcome { note: Some(n), .. }) = &l.result {
+            let _ = write!(md, " Note: {n}.");
+        }
+        md += "\n";
+    }
+    md += "\n## Method\n\n";
+    md += "Every row starts its own `redis-server`s on free ports of 127.0.0.1 (no persistence) and \
+           fills them before measuring. rc and its baseline run interleaved in one process: a \
+           warm-up of each, then rounds A B A B ..., so both see the same machine state. A latency \
+           cell is the median over the rounds of each round's mean time per operation; `p99` is the \
+           99th percentile of all single operations of all rounds. A throughput cell is a round's \
+           wall time divided by its operations. Ratios are medians over medians: `rc/base` is rc's \
+           time over the baseline's (lower is better); `× faster` is the baseline's time over rc's; \
+           `of base` is rc's throughput as a fraction of the baseline's.\n";
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13 UTC");
+    }
+}

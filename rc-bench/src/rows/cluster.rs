@@ -1,0 +1,151 @@
+//! Rows on a `CacheCluster` of four servers: `get_many` fan-out against
+//! serial per-host calls and against one `MGET` on one server.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use rc::testing::RedisServer;
+use rc::{Cache, CacheCluster, HostConfig};
+
+use super::{Ctx, EXPIRE, Goal, Outcome, Row, keys, server, value};
+use crate::harness::{interleave, time_each};
+use crate::proxy::DelayProxy;
+
+/// Servers of the cluster.
+const HOSTS: usize = 4;
+/// Keys of one `get_many`.
+const KEYS: usize = 1000;
+/// Size of each value (its JSON encoding).
+const SIZE: usize = 100;
+/// The delay proxy's hold of each chunk, per direction.
+const DELAY: Duration = Duration::from_millis(1);
+
+pub fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            name: "cluster-get_many-parallel",
+            measures: "`Cache::get_many::<String>` of 1000 keys (100 B values) on a `CacheCluster` of 4 \
+                       servers (CRC32 router, default `max_concurrency`: all hosts written, then all read) vs \
+                       the same cluster built with `max_concurrency(1)` (one host after the other); per call",
+            goal: Goal::FasterBy(2.5),
+            run: parallel_vs_serial,
+        },
+        Row {
+            name: "cluster-get_many-vs-mget",
+            measures: "the parallel `get_many` of `cluster-get_many-parallel` vs the floor: one raw `redis` \
+                       `MGET` of the same 1000 keys on one server + `serde_json::from_slice` of each value",
+            goal: Goal::AtMost(1.3),
+            run: |ctx| cluster_vs_mget(ctx, None),
+        },
+        Row {
+            name: "cluster-get_many-delay-1ms",
+            measures: "as `cluster-get_many-vs-mget` with every server (the floor's too) behind a loopback \
+                       proxy holding each chunk 1 ms per direction: 4 servers' round trips at once vs one \
+                       server's round trip",
+            goal: Goal::AtMost(1.3),
+            run: |ctx| cluster_vs_mget(ctx, Some(DELAY)),
+        },
+    ]
+}
+
+/// A blocking cluster cache over `ports` of 127.0.0.1, named `cache00`...
+fn cluster(ports: &[u16], max_concurrency: usize) -> Cache {
+    CacheCluster::builder()
+        .hosts(ports.iter().enumerate().map(|(i, &p)| {
+            (
+                format!("cache{i:02}"),
+                HostConfig::new().host("127.0.0.1").port(p),
+            )
+        }))
+        .max_concurrency(max_concurrency)
+        .build()
+        .expect("cluster cache")
+}
+
+fn start_servers(n: usize) -> Vec<RedisServer> {
+    (0..n).map(|_| server()).collect()
+}
+
+fn port(s: &RedisServer) -> u16 {
+    s.port().expect("a TCP server")
+}
+
+/// Stores the row's 1000 values through `cache`; returns their keys.
+fn fill(cache: &Cache) -> Vec<String> {
+    let keys = keys(KEYS);
+    let v = value(SIZE);
+    assert!(
+        cache
+            .set_many(keys.iter().map(|k| (k.as_str(), &v)), EXPIRE)
+            .expect("fill")
+    );
+    keys
+}
+
+fn get_many(cache: &Cache, keys: &[String]) {
+    let values: Vec<Option<String>> = cache.get_many(keys).expect("get_many");
+    assert!(values.iter().all(Option::is_some), "every key is a hit");
+    black_box(values);
+}
+
+fn parallel_vs_serial(ctx: &Ctx) -> Outcome {
+    let servers = start_servers(HOSTS);
+    let ports: Vec<u16> = servers.iter().map(port).collect();
+    let parallel = cluster(&ports, rc::DEFAULT_MAX_CONCURRENCY);
+    let serial = cluster(&ports, 1);
+    let keys = fill(&parallel);
+    Outcome::latency(interleave(
+        &ctx.plan(300),
+        |n| time_each(n, |_| get_many(&parallel, &keys)),
+        |n| time_each(n, |_| get_many(&serial, &keys)),
+    ))
+}
+
+fn cluster_vs_mget(ctx: &Ctx, delay: Option<Duration>) -> Outcome {
+    let servers = start_servers(HOSTS + 1);
+    let direct: Vec<u16> = servers.iter().map(port).collect();
+    // Filled directly (not through the proxies), so the proxies only see the measured calls.
+    let keys = fill(&cluster(&direct[..HOSTS], 1));
+    fill(&Cache::open(&servers[HOSTS].url()).expect("floor cache"));
+    let (ports, _proxies): (Vec<u16>, Vec<DelayProxy>) = match delay {
+        None => (direct, Vec::new()),
+        Some(d) => {
+            let proxies: Vec<DelayProxy> = direct
+                .iter()
+                .map(|&p| DelayProxy::start(p, d).expect("delay proxy"))
+                .collect();
+            (proxies.iter().map(DelayProxy::port).collect(), proxies)
+        }
+    };
+    let rc = cluster(&ports[..HOSTS], rc::DEFAULT_MAX_CONCURRENCY);
+    let floor = format!("redis://127.0.0.1:{}", ports[HOSTS]);
+    let mut conn = redis::Client::open(floor)
+        .and_then(|c| c.get_connection())
+        .expect("raw connection");
+    let ops = if delay.is_some() { 150 } else { 300 };
+    let mut out = Outcome::latency(interleave(
+        &ctx.plan(ops),
+        |n| time_each(n, |_| get_many(&rc, &keys)),
+        |n| {
+            time_each(n, |_| {
+                let replies: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(&keys)
+                    .query(&mut conn)
+                    .expect("MGET");
+                let values: Vec<String> = replies
+                    .into_iter()
+                    .map(|b| serde_json::from_slice(&b.expect("a hit")).expect("JSON"))
+                    .collect();
+                black_box(values);
+            })
+        },
+    ));
+    if let Some(d) = delay {
+        out.note = Some(format!(
+            "the proxy holds each chunk {} ms per direction, so one round trip costs ≥ {} ms",
+            d.as_millis(),
+            2 * d.as_millis()
+        ));
+    }
+    out
+}

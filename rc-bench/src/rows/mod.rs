@@ -1,0 +1,237 @@
+//! The benchmark's rows: one small function per scenario, each starting the
+//! `redis-server`s it needs and comparing rc with its baseline.
+
+mod cluster;
+mod decorated;
+mod peers;
+mod single;
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use rc::testing::RedisServer;
+use tokio::runtime::Runtime;
+
+use crate::harness::{Comparison, Plan, Round, Summary};
+
+/// What a row must show to meet its goal.
+#[derive(Clone, Copy, Debug)]
+pub enum Goal {
+    /// rc's time per operation over the baseline's is at most this.
+    AtMost(f64),
+    /// The baseline's time over rc's is at least this (rc this many times faster).
+    FasterBy(f64),
+    /// rc's throughput is at least this fraction of the baseline's.
+    ShareAtLeast(f64),
+    /// rc's throughput as a fraction of the baseline's (a ceiling), no goal.
+    Share,
+    /// rc's memory exceeds the baseline's by at most this many MiB.
+    ExtraMibAtMost(f64),
+}
+
+impl Goal {
+    /// The row's ratio, oriented as the goal reads.
+    pub fn ratio(self, c: &Comparison) -> f64 {
+        match self {
+            Goal::AtMost(_) => c.ratio(),
+            Goal::FasterBy(_) | Goal::ShareAtLeast(_) | Goal::Share => 1.0 / c.ratio(),
+            Goal::ExtraMibAtMost(_) => (c.a.median - c.b.median) / MIB,
+        }
+    }
+
+    /// `Some(met)`, or `None` for a row without a goal.
+    pub fn met(self, ratio: f64) -> Option<bool> {
+        match self {
+            Goal::AtMost(x) | Goal::ExtraMibAtMost(x) => Some(ratio <= x),
+            Goal::FasterBy(x) | Goal::ShareAtLeast(x) => Some(ratio >= x),
+            Goal::Share => None,
+        }
+    }
+
+    /// The ratio as shown in the table.
+    pub fn show_ratio(self, ratio: f64) -> String {
+        match self {
+            Goal::AtMost(_) => format!("{ratio:.2}"),
+            Goal::FasterBy(_) => format!("{ratio:.2}× faster"),
+            Goal::ShareAtLeast(_) | Goal::Share => format!("{ratio:.2} of base"),
+            Goal::ExtraMibAtMost(_) => format!("{ratio:+.1} MiB"),
+        }
+    }
+
+    /// The goal as shown in the table.
+    pub fn show(self) -> String {
+        match self {
+            Goal::AtMost(x) => format!("rc/base ≤ {x:.2}"),
+            Goal::FasterBy(x) => format!("≥ {x}× faster"),
+            Goal::ShareAtLeast(x) => format!("≥ {x} of base"),
+            Goal::Share => "(ceiling, reported)".to_owned(),
+            Goal::ExtraMibAtMost(x) => format!("≤ +{x} MiB"),
+        }
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// How a row's two numbers read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Time of one operation, with its p99 when measured.
+    Latency,
+    /// Amortised time per operation of many concurrent ones, shown with ops/s.
+    Throughput,
+    /// Bytes of resident memory.
+    Memory,
+}
+
+impl Unit {
+    /// One side's number, e.g. `24.3 µs (p99 31.0 µs)`.
+    pub fn show(self, s: &Summary) -> String {
+        match self {
+            Unit::Latency => match s.p99 {
+                Some(p) => format!("{} (p99 {})", time(s.median), time(p)),
+                None => time(s.median),
+            },
+            Unit::Throughput => format!("{}/op = {:.0}k ops/s", time(s.median), 1e6 / s.median),
+            Unit::Memory => format!("{:.1} MiB", s.median / MIB),
+        }
+    }
+}
+
+/// `ns` as µs or ms.
+pub fn time(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e4 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{:.2} µs", ns / 1e3)
+    }
+}
+
+/// A row's numbers.
+#[derive(Debug)]
+pub struct Outcome {
+    /// rc (side A) and the baseline (side B).
+    pub sides: Comparison,
+    /// How both read.
+    pub unit: Unit,
+    /// Anything a reader needs to weigh the numbers (shown under the table).
+    pub note: Option<String>,
+}
+
+impl Outcome {
+    fn new(sides: Comparison, unit: Unit) -> Outcome {
+        Outcome {
+            sides,
+            unit,
+            note: None,
+        }
+    }
+
+    fn latency(sides: Comparison) -> Outcome {
+        Outcome::new(sides, Unit::Latency)
+    }
+}
+
+/// What every row gets: the run's size.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// `--quick`: fewer rounds and operations.
+    pub quick: bool,
+}
+
+impl Ctx {
+    /// A plan of `ops` operations per round (a fifth of them in a quick run):
+    /// 15 rounds (7 quick), a tenth of a round (at least 1) as warm-up.
+    pub fn plan(&self, ops: usize) -> Plan {
+        let (rounds, ops) = if self.quick {
+            (7, (ops / 5).max(1))
+        } else {
+            (15, ops)
+        };
+        Plan {
+            rounds,
+            ops,
+            warmup: (ops / 10).max(1),
+        }
+    }
+}
+
+/// One line of the table.
+pub struct Row {
+    /// Short name, matched by `--filter`.
+    pub name: &'static str,
+    /// What rc does and what the baseline does, exactly.
+    pub measures: &'static str,
+    /// What the row must show.
+    pub goal: Goal,
+    /// Measures it.
+    pub run: fn(&Ctx) -> Outcome,
+}
+
+/// Every row, in table order.
+pub fn all() -> Vec<Row> {
+    let mut rows = single::rows();
+    rows.extend(decorated::rows());
+    rows.extend(cluster::rows());
+    rows.extend(peers::rows());
+    rows
+}
+
+/// The tokio runtime of every async row: a multi-thread one, as
+/// `#[tokio::main]` builds. One for the whole run, because async caches held
+/// in statics keep connections whose driver tasks live on it.
+fn runtime() -> &'static Runtime {
+    static RT: LazyLock<Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    });
+    &RT
+}
+
+/// Awaits `op(i)` for `i in 0..n` one after another inside a task on the
+/// runtime's workers (where a request handler runs), timing each.
+fn time_each_async<F, Fut>(n: usize, op: F) -> Round
+where
+    F: Fn(usize) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let task = runtime().spawn(async move {
+        let mut op_ns = Vec::with_capacity(n);
+        for i in 0..n {
+            let start = Instant::now();
+            op(i).await;
+            op_ns.push(start.elapsed().as_nanos() as u64);
+        }
+        Round::from_ops(op_ns)
+    });
+    runtime().block_on(task).expect("bench task")
+}
+
+/// The server of the decorated-function rows, shared because the functions
+/// bind their caches (rc's and the peer's) once, in statics.
+fn shared_server() -> &'static RedisServer {
+    static SERVER: LazyLock<RedisServer> = LazyLock::new(server);
+    &SERVER
+}
+
+/// A throwaway server on a free port of 127.0.0.1.
+fn server() -> RedisServer {
+    RedisServer::start()
+}
+
+/// A JSON string value whose encoding is exactly `size` bytes.
+fn value(size: usize) -> String {
+    "x".repeat(size - 2)
+}
+
+/// Keys `bench:0`, `bench:1`, ...
+fn keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("bench:{i}")).collect()
+}
+
+/// An expiry long enough for the whole run.
+const EXPIRE: Option<Duration> = Some(Duration::from_secs(3600));
