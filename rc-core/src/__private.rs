@@ -65,10 +65,11 @@ pub fn default_async_cache() -> DefaultAsyncCache {
 fn warn_uncached() {
     static WARNED: Once = Once::new();
     WARNED.call_once(|| {
-        tracing::warn!(
-            "rc: a #[rc::cache] function ran uncached: no default cache is installed \
-             (call Cache::install_default or AsyncCache::install_default)"
-        )
+        const MSG: &str = "rc: a #[rc::cache] function ran uncached: no default cache is installed \
+                           (call Cache::install_default or AsyncCache::install_default)";
+        tracing::warn!("{MSG}");
+        // Also on stderr: with no tracing subscriber this misconfiguration would be silent.
+        eprintln!("{MSG}");
     });
 }
 

@@ -41,3 +41,7 @@ pub use pool::{DEFAULT_POOL_SIZE, InFlight, RedisBackend};
 pub use promise::Promise;
 pub use serializer::{CborSerializer, Decode, JsonSerializer, Serializer};
 pub use stats::Stats;
+
+/// The type-erasure crate that [`Serializer`] signatures use, re-exported so
+/// a custom serializer needs no extra dependency.
+pub use erased_serde;
