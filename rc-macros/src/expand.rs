@@ -679,22 +679,40 @@ mod tests {
     }
 
     #[test]
-    fn print_expansion() {
-        // `cargo test -p rc-macros -- --nocapture print_expansion` shows it.
-        println!(
-            "{}",
-            expand_str(
-                "expire = 3600, key_prefix = \"v2\"",
-                "pub fn load(name: &str, offset: u32) -> Post { body(name, offset) }"
-            )
+    fn expansion_shape() {
+        // `cargo test -p rc-macros --lib -- --nocapture expansion_shape` prints it.
+        let out = expand_str(
+            "expire = 3600, key_prefix = \"v2\"",
+            "pub fn load(name: &str, offset: u32) -> Post { body(name, offset) }",
         );
-        println!(
-            "{}",
-            expand_str(
-                "include_self = true, cache = self.cache",
-                "async fn get<'a, T: Display>(&self, a: &'a T, b: impl Display, c: Foo<'_>, d: Self) -> Result<Vec<T>, E> { body() }"
-            )
+        println!("{out}");
+        for want in [
+            ":: rc :: __private :: KeyBuilder :: new (:: core :: option :: Option :: Some (\"v2\") , :: core :: module_path ! () , \"load\")",
+            "key_arg (& * name)",
+            "key_arg (& offset)",
+            ":: rc :: __private :: call :: < Post , _ > (__rc_cache . get () , __rc_key , :: core :: option :: Option :: Some (:: core :: time :: Duration :: from_secs (3600)) , move || -> Post { body (name , offset) })",
+            "pub fn invalidate_load (name : & str , offset : u32) -> bool",
+            "pub fn batch_load < '__rc > (batch : & :: rc :: Batch < '__rc > , name : & '__rc str , offset : u32) -> :: rc :: Promise < Post >",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+
+        let out = expand_str(
+            "include_self = true, cache = self.cache",
+            "async fn get(&self, id: u32) -> Result<Vec<u8>, E> { body() }",
         );
+        println!("{out}");
+        for want in [
+            "key_arg (& * self)",
+            "let __rc_cache : & :: rc :: AsyncCache = & self . cache ;",
+            "call_async_result :: < Vec < u8 > , _ , _ >",
+            "async move {",
+            "async fn invalidate_get (& self , id : u32) -> bool",
+            "fn batch_get < '__rc > (& '__rc self , batch : & :: rc :: AsyncBatch < '__rc > , id : u32)",
+            "batch_call_async_result :: < Vec < u8 > , _ , _ >",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
     }
 
     #[test]

@@ -59,6 +59,14 @@ use proc_macro::TokenStream;
 ///   arguments must outlive the batch. For an `async fn`, the body's future
 ///   must be `Send`.
 ///
+/// # Limitations
+///
+/// * Not inside `impl Trait for Type` blocks: the generated siblings are not
+///   members of the trait (error E0407). Cache an inherent method and call it.
+/// * `cache = self.field` needs a `&self` receiver: with `&mut self` or
+///   `self: Arc<Self>` the body moves `self` while the cache borrows it.
+/// * Arguments are plain identifiers (`mut x` is fine); destructure in the body.
+///
 /// # Errors
 ///
 /// Misuse is a compile error on the offending token: an unknown argument, a
