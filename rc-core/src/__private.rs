@@ -32,8 +32,11 @@ pub fn key_arg<A: KeyArg + ?Sized>(a: &A) -> &A {
 #[inline(always)]
 pub fn assert_cacheable<T: Cacheable>() {}
 
-/// A read guard on the installed default [`Cache`].
-pub struct DefaultCache(arc_swap::Guard<Option<Arc<Cache>>>);
+/// The installed default [`Cache`], held for one call.
+///
+/// A full `Arc` rather than an `arc_swap` guard: the call may run a long body
+/// (or await), and guards are meant to be short-lived.
+pub struct DefaultCache(Option<Arc<Cache>>);
 
 impl DefaultCache {
     /// The installed cache, if any.
@@ -42,8 +45,8 @@ impl DefaultCache {
     }
 }
 
-/// A read guard on the installed default [`AsyncCache`].
-pub struct DefaultAsyncCache(arc_swap::Guard<Option<Arc<AsyncCache>>>);
+/// The installed default [`AsyncCache`], held for one call.
+pub struct DefaultAsyncCache(Option<Arc<AsyncCache>>);
 
 impl DefaultAsyncCache {
     /// The installed cache, if any.
@@ -54,12 +57,12 @@ impl DefaultAsyncCache {
 
 /// The installed default [`Cache`].
 pub fn default_cache() -> DefaultCache {
-    DefaultCache(Cache::default_slot().load())
+    DefaultCache(Cache::default_slot().load_full())
 }
 
 /// The installed default [`AsyncCache`].
 pub fn default_async_cache() -> DefaultAsyncCache {
-    DefaultAsyncCache(AsyncCache::default_slot().load())
+    DefaultAsyncCache(AsyncCache::default_slot().load_full())
 }
 
 fn warn_uncached() {
