@@ -30,7 +30,7 @@ use rows::{Ctx, Row};
 
 const USAGE: &str = "usage: rc-bench [--quick] [--filter SUBSTR]... [--no-write]
 
-  --quick          7 rounds of a fifth of the operations per row (under 2 minutes)
+  --quick          a tenth of the operations per round (under 2 minutes)
   --filter SUBSTR  run only rows whose name contains SUBSTR (repeatable); does not
                    rewrite BENCHMARKS.md
   --no-write       do not rewrite BENCHMARKS.md
@@ -134,6 +134,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let ctx = Ctx { quick: args.quick };
+    let load_before = report::load_average();
     let start = Instant::now();
     let lines: Vec<Line<'_>> = chosen.into_iter().map(|r| run_row(r, &ctx)).collect();
     let elapsed = start.elapsed().as_secs_f64();
@@ -146,7 +147,7 @@ fn main() -> ExitCode {
 
     if args.write && args.filters.is_empty() {
         let run = if args.quick {
-            "quick: 7 interleaved rounds per side, a fifth of the full run's operations per round"
+            "quick: 15 interleaved rounds per side, a tenth of the full run's operations per round"
         } else {
             "full: 15 interleaved rounds per side"
         };
@@ -155,6 +156,7 @@ fn main() -> ExitCode {
             &Machine::here(),
             &command(&argv),
             &format!("{run}; {elapsed:.0} s in all"),
+            &load_before,
         );
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
         match std::fs::write(&path, md) {

@@ -122,6 +122,15 @@ pub struct Machine {
     pub redis: String,
     /// UTC, `YYYY-MM-DD HH:MM`.
     pub date: String,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute load averages, at the end of the run.
+    pub load: String,
+}
+
+/// `/proc/loadavg`'s first three fields (1, 5 and 15 minutes).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 impl Machine {
@@ -150,6 +159,7 @@ impl Machine {
             cpu,
             redis,
             date: utc(secs),
+            load: load_average(),
         }
     }
 }
@@ -175,7 +185,13 @@ fn utc(secs: u64) -> String {
 }
 
 /// The whole `BENCHMARKS.md`.
-pub fn markdown(lines: &[Line<'_>], machine: &Machine, command: &str, run: &str) -> String {
+pub fn markdown(
+    lines: &[Line<'_>],
+    machine: &Machine,
+    command: &str,
+    run: &str,
+    load_before: &str,
+) -> String {
     let mut md = String::new();
     md += "# Benchmarks\n\n";
     md += "Written by `rc-bench` (`cargo xtask bench`); rerun it to refresh this file rather than editing it.\n\n";
@@ -183,6 +199,11 @@ pub fn markdown(lines: &[Line<'_>], machine: &Machine, command: &str, run: &str)
     let _ = writeln!(md, "- run: {run}");
     let _ = writeln!(md, "- date: {}", machine.date);
     let _ = writeln!(md, "- machine: {} cores, {}", machine.cores, machine.cpu);
+    let _ = writeln!(
+        md,
+        "- load average (1, 5, 15 min): {load_before} before the run, {} after it",
+        machine.load
+    );
     let _ = writeln!(md, "- redis: `{}`\n", machine.redis);
     md += &table(lines);
     let missed = missed(lines);
@@ -208,9 +229,13 @@ pub fn markdown(lines: &[Line<'_>], machine: &Machine, command: &str, run: &str)
            warm-up of each, then rounds A B A B ..., so both see the same machine state. A latency \
            cell is the median over the rounds of each round's mean time per operation; `p99` is the \
            99th percentile of all single operations of all rounds. A throughput cell is a round's \
-           wall time divided by its operations. Ratios are medians over medians: `rc/base` is rc's \
-           time over the baseline's (lower is better); `× faster` is the baseline's time over rc's; \
-           `of base` is rc's throughput as a fraction of the baseline's.\n";
+           wall time divided by its operations. A ratio is the median over the rounds of rc's round \
+           mean over the baseline round run right after it, so load from other processes that \
+           changes between rounds cancels out of each pair (it can therefore differ a little from \
+           the ratio of the two medians shown): `rc/base` is rc's time over the baseline's (lower \
+           is better); `× faster` is the baseline's time over rc's; `of base` is rc's throughput as \
+           a fraction of the baseline's. The numbers are from a shared machine: compare rows' \
+           ratios, not absolute times, across runs.\n";
     md
 }
 

@@ -142,11 +142,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A plan of `ops` operations per round (a fifth of them in a quick run):
-    /// 15 rounds (7 quick), a tenth of a round (at least 1) as warm-up.
+    /// A plan of 15 rounds of `ops` operations (a tenth of them in a quick
+    /// run), with a tenth of a round (at least 1) as warm-up.
     pub fn plan(&self, ops: usize) -> Plan {
         let (rounds, ops) = if self.quick {
-            (7, (ops / 5).max(1))
+            (15, (ops / 10).max(1))
         } else {
             (15, ops)
         };
@@ -192,6 +192,19 @@ fn runtime() -> &'static Runtime {
     &RT
 }
 
+/// Runs `fut` as a task on the runtime's workers and waits for it. Every
+/// async side runs (and opens its connections) this way, so no connection's
+/// driver task starts from outside the workers and lands elsewhere by chance.
+fn on_worker<F>(fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    runtime()
+        .block_on(runtime().spawn(fut))
+        .expect("bench task")
+}
+
 /// Awaits `op(i)` for `i in 0..n` one after another inside a task on the
 /// runtime's workers (where a request handler runs), timing each.
 fn time_each_async<F, Fut>(n: usize, op: F) -> Round
@@ -199,7 +212,7 @@ where
     F: Fn(usize) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    let task = runtime().spawn(async move {
+    on_worker(async move {
         let mut op_ns = Vec::with_capacity(n);
         for i in 0..n {
             let start = Instant::now();
@@ -207,8 +220,7 @@ where
             op_ns.push(start.elapsed().as_nanos() as u64);
         }
         Round::from_ops(op_ns)
-    });
-    runtime().block_on(task).expect("bench task")
+    })
 }
 
 /// The server of the decorated-function rows, shared because the functions

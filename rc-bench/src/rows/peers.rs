@@ -11,7 +11,7 @@ use cached::macros::concurrent_cached;
 use super::decorated::{
     self, ASYNC_CACHE, IDS, LARGE, SMALL, large, large_async, small, small_async,
 };
-use super::{Ctx, Goal, Outcome, Row, Unit, runtime, shared_server, time_each_async, value};
+use super::{Ctx, Goal, Outcome, Row, Unit, on_worker, shared_server, time_each_async, value};
 use crate::harness::{Comparison, Round, interleave, time_each};
 
 /// Concurrent tasks of the throughput rows.
@@ -187,7 +187,7 @@ fn vs_cached_async(ctx: &Ctx, size: usize) -> Outcome {
         };
         black_box(v.expect("cached call"));
     };
-    runtime().block_on(async {
+    on_worker(async move {
         for id in 0..IDS as usize {
             rc(id).await;
             peer(id).await;
@@ -208,7 +208,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let per_task = n.div_ceil(TASKS);
-    runtime().block_on(async {
+    on_worker(async move {
         let start = Instant::now();
         let tasks: Vec<_> = (0..TASKS)
             .map(|t| {
@@ -236,7 +236,7 @@ fn rc_64(n: usize) -> Round {
 
 /// Primes `small_async` for every id.
 fn prime_async() {
-    runtime().block_on(async {
+    on_worker(async {
         for id in 0..IDS {
             black_box(small_async(id).await);
         }
@@ -245,19 +245,15 @@ fn prime_async() {
 
 fn async_64_vs_raw(ctx: &Ctx) -> Outcome {
     prime_async();
-    let conn = runtime()
-        .block_on(async {
-            redis::Client::open(shared_server().url())?
-                .get_multiplexed_async_connection()
-                .await
-        })
+    let client = redis::Client::open(shared_server().url()).expect("redis client");
+    let conn = on_worker(async move { client.get_multiplexed_async_connection().await })
         .expect("raw multiplexed connection");
     let raw = move |n| {
         let conn = conn.clone();
         concurrent(n, move |id| {
             let mut conn = conn.clone();
             async move {
-                let key = decorated::key("small", id);
+                let key = decorated::key("small_async", id);
                 let bytes: Option<Vec<u8>> = redis::cmd("GET")
                     .arg(&key)
                     .query_async(&mut conn)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rc::{AsyncCache, Cache};
 
-use super::{Ctx, EXPIRE, Goal, Outcome, Row, keys, runtime, server, time_each_async, value};
+use super::{Ctx, EXPIRE, Goal, Outcome, Row, keys, on_worker, server, time_each_async, value};
 use crate::harness::{interleave, time_each};
 
 /// Distinct keys the single-server rows cycle through.
@@ -90,12 +90,8 @@ fn async_get_hit(ctx: &Ctx, size: usize) -> Outcome {
     let server = server();
     let keys = Arc::new(fill(&Cache::open(&server.url()).expect("rc cache"), size));
     let cache = AsyncCache::open(&server.url()).expect("rc async cache");
-    let conn = runtime()
-        .block_on(async {
-            redis::Client::open(server.url())?
-                .get_multiplexed_async_connection()
-                .await
-        })
+    let client = redis::Client::open(server.url()).expect("redis client");
+    let conn = on_worker(async move { client.get_multiplexed_async_connection().await })
         .expect("raw multiplexed connection");
     let rc = |n| {
         let (cache, keys) = (cache.clone(), keys.clone());
