@@ -7,7 +7,8 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
@@ -974,5 +975,85 @@ async fn async_decorated_call_overhead_while_down() {
     assert!(
         total < Duration::from_millis(200),
         "the host must be skipped, not dialled per call: {total:?}"
+    );
+}
+
+/// A "server" that accepts each connection and hangs up at once, counting
+/// the connections: every call that really dials the host shows up here.
+fn hang_up_server() -> (u16, Arc<AtomicU32>) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dials = Arc::new(AtomicU32::new(0));
+    let seen = dials.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            seen.fetch_add(1, SeqCst);
+            drop(conn);
+        }
+    });
+    (port, dials)
+}
+
+/// How many dials a host that is skipped while down may see in `elapsed`:
+/// the first failure plus one probe per backoff window (100 ms, doubling).
+fn allowed_dials(elapsed: Duration) -> u32 {
+    3 + (elapsed.as_millis() / 100) as u32
+}
+
+#[test]
+fn a_failing_host_is_not_dialled_per_call() {
+    let (port, dials) = hang_up_server();
+    let cache = Cache::builder()
+        .host("127.0.0.1")
+        .port(port)
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let host = format!("127.0.0.1:{port}/0");
+    let err = cache.get::<u64>("k").unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert_names_host(&err, &host);
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    for x in 0..1000 {
+        assert_eq!(square(&cache, &calls, x), x * x);
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(calls.load(SeqCst), 1000);
+    let dialled = dials.load(SeqCst);
+    eprintln!("sync: 1000 decorated calls to a failing host: {elapsed:?}, {dialled} dials");
+    assert!(
+        dialled <= allowed_dials(elapsed),
+        "{dialled} connections in {elapsed:?}: the host is dialled per call"
+    );
+}
+
+#[tokio::test]
+async fn async_a_failing_host_is_not_dialled_per_call() {
+    let (port, dials) = hang_up_server();
+    let cache = AsyncCache::builder()
+        .host("127.0.0.1")
+        .port(port)
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .build_async()
+        .unwrap();
+    let host = format!("127.0.0.1:{port}/0");
+    let err = cache.get::<u64>("k").await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert_names_host(&err, &host);
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    for x in 0..1000 {
+        assert_eq!(cube(&cache, &calls, x).await, x * x * x);
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(calls.load(SeqCst), 1000);
+    let dialled = dials.load(SeqCst);
+    eprintln!("async: 1000 decorated calls to a failing host: {elapsed:?}, {dialled} dials");
+    assert!(
+        dialled <= allowed_dials(elapsed),
+        "{dialled} connections in {elapsed:?}: the host is dialled per call"
     );
 }
