@@ -599,14 +599,18 @@ async fn async_maxclients_1_with_the_slot_taken() {
 async fn async_maxclients_error_names_the_cause() {
     let server = RedisServer::builder().config("maxclients", "1").start();
     let host = address(&server);
-    let cache = async_cache_for(&server);
     let _slot = occupy_slot(&server);
-    let err = cache.get::<i32>("k").await.unwrap_err();
-    assert_names_host(&err, &host);
-    assert!(
-        err.to_string().contains("max number of clients"),
-        "the error names the cause, as the blocking cache's does: {err:?}"
-    );
+    // Whether the server's refusal or the hang-up reaches the caller first
+    // depends on timing: try fresh caches until one shows it.
+    for _ in 0..50 {
+        let cache = async_cache_for(&server);
+        let err = cache.get::<i32>("k").await.unwrap_err();
+        assert_names_host(&err, &host);
+        assert!(
+            err.to_string().contains("max number of clients"),
+            "the error names the cause, as the blocking cache's does: {err:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- wrong password
@@ -890,7 +894,7 @@ async fn async_value_larger_than_proto_max_bulk_len() {
 }
 
 #[tokio::test]
-#[ignore = "bug: AsyncRedisBackend keeps the multiplexed connection the server closed after `invalid bulk length`; the next call fails (broken pipe) and marks the host down"]
+#[ignore = "bug: AsyncRedisBackend: after an oversized request the server closes the connection; the next call fails (broken pipe or HostDown) though the host is healthy"]
 async fn async_oversized_value_does_not_take_the_host_down() {
     let server = small_bulk_server();
     let cache = async_cache_for(&server);
