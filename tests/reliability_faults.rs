@@ -490,7 +490,6 @@ async fn async_client_kill_service_resumes_without_reply_mixup() {
 }
 
 #[tokio::test]
-#[ignore = "bug: AsyncRedisBackend reports a multiplexed connection the server closed (broken pipe) and marks the healthy host down instead of reconnecting"]
 async fn async_client_kill_of_our_connection_is_retried_transparently() {
     let server = RedisServer::start();
     let cache = async_cache_for(&server);
@@ -595,7 +594,6 @@ async fn async_maxclients_1_with_the_slot_taken() {
 }
 
 #[tokio::test]
-#[ignore = "bug: AsyncRedisBackend reports `broken pipe` instead of the server's `max number of clients reached`"]
 async fn async_maxclients_error_names_the_cause() {
     let server = RedisServer::builder().config("maxclients", "1").start();
     let host = address(&server);
@@ -845,7 +843,6 @@ fn value_larger_than_proto_max_bulk_len() {
 }
 
 #[test]
-#[ignore = "bug: RedisBackend marks a healthy host down when the server closes the connection on an oversized request"]
 fn oversized_value_does_not_take_the_host_down() {
     let server = small_bulk_server();
     let cache = cache_for(&server);
@@ -894,7 +891,6 @@ async fn async_value_larger_than_proto_max_bulk_len() {
 }
 
 #[tokio::test]
-#[ignore = "bug: AsyncRedisBackend: after an oversized request the server closes the connection; the next call fails (broken pipe or HostDown) though the host is healthy"]
 async fn async_oversized_value_does_not_take_the_host_down() {
     let server = small_bulk_server();
     let cache = async_cache_for(&server);

@@ -179,7 +179,6 @@ fn duplicate_and_empty_host_names() {
 /// Such a URL is either refused or understood; the password never becomes
 /// part of the socket path, the address, or an error.
 #[test]
-#[ignore = "bug: HostConfig::from_url keeps `:password@` of a unix URL in the socket path, so the password shows in address(), errors and logs"]
 fn unix_url_with_userinfo_never_shows_the_password() {
     for url in [
         format!("unix://:{SECRET}@/tmp/redis.sock"),

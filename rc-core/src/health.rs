@@ -1,7 +1,7 @@
 //! Backoff bookkeeping for one server, so an outage costs microseconds per call.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -20,6 +20,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub struct Health {
     /// Fast path: false while the server is healthy, so a healthy call reads one atomic.
     failing: AtomicBool,
+    /// Fresh connections the server dropped in a row (see [`Health::suspect`]).
+    suspicions: AtomicU32,
     state: Mutex<DownState>,
 }
 
@@ -54,6 +56,7 @@ impl Health {
 
     /// Records a failure that says the server is unreachable or stalled.
     pub fn failed(&self, err: &Error) {
+        self.suspicions.store(0, Ordering::Relaxed);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.failures = st.failures.saturating_add(1);
         st.retry_at = Some(Instant::now() + backoff(st.failures));
@@ -62,8 +65,21 @@ impl Health {
         tracing::warn!(error = %err, failures = st.failures, "rc: redis server marked down");
     }
 
+    /// Records a fresh connection that the server dropped before answering.
+    ///
+    /// Once can be the command's own fault (a value over the server's size
+    /// limit); twice in a row means the server refuses work, and it is marked down.
+    pub fn suspect(&self, err: &Error) {
+        if self.suspicions.fetch_add(1, Ordering::AcqRel) >= 1 {
+            self.failed(err);
+        }
+    }
+
     /// Records a success: the server is healthy again.
     pub fn succeeded(&self) {
+        if self.suspicions.load(Ordering::Relaxed) != 0 {
+            self.suspicions.store(0, Ordering::Relaxed);
+        }
         if self.failing.load(Ordering::Acquire) {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if st.failures > 0 {
@@ -108,5 +124,17 @@ mod tests {
         h.succeeded();
         assert!(h.check("h").is_ok());
         assert!(!h.is_down());
+    }
+
+    #[test]
+    fn two_suspicions_in_a_row_mark_down() {
+        let h = Health::default();
+        let e = Error::config("x");
+        h.suspect(&e);
+        h.succeeded();
+        h.suspect(&e);
+        assert!(!h.is_down(), "a success in between clears the suspicion");
+        h.suspect(&e);
+        assert!(h.is_down());
     }
 }

@@ -155,6 +155,20 @@ impl HostConfig {
                 apply_query(&mut cfg, query).map_err(|e| bad(&e))?;
             }
             "redis+unix" | "unix" => {
+                // redis-py's form puts credentials before the path: unix://[user][:pass]@/path
+                let rest = match rest.find("@/") {
+                    Some(i) if !rest.starts_with('/') => {
+                        let (user, pass) = rest[..i].split_once(':').unwrap_or((&rest[..i], ""));
+                        if !user.is_empty() {
+                            cfg.username = Some(percent_decode(user).map_err(|e| bad(&e))?);
+                        }
+                        if !pass.is_empty() {
+                            cfg.password = Some(Secret(percent_decode(pass).map_err(|e| bad(&e))?));
+                        }
+                        &rest[i + 1..]
+                    }
+                    _ => rest,
+                };
                 let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
                 if path.is_empty() {
                     return Err(bad("missing socket path"));
@@ -378,11 +392,11 @@ pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.chars().take(200).collect();
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let mut out = match rest[..end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+    // Conservative: anything before the last '@' may hold a password.
+    let mut out = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{after}")
         }
         None => url.to_owned(),
     };

@@ -21,7 +21,8 @@ pub struct AsyncRedisBackend {
     client: redis::Client,
     address: String,
     timeouts: Timeouts,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// The shared connection and its generation, so a task only drops the one that failed it.
+    conn: Mutex<Option<(u64, MultiplexedConnection)>>,
     connecting: tokio::sync::Mutex<()>,
     health: Health,
 }
@@ -63,11 +64,12 @@ impl AsyncRedisBackend {
         &self.health
     }
 
-    fn current(&self) -> Option<MultiplexedConnection> {
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection> {
+    /// The shared connection (and its generation), opened if there is none.
+    async fn connection(&self) -> Result<(u64, MultiplexedConnection)> {
         self.health.check(&self.address)?;
         if let Some(c) = self.current() {
             return Ok(c);
@@ -79,71 +81,123 @@ impl AsyncRedisBackend {
         }
         // No second health check here: the first one just admitted this call as
         // the probe, and checking again would see its own backoff and refuse.
+        let conn = match self.open().await {
+            Ok(c) => c,
+            Err(e) => {
+                if e.is_unavailable() {
+                    self.health.failed(&e);
+                }
+                return Err(e);
+            }
+        };
+        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = slot.as_ref().map_or(0, |(g, _)| g + 1);
+        *slot = Some((generation, conn.clone()));
+        Ok((generation, conn))
+    }
+
+    /// Connects and checks the server answers: without a password or db to
+    /// select there is no handshake, and a refusal such as `maxclients` would
+    /// otherwise surface later as a bare broken pipe.
+    async fn open(&self) -> Result<MultiplexedConnection> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response));
-        let connect = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config);
         // The handshake is bounded too: the client's own timeout covers only the socket connect.
         let limit = self.timeouts.connect + self.timeouts.response;
-        let conn = match tokio::time::timeout(limit, connect).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(self.failed(Error::redis(&self.address, e, self.timeouts.connect)));
-            }
-            Err(_) => {
-                let e = Error::Timeout {
-                    host: self.address.clone(),
-                    timeout: limit,
-                };
-                return Err(self.failed(e));
-            }
+        let connect = async {
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            conn.send_packed_command(&redis::cmd("PING"))
+                .await?
+                .extract_error()?;
+            Ok::<_, redis::RedisError>(conn)
         };
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-        Ok(conn)
+        match tokio::time::timeout(limit, connect).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(Error::redis(&self.address, e, self.timeouts.connect)),
+            Err(_) => Err(Error::Timeout {
+                host: self.address.clone(),
+                timeout: limit,
+            }),
+        }
     }
 
-    fn failed(&self, e: Error) -> Error {
-        if e.is_unavailable() {
-            self.health.failed(&e);
+    /// Forgets connection `generation` (unless a newer one replaced it already).
+    fn drop_connection(&self, generation: u64) {
+        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *slot = None;
         }
-        e
     }
 
-    fn on_error(&self, e: redis::RedisError) -> Error {
-        if is_connection_error(&e) {
-            // Never reuse a connection that broke or timed out.
-            *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Runs `op` on the shared connection. A connection the server closed
+    /// (idle timeout, `CLIENT KILL`, a runtime that went away) is replaced and
+    /// the command sent once more; the host is marked down only when it cannot
+    /// be reached or does not answer in time.
+    async fn run(&self, request: Request<'_>) -> Result<Vec<Value>> {
+        let mut retried = false;
+        loop {
+            let (generation, mut conn) = self.connection().await?;
+            let outcome = match request {
+                Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(|v| vec![v]),
+                Request::Pipeline(pipe, count) => conn.send_packed_commands(pipe, 0, count).await,
+            };
+            match outcome {
+                Ok(v) => {
+                    self.health.succeeded();
+                    return Ok(v);
+                }
+                Err(e) if is_connection_error(&e) => {
+                    // Never reuse a connection that broke or timed out.
+                    self.drop_connection(generation);
+                    if !retried && !e.is_timeout() {
+                        retried = true;
+                        continue;
+                    }
+                    let err = Error::redis(&self.address, e, self.timeouts.response);
+                    // A stalled server is skipped for a while; a reset on a fresh
+                    // connection may be this command's fault (an oversized value),
+                    // so only a repeat marks the server down.
+                    if matches!(err, Error::Timeout { .. }) {
+                        self.health.failed(&err);
+                    } else {
+                        self.health.suspect(&err);
+                    }
+                    return Err(err);
+                }
+                Err(e) => return Err(Error::redis(&self.address, e, self.timeouts.response)),
+            }
         }
-        self.failed(Error::redis(&self.address, e, self.timeouts.response))
     }
 
     /// Runs one command.
     pub async fn query(&self, cmd: &Cmd) -> Result<Value> {
-        let mut conn = self.connection().await?;
-        match conn.send_packed_command(cmd).await {
-            Ok(v) => {
-                self.health.succeeded();
-                v.extract_error().map_err(|e| self.on_error(e))
-            }
-            Err(e) => Err(self.on_error(e)),
-        }
+        let v = self
+            .run(Request::Cmd(cmd))
+            .await?
+            .pop()
+            .unwrap_or(Value::Nil);
+        v.extract_error().map_err(|e| self.reply_error(e))
     }
 
     /// Runs a pipeline and returns its replies in order.
     pub async fn query_pipeline(&self, pipe: &Pipeline, count: usize) -> Result<Vec<Value>> {
-        let mut conn = self.connection().await?;
-        match conn.send_packed_commands(pipe, 0, count).await {
-            Ok(values) => {
-                self.health.succeeded();
-                values
-                    .into_iter()
-                    .map(|v| v.extract_error().map_err(|e| self.on_error(e)))
-                    .collect()
-            }
-            Err(e) => Err(self.on_error(e)),
+        let values = self.run(Request::Pipeline(pipe, count)).await?;
+        values
+            .into_iter()
+            .map(|v| v.extract_error().map_err(|e| self.reply_error(e)))
+            .collect()
+    }
+
+    /// An error reply. After a protocol error the server closes the connection: forget it now.
+    fn reply_error(&self, e: redis::RedisError) -> Error {
+        if e.to_string().contains("Protocol error") {
+            *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
+        Error::redis(&self.address, e, self.timeouts.response)
     }
 
     /// `MGET` of `keys`, per-key outcome.
@@ -160,6 +214,13 @@ impl AsyncRedisBackend {
             Error::redis(&self.address, e, self.timeouts.response)
         })
     }
+}
+
+/// What [`AsyncRedisBackend::run`] sends.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Cmd(&'a Cmd),
+    Pipeline(&'a Pipeline, usize),
 }
 
 impl AsyncBackend for AsyncRedisBackend {

@@ -49,6 +49,7 @@ pub struct InFlight<'a> {
     replies: usize,
     conn: Option<Connection>,
     reused: bool,
+    connect_failed: bool,
     error: Option<Error>,
 }
 
@@ -89,6 +90,7 @@ impl RedisBackend {
             replies,
             conn: None,
             reused: false,
+            connect_failed: false,
             error: None,
         };
         if let Err(e) = self.health.check(&self.address) {
@@ -139,7 +141,10 @@ impl InFlight<'_> {
             Some(c) => c,
             None => match b.connect() {
                 Ok(c) => c,
-                Err(e) => return self.fail(e),
+                Err(e) => {
+                    self.connect_failed = true;
+                    return self.fail(e);
+                }
             },
         };
         match conn.send_packed_command(self.packed) {
@@ -153,9 +158,16 @@ impl InFlight<'_> {
         }
     }
 
+    /// Records why the command could not be sent. Only an unreachable or
+    /// stalled server is marked down: a reset right after a successful connect
+    /// (an oversized value, say) concerns this command alone.
     fn fail(&mut self, e: Error) {
-        if e.is_unavailable() {
-            self.backend.health.failed(&e);
+        if self.connect_failed || matches!(e, Error::Timeout { .. }) {
+            if e.is_unavailable() {
+                self.backend.health.failed(&e);
+            }
+        } else if e.is_unavailable() {
+            self.backend.health.suspect(&e);
         }
         self.error = Some(e);
     }
@@ -191,7 +203,11 @@ impl InFlight<'_> {
                         return self.recv();
                     }
                     let e = b.redis_err(e);
-                    b.health.failed(&e);
+                    if matches!(e, Error::Timeout { .. }) {
+                        b.health.failed(&e);
+                    } else {
+                        b.health.suspect(&e);
+                    }
                     return Err(e);
                 }
                 Err(e) => {
@@ -201,7 +217,13 @@ impl InFlight<'_> {
             }
         }
         b.health.succeeded();
-        b.release(conn);
+        // After a protocol error the server closes the connection: do not pool it.
+        if !first_reply_error
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("Protocol error"))
+        {
+            b.release(conn);
+        }
         match first_reply_error {
             Some(e) => Err(b.redis_err(e)),
             None => Ok(values),
