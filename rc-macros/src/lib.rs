@@ -12,10 +12,13 @@ use proc_macro::TokenStream;
 
 /// Caches a function's result in Redis, keyed by its name and arguments.
 ///
-/// ```ignore
+/// ```text
 /// #[rc::cache(expire = 3600)]
 /// pub fn load(name: &str, offset: u32) -> Post { /* .. */ }
 /// ```
+///
+/// (Runnable examples live in the `rc` crate's guide: this crate cannot
+/// name `::rc` from its own doc tests.)
 ///
 /// # Arguments
 ///
