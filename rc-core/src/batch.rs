@@ -21,7 +21,7 @@ use crate::promise::Promise;
 /// pending. `'a` is the lifetime of what the recorded calls borrow.
 pub struct Batch<'a> {
     cache: Cache,
-    calls: Mutex<Recorded<Box<dyn SyncCall + 'a>>>,
+    calls: Recorded<Box<dyn SyncCall + 'a>>,
 }
 
 /// Async decorated calls recorded for one round trip (from [`AsyncCache::batch`]).
@@ -29,20 +29,30 @@ pub struct Batch<'a> {
 /// Like [`Batch`]; misses are computed concurrently when it runs.
 pub struct AsyncBatch<'a> {
     cache: AsyncCache,
-    calls: Mutex<Recorded<Box<dyn AsyncCall<'a> + Send + 'a>>>,
+    calls: Recorded<Box<dyn AsyncCall<'a> + Send + 'a>>,
 }
 
-struct Recorded<C> {
-    keys: Vec<String>,
-    calls: Vec<C>,
-}
+/// The recorded calls and their full keys, kept apart so the keys go to
+/// `get_many` as one slice.
+struct Recorded<C>(Mutex<(Vec<String>, Vec<C>)>);
 
-impl<C> Default for Recorded<C> {
-    fn default() -> Self {
-        Recorded {
-            keys: Vec::new(),
-            calls: Vec::new(),
-        }
+impl<C> Recorded<C> {
+    fn new() -> Self {
+        Recorded(Mutex::new((Vec::new(), Vec::new())))
+    }
+
+    fn push(&self, key: String, call: C) {
+        let mut rec = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        rec.0.push(key);
+        rec.1.push(call);
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
+
+    fn into_inner(self) -> (Vec<String>, Vec<C>) {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -141,7 +151,7 @@ impl<'a> Batch<'a> {
     pub(crate) fn new(cache: Cache) -> Self {
         Batch {
             cache,
-            calls: Mutex::new(Recorded::default()),
+            calls: Recorded::new(),
         }
     }
 
@@ -167,20 +177,14 @@ impl<'a> Batch<'a> {
             wrap,
             peek,
         };
-        let key = self.cache.inner.front.full_key_owned(key);
-        let mut rec = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        rec.keys.push(key);
-        rec.calls.push(Box::new(call));
+        self.calls
+            .push(self.cache.inner.front.full_key_owned(key), Box::new(call));
         promise
     }
 
     /// How many calls are recorded.
     pub fn len(&self) -> usize {
-        self.calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .calls
-            .len()
+        self.calls.len()
     }
 
     /// True when no call is recorded.
@@ -192,8 +196,7 @@ impl<'a> Batch<'a> {
     /// with one pipelined write, and resolves every promise. Fails open: if
     /// the cache is unreachable, every call is computed.
     pub fn run(self) {
-        let Recorded { mut keys, calls } =
-            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (mut keys, calls) = self.calls.into_inner();
         if calls.is_empty() {
             return;
         }
@@ -230,7 +233,7 @@ impl<'a> AsyncBatch<'a> {
     pub(crate) fn new(cache: AsyncCache) -> Self {
         AsyncBatch {
             cache,
-            calls: Mutex::new(Recorded::default()),
+            calls: Recorded::new(),
         }
     }
 
@@ -256,20 +259,14 @@ impl<'a> AsyncBatch<'a> {
             wrap,
             peek,
         };
-        let key = self.cache.inner.front.full_key_owned(key);
-        let mut rec = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        rec.keys.push(key);
-        rec.calls.push(Box::new(call));
+        self.calls
+            .push(self.cache.inner.front.full_key_owned(key), Box::new(call));
         promise
     }
 
     /// How many calls are recorded.
     pub fn len(&self) -> usize {
-        self.calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .calls
-            .len()
+        self.calls.len()
     }
 
     /// True when no call is recorded.
@@ -280,8 +277,7 @@ impl<'a> AsyncBatch<'a> {
     /// Fetches all recorded keys at once, computes the misses concurrently,
     /// stores them with one pipelined write, and resolves every promise.
     pub async fn run(self) {
-        let Recorded { mut keys, calls } =
-            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (mut keys, calls) = self.calls.into_inner();
         if calls.is_empty() {
             return;
         }
