@@ -171,7 +171,7 @@ impl CacheBuilder {
         self
     }
 
-    /// The value format. Default [`JsonSerializer`].
+    /// The value format. Default [`JsonSerializer`](crate::JsonSerializer).
     pub fn serializer<S: Serializer>(mut self, serializer: S) -> Self {
         self.codec = Codec::new(serializer);
         self

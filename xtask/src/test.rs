@@ -50,6 +50,7 @@ pub fn run(args: &[String]) -> Result {
             "doc tests",
             Step::Cargo(cargo_cmd(&["test", "--workspace", "--doc"], test_args)),
         ),
+        ("docs", Step::Cargo(rustdoc_cmd())),
     ];
     let total = steps.len();
     for (i, (name, step)) in steps.iter_mut().enumerate() {
@@ -85,6 +86,14 @@ pub fn run(args: &[String]) -> Result {
 enum Step {
     EnsureRedis,
     Cargo(Command),
+}
+
+/// `cargo doc` with warnings (broken links, missing docs) as errors.
+fn rustdoc_cmd() -> Command {
+    let mut cmd = cargo();
+    cmd.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    cmd
 }
 
 /// `cargo <args>`, plus `-- <test_args>` when there are any.
