@@ -98,6 +98,34 @@ pub fn time_each(ops: usize, mut op: impl FnMut(usize)) -> Round {
     Round::from_ops(op_ns)
 }
 
+/// CPU time this thread has used (ns), from `/proc/thread-self/schedstat`.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Wraps a side so that each round also records the calling thread's CPU
+/// time per operation (ns) in `cpu`. Only meaningful for sides that do their
+/// work on the calling thread (the blocking ones).
+pub fn with_cpu<'a>(
+    mut side: impl FnMut(usize) -> Round + 'a,
+    cpu: &'a mut Vec<f64>,
+) -> impl FnMut(usize) -> Round + 'a {
+    move |n| {
+        let before = thread_cpu_ns();
+        let round = side(n);
+        if let (Some(b), Some(a)) = (before, thread_cpu_ns()) {
+            cpu.push(a.saturating_sub(b) as f64 / n.max(1) as f64);
+        }
+        round
+    }
+}
+
+/// The median of `v` (NaN when empty).
+pub fn median_of(v: &[f64]) -> f64 {
+    median(&mut v.to_vec())
+}
+
 /// What [`interleave`] measured.
 #[derive(Clone, Debug)]
 pub struct Comparison {

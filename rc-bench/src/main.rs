@@ -140,6 +140,11 @@ fn main() -> ExitCode {
     let elapsed = start.elapsed().as_secs_f64();
 
     println!("\n{}", report::table(&lines));
+    for l in &lines {
+        if let Ok(rows::Outcome { note: Some(n), .. }) = &l.result {
+            println!("note on {}: {n}", l.row.name);
+        }
+    }
     for m in report::missed(&lines) {
         println!("goal not met: {m}");
     }

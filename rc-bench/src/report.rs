@@ -29,6 +29,10 @@ impl Line<'_> {
         match &self.result {
             Ok(o) => {
                 let ratio = goal.ratio(&o.sides);
+                let mut shown = goal.show_ratio(ratio);
+                if let Some(m) = goal.medians_differ(&o.sides) {
+                    shown += &format!(" (medians: {m:.2})");
+                }
                 let met = match goal.met(ratio) {
                     Some(true) => "yes",
                     Some(false) => "**NO**",
@@ -38,7 +42,7 @@ impl Line<'_> {
                     name,
                     o.unit.show(&o.sides.a),
                     o.unit.show(&o.sides.b),
-                    goal.show_ratio(ratio),
+                    shown,
                     goal.show(),
                     met.into(),
                 ]
@@ -231,8 +235,8 @@ pub fn markdown(
            99th percentile of all single operations of all rounds. A throughput cell is a round's \
            wall time divided by its operations. A ratio is the median over the rounds of rc's round \
            mean over the baseline round run right after it, so load from other processes that \
-           changes between rounds cancels out of each pair (it can therefore differ a little from \
-           the ratio of the two medians shown): `rc/base` is rc's time over the baseline's (lower \
+           changes between rounds cancels out of each pair (when it differs by more than 5% from \
+           the ratio of the two medians, that one is shown too, in parentheses): `rc/base` is rc's time over the baseline's (lower \
            is better); `× faster` is the baseline's time over rc's; `of base` is rc's throughput as \
            a fraction of the baseline's. The numbers are from a shared machine: compare rows' \
            ratios, not absolute times, across runs.\n";

@@ -40,6 +40,22 @@ impl Goal {
         }
     }
 
+    /// The ratio of the two sides' medians, oriented as [`ratio`](Self::ratio),
+    /// when the rounds were paired and it differs from the paired ratio by
+    /// more than 5% (rounds that saw different machine load).
+    pub fn medians_differ(self, c: &Comparison) -> Option<f64> {
+        if c.ratios.is_empty() {
+            return None;
+        }
+        let of_medians = match self {
+            Goal::AtMost(_) => c.a.median / c.b.median,
+            Goal::FasterBy(_) | Goal::ShareAtLeast(_) | Goal::Share => c.b.median / c.a.median,
+            Goal::ExtraMibAtMost(_) => return None,
+        };
+        let paired = self.ratio(c);
+        ((of_medians - paired).abs() > 0.05 * paired).then_some(of_medians)
+    }
+
     /// `Some(met)`, or `None` for a row without a goal.
     pub fn met(self, ratio: f64) -> Option<bool> {
         match self {
