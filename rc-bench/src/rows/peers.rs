@@ -11,7 +11,9 @@ use cached::macros::concurrent_cached;
 use super::decorated::{
     self, ASYNC_CACHE, IDS, LARGE, SMALL, large, large_async, small, small_async,
 };
-use super::{Ctx, Goal, Outcome, Row, Unit, on_worker, shared_server, time_each_async, value};
+use super::{
+    Ctx, Goal, Outcome, Row, Unit, on_worker, shared_server, time, time_each_async, value,
+};
 use crate::harness::{Comparison, Round, interleave, time_each};
 
 /// Concurrent tasks of the throughput rows.
@@ -25,19 +27,19 @@ pub fn rows() -> Vec<Row> {
                        the `cached` crate (4.x) `#[concurrent_cached]` (its name for `#[io_cached]`) with a \
                        `RedisCache` store (r2d2 pool, MessagePack values) on the same server; per call",
             goal: Goal::AtMost(1.0),
-            run: |ctx| vs_cached_sync(ctx, small, peer_small),
+            run: |ctx| vs_cached_sync(ctx, SMALL, small, peer_small),
         },
         Row {
             name: "vs-cached-sync-10KiB",
             measures: "as `vs-cached-sync-100B` with 10 KiB results",
             goal: Goal::AtMost(1.0),
-            run: |ctx| vs_cached_sync(ctx, large, peer_large),
+            run: |ctx| vs_cached_sync(ctx, LARGE, large, peer_large),
         },
         Row {
             name: "vs-cached-async-100B",
             measures: "an awaited hit of rc's decorated `async fn small_async` (an `AsyncCache`) vs `cached`'s \
                        `#[concurrent_cached]` `async fn` with an `AsyncRedisCache` store, one call after \
-                       another on the multi-thread runtime; per call",
+                       another in a task of the one-worker runtime; per call",
             goal: Goal::AtMost(1.0),
             run: |ctx| vs_cached_async(ctx, SMALL),
         },
@@ -49,7 +51,7 @@ pub fn rows() -> Vec<Row> {
         },
         Row {
             name: "async-64-tasks",
-            measures: "throughput of 64 tokio tasks calling the decorated `small_async` (hits, 100 B) vs 64 tasks \
+            measures: "throughput of 64 tokio tasks (on the one-worker runtime) calling the decorated `small_async` (hits, 100 B) vs 64 tasks \
                        doing raw `GET` + `serde_json::from_slice` on one cloned `MultiplexedConnection`; \
                        time per call = a round's wall time / its calls",
             goal: Goal::ShareAtLeast(0.9),
@@ -148,6 +150,7 @@ async fn peer_large_async(id: u64) -> Result<String, PeerError> {
 
 fn vs_cached_sync(
     ctx: &Ctx,
+    size: usize,
     rc: fn(u64) -> String,
     peer: fn(u64) -> Result<String, PeerError>,
 ) -> Outcome {
@@ -165,7 +168,24 @@ fn vs_cached_sync(
             black_box(peer(i as u64 % IDS).expect("cached call"));
         })
     };
-    Outcome::latency(interleave(&ctx.plan(10_000), rc_side, peer_side))
+    let mut out = Outcome::latency(interleave(&ctx.plan(10_000), rc_side, peer_side));
+    out.note = Some(codec_note(size));
+    out
+}
+
+/// How much of a call rc's JSON decode of one value takes.
+fn codec_note(size: usize) -> String {
+    let json = serde_json::to_vec(&value(size)).expect("JSON");
+    let n = 2000;
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(serde_json::from_slice::<String>(black_box(&json)).expect("JSON"));
+    }
+    format!(
+        "rc stores JSON (its default serializer, readable by Python rc) and `cached` MessagePack; \
+         `serde_json` alone takes {} to decode one of these values",
+        time(start.elapsed().as_nanos() as f64 / f64::from(n))
+    )
 }
 
 fn vs_cached_async(ctx: &Ctx, size: usize) -> Outcome {
@@ -193,11 +213,13 @@ fn vs_cached_async(ctx: &Ctx, size: usize) -> Outcome {
             peer(id).await;
         }
     });
-    Outcome::latency(interleave(
+    let mut out = Outcome::latency(interleave(
         &ctx.plan(10_000),
         |n| time_each_async(n, rc),
         |n| time_each_async(n, peer),
-    ))
+    ));
+    out.note = Some(codec_note(size));
+    out
 }
 
 /// Runs `op(i)` for `i in 0..n` spread over [`TASKS`] tasks; the round's

@@ -30,8 +30,8 @@ pub fn rows() -> Vec<Row> {
         },
         Row {
             name: "async-get-100B",
-            measures: "`AsyncCache::get::<String>` hits, awaited one after another on a multi-thread tokio \
-                       runtime, vs raw `MultiplexedConnection` `GET` + `serde_json::from_slice` in the same runtime",
+            measures: "`AsyncCache::get::<String>` hits, awaited one after another in a task of a tokio \
+                       runtime with one worker, vs raw `MultiplexedConnection` `GET` + `serde_json::from_slice` in the same runtime",
             goal: Goal::AtMost(1.10),
             run: |ctx| async_get_hit(ctx, 100),
         },
