@@ -228,18 +228,23 @@ pub fn markdown(
         md += "\n";
     }
     md += "\n## Method\n\n";
-    md += "Every row starts its own `redis-server`s on free ports of 127.0.0.1 (no persistence) and \
-           fills them before measuring. rc and its baseline run interleaved in one process: a \
-           warm-up of each, then rounds A B A B ..., so both see the same machine state. A latency \
-           cell is the median over the rounds of each round's mean time per operation; `p99` is the \
-           99th percentile of all single operations of all rounds. A throughput cell is a round's \
-           wall time divided by its operations. A ratio is the median over the rounds of rc's round \
-           mean over the baseline round run right after it, so load from other processes that \
-           changes between rounds cancels out of each pair (when it differs by more than 5% from \
-           the ratio of the two medians, that one is shown too, in parentheses): `rc/base` is rc's time over the baseline's (lower \
-           is better); `× faster` is the baseline's time over rc's; `of base` is rc's throughput as \
-           a fraction of the baseline's. The numbers are from a shared machine: compare rows' \
-           ratios, not absolute times, across runs.\n";
+    md += "Each row starts the `redis-server`s it needs on free ports of 127.0.0.1 (no \
+           persistence) and fills them before measuring; the decorated-function and peer rows \
+           share one server, because their functions bind their caches once, in statics. rc and \
+           its baseline run interleaved in one process: a warm-up of each, then rounds A B A B \
+           ..., so both see the same machine state. Async rows run in tasks of a tokio runtime \
+           with one worker thread.\n\n";
+    md += "A latency cell is the median over the rounds of each round's mean time per operation; \
+           `p99` is the 99th percentile of all single operations of all rounds. A throughput cell \
+           is a round's wall time divided by its operations. A ratio is the median over the \
+           rounds of rc's round mean over that of the baseline round run right after it, so load \
+           that changes between rounds cancels out of each pair; when it differs by more than 5% \
+           from the ratio of the two medians, that one is shown too, in parentheses. `rc/base` is \
+           rc's time over the baseline's (lower is better); `× faster` is the baseline's time over \
+           rc's; `of base` is rc's throughput as a fraction of the baseline's.\n\n";
+    md += "Compare ratios, not absolute times, across runs: on a virtual machine a loopback round \
+           trip costs about three times more when the CPUs are idle (waking a halted virtual CPU) \
+           than when other work keeps them busy, and other processes on the machine come and go.\n";
     md
 }
 

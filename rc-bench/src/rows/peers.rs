@@ -4,9 +4,11 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::process::Command;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use cached::macros::concurrent_cached;
+use rc::{AsyncCache, CborSerializer};
 
 use super::decorated::{
     self, ASYNC_CACHE, IDS, LARGE, SMALL, large, large_async, small, small_async,
@@ -41,13 +43,20 @@ pub fn rows() -> Vec<Row> {
                        `#[concurrent_cached]` `async fn` with an `AsyncRedisCache` store, one call after \
                        another in a task of the one-worker runtime; per call",
             goal: Goal::AtMost(1.0),
-            run: |ctx| vs_cached_async(ctx, SMALL),
+            run: |ctx| vs_cached_async(ctx, Variant::Small),
         },
         Row {
             name: "vs-cached-async-10KiB",
             measures: "as `vs-cached-async-100B` with 10 KiB results",
             goal: Goal::AtMost(1.0),
-            run: |ctx| vs_cached_async(ctx, LARGE),
+            run: |ctx| vs_cached_async(ctx, Variant::Large),
+        },
+        Row {
+            name: "vs-cached-async-10KiB-cbor",
+            measures: "as `vs-cached-async-10KiB` with rc's cache built with `.serializer(CborSerializer)` \
+                       (binary, as `cached`'s MessagePack), to tell the JSON decode apart from the rest",
+            goal: Goal::AtMost(1.0),
+            run: |ctx| vs_cached_async(ctx, Variant::LargeCbor),
         },
         Row {
             name: "async-64-tasks",
@@ -188,14 +197,41 @@ fn codec_note(size: usize) -> String {
     )
 }
 
-fn vs_cached_async(ctx: &Ctx, size: usize) -> Outcome {
-    let large = size == LARGE;
+/// Which rc function an async peer row calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    /// `small_async` (100 B, JSON).
+    Small,
+    /// `large_async` (10 KiB, JSON).
+    Large,
+    /// `large_async_cbor` (10 KiB, CBOR).
+    LargeCbor,
+}
+
+/// rc's async cache on the shared server, storing CBOR.
+static CBOR_CACHE: LazyLock<AsyncCache> = LazyLock::new(|| {
+    AsyncCache::builder()
+        .url(&shared_server().url())
+        .serializer(CborSerializer)
+        .build_async()
+        .expect("rc CBOR cache")
+});
+
+/// [`large_async`] on a CBOR cache.
+#[rc::cache(cache = CBOR_CACHE, expire = 3600)]
+async fn large_async_cbor(id: u64) -> String {
+    black_box(id);
+    value(LARGE)
+}
+
+fn vs_cached_async(ctx: &Ctx, variant: Variant) -> Outcome {
+    let large = variant != Variant::Small;
     let rc = move |i: usize| async move {
         let id = i as u64 % IDS;
-        black_box(if large {
-            large_async(id).await
-        } else {
-            small_async(id).await
+        black_box(match variant {
+            Variant::Small => small_async(id).await,
+            Variant::Large => large_async(id).await,
+            Variant::LargeCbor => large_async_cbor(id).await,
         });
     };
     let peer = move |i: usize| async move {
@@ -218,7 +254,11 @@ fn vs_cached_async(ctx: &Ctx, size: usize) -> Outcome {
         |n| time_each_async(n, rc),
         |n| time_each_async(n, peer),
     ));
-    out.note = Some(codec_note(size));
+    out.note = Some(match variant {
+        Variant::Small => codec_note(SMALL),
+        Variant::Large => codec_note(LARGE),
+        Variant::LargeCbor => "rc decodes CBOR here, `cached` MessagePack".to_owned(),
+    });
     out
 }
 
