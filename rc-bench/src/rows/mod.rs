@@ -66,11 +66,20 @@ impl Goal {
     }
 
     /// The ratio as shown in the table.
+    /// Two decimals, or three when two would print the goal's own bound.
     pub fn show_ratio(self, ratio: f64) -> String {
+        let r = match self {
+            Goal::AtMost(x) | Goal::FasterBy(x) | Goal::ShareAtLeast(x)
+                if format!("{ratio:.2}") == format!("{x:.2}") =>
+            {
+                format!("{ratio:.3}")
+            }
+            _ => format!("{ratio:.2}"),
+        };
         match self {
-            Goal::AtMost(_) => format!("{ratio:.2}"),
-            Goal::FasterBy(_) => format!("{ratio:.2}× faster"),
-            Goal::ShareAtLeast(_) | Goal::Share => format!("{ratio:.2} of base"),
+            Goal::AtMost(_) => r,
+            Goal::FasterBy(_) => format!("{r}× faster"),
+            Goal::ShareAtLeast(_) | Goal::Share => format!("{r} of base"),
             Goal::ExtraMibAtMost(_) => format!("{ratio:+.1} MiB"),
         }
     }
@@ -268,3 +277,17 @@ fn keys(n: usize) -> Vec<String> {
 
 /// An expiry long enough for the whole run.
 const EXPIRE: Option<Duration> = Some(Duration::from_secs(3600));
+
+#[cfg(test)]
+mod tests {
+    use super::Goal;
+
+    #[test]
+    fn ratios_at_the_bound_get_a_third_decimal() {
+        assert_eq!(Goal::AtMost(1.0).show_ratio(1.004), "1.004");
+        assert_eq!(Goal::AtMost(1.1).show_ratio(1.02), "1.02");
+        assert_eq!(Goal::FasterBy(10.0).show_ratio(44.681), "44.68× faster");
+        assert_eq!(Goal::ShareAtLeast(0.9).show_ratio(0.8996), "0.900 of base");
+        assert_eq!(Goal::AtMost(1.0).met(1.004), Some(false));
+    }
+}
