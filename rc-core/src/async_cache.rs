@@ -112,10 +112,7 @@ impl AsyncCache {
         let f = &self.inner.front;
         let keys = full_keys(f, keys);
         let replies = self.inner.backend.get_many(&keys).await;
-        keys.iter()
-            .zip(replies)
-            .map(|(k, r)| f.decode_direct(k, f.count(r)?))
-            .collect()
+        f.decode_many(&keys, replies)
     }
 
     /// Stores every pair with the same expiry; returns whether all were stored.

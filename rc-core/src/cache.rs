@@ -114,10 +114,7 @@ impl Cache {
         let f = &self.inner.front;
         let keys = full_keys(f, keys);
         let replies = self.inner.backend.get_many(&keys);
-        keys.iter()
-            .zip(replies)
-            .map(|(k, r)| f.decode_direct(k, f.count(r)?))
-            .collect()
+        f.decode_many(&keys, replies)
     }
 
     /// Stores every pair with the same expiry in one pipelined round trip per

@@ -80,6 +80,40 @@ impl Front {
         }
     }
 
+    /// Direct `get_many`: decodes every reply in key order; the first error
+    /// (a failed server or bad bytes) is returned. Counters are added once.
+    pub fn decode_many<T: DeserializeOwned>(
+        &self,
+        keys: &[String],
+        replies: Vec<Result<Option<Vec<u8>>>>,
+    ) -> Result<Vec<Option<T>>> {
+        let mut hits = 0;
+        let result = keys
+            .iter()
+            .zip(replies)
+            .map(|(key, reply)| match reply {
+                Ok(Some(bytes)) => {
+                    let v = self.codec.decode(key, &bytes).inspect_err(|_| {
+                        Counters::add(&self.counters.decode_errors, 1);
+                    })?;
+                    hits += 1;
+                    Ok(Some(v))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect::<Result<Vec<_>>>();
+        match &result {
+            Ok(values) => {
+                Counters::add(&self.counters.hits, hits);
+                Counters::add(&self.counters.misses, values.len() as u64 - hits);
+            }
+            Err(e) if !matches!(e, Error::Decode { .. }) => Counters::add(&self.counters.errors, 1),
+            Err(_) => {}
+        }
+        result
+    }
+
     /// Decorated read: a hit decodes; a miss, a store error or bad bytes give `None`.
     pub fn decode_cached<T: DeserializeOwned>(
         &self,
