@@ -107,4 +107,30 @@ mod tests {
         assert_eq!(key(&["a b"]), "app::models load a%20b");
         assert_ne!(key(&["a%20b"]), key(&["a b"]));
     }
+
+    use proptest::prelude::*;
+
+    /// Strings rich in the characters that matter: separators, escapes, unicode.
+    fn arg() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[ a=%\\\\b%2025é😀]{0,6}").unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn distinct_argument_lists_never_share_a_key(
+            a in proptest::collection::vec(arg(), 0..4),
+            b in proptest::collection::vec(arg(), 0..4),
+        ) {
+            let (ka, kb) = (key(&a.iter().map(String::as_str).collect::<Vec<_>>()),
+                            key(&b.iter().map(String::as_str).collect::<Vec<_>>()));
+            prop_assert_eq!(a == b, ka == kb, "{:?} {:?} -> {:?} {:?}", a, b, ka, kb);
+        }
+
+        #[test]
+        fn plain_arguments_give_rcs_key(a in proptest::collection::vec("[a-z0-9=\\\\é]{0,6}", 0..4)) {
+            let args: Vec<&str> = a.iter().map(String::as_str).collect();
+            let rc_key = ["app::models", "load"].iter().copied().chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+            prop_assert_eq!(key(&args), rc_key);
+        }
+    }
 }
