@@ -351,17 +351,17 @@ pub struct ClusterConfig {
     /// Prefix of every key.
     pub namespace: Option<String>,
     /// Expiry of writes that give none (seconds; default 3 days).
-    #[serde(deserialize_with = "opt_secs")]
+    #[serde(deserialize_with = "rc_core::opt_secs")]
     pub default_expire: Option<Duration>,
     /// Idle connections kept per host (see [`ClusterBuilder::pool_size`]).
     pub pool_size: Option<usize>,
     /// Hosts a multi-key call talks to at once (see [`ClusterBuilder::max_concurrency`]).
     pub max_concurrency: Option<usize>,
     /// Connect timeout (seconds).
-    #[serde(deserialize_with = "opt_secs")]
+    #[serde(deserialize_with = "rc_core::opt_secs")]
     pub connect_timeout: Option<Duration>,
     /// Reply timeout (seconds); `socket_timeout` is accepted too.
-    #[serde(deserialize_with = "opt_secs", alias = "socket_timeout")]
+    #[serde(deserialize_with = "rc_core::opt_secs", alias = "socket_timeout")]
     pub response_timeout: Option<Duration>,
 }
 
@@ -431,13 +431,6 @@ fn unique_hosts<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Host
 }
 
 /// Seconds (integer or fractional, not negative) as a duration.
-fn opt_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let secs = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(secs)
-        .map(Some)
-        .map_err(|_| serde::de::Error::custom(format!("{secs} is not a valid number of seconds")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

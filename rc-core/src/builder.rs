@@ -93,6 +93,12 @@ impl CacheBuilder {
         self
     }
 
+    /// Makes `build` fail with `error` (for configuration found invalid early).
+    pub(crate) fn fail(mut self, error: Error) -> Self {
+        self.deferred_error = Some(error);
+        self
+    }
+
     /// Uses a complete [`HostConfig`].
     pub fn host_config(mut self, host: HostConfig) -> Self {
         self.host = host;

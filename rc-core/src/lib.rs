@@ -10,6 +10,7 @@ mod backend;
 mod batch;
 mod builder;
 mod cache;
+mod config;
 mod error;
 mod front;
 mod health;
@@ -31,6 +32,9 @@ pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 pub use batch::{AsyncBatch, Batch};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use config::CacheConfig;
+#[doc(hidden)]
+pub use config::opt_secs;
 pub use error::{BoxError, Error, Result};
 pub use front::DEFAULT_EXPIRE;
 pub use health::Health;
