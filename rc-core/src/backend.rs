@@ -69,3 +69,50 @@ pub trait AsyncBackend: Send + Sync + 'static {
     /// Deletes many keys; returns how many existed.
     fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>>;
 }
+
+/// Implements [`AsyncBackend`] for an in-process store whose [`Backend`]
+/// methods never block on I/O, by answering with ready futures.
+macro_rules! async_via_sync {
+    ($ty:ty) => {
+        impl $crate::backend::AsyncBackend for $ty {
+            fn get<'a>(
+                &'a self,
+                key: &'a str,
+            ) -> $crate::BoxFuture<'a, $crate::Result<Option<Vec<u8>>>> {
+                Box::pin(std::future::ready($crate::Backend::get(self, key)))
+            }
+            fn get_many<'a>(
+                &'a self,
+                keys: &'a [String],
+            ) -> $crate::BoxFuture<'a, Vec<$crate::Result<Option<Vec<u8>>>>> {
+                Box::pin(std::future::ready($crate::Backend::get_many(self, keys)))
+            }
+            fn set<'a>(
+                &'a self,
+                key: &'a str,
+                value: &'a [u8],
+                expire: std::time::Duration,
+            ) -> $crate::BoxFuture<'a, $crate::Result<bool>> {
+                Box::pin(std::future::ready($crate::Backend::set(
+                    self, key, value, expire,
+                )))
+            }
+            fn set_many<'a>(
+                &'a self,
+                items: &'a [$crate::SetItem],
+            ) -> $crate::BoxFuture<'a, $crate::Result<bool>> {
+                Box::pin(std::future::ready($crate::Backend::set_many(self, items)))
+            }
+            fn delete<'a>(&'a self, key: &'a str) -> $crate::BoxFuture<'a, $crate::Result<bool>> {
+                Box::pin(std::future::ready($crate::Backend::delete(self, key)))
+            }
+            fn delete_many<'a>(
+                &'a self,
+                keys: &'a [String],
+            ) -> $crate::BoxFuture<'a, $crate::Result<u64>> {
+                Box::pin(std::future::ready($crate::Backend::delete_many(self, keys)))
+            }
+        }
+    };
+}
+pub(crate) use async_via_sync;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+use crate::backend::{Backend, SetItem};
 use crate::error::Result;
 
 /// An in-process store with Redis's expiry semantics, for tests and for
@@ -121,28 +121,4 @@ impl Backend for MemoryBackend {
     }
 }
 
-impl AsyncBackend for MemoryBackend {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(std::future::ready(Backend::get(self, key)))
-    }
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
-        Box::pin(std::future::ready(Backend::get_many(self, keys)))
-    }
-    fn set<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a [u8],
-        expire: Duration,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(std::future::ready(Backend::set(self, key, value, expire)))
-    }
-    fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(std::future::ready(Backend::set_many(self, items)))
-    }
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(std::future::ready(Backend::delete(self, key)))
-    }
-    fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(std::future::ready(Backend::delete_many(self, keys)))
-    }
-}
+crate::backend::async_via_sync!(MemoryBackend);

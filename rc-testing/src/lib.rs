@@ -11,5 +11,6 @@ mod null;
 mod server;
 
 pub use fake::FakeRedisCache;
-pub use null::{NullBackend, NullCache};
+pub use null::NullCache;
+pub use rc_core::NullBackend;
 pub use server::{RedisServer, RedisServerBuilder};
