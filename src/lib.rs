@@ -4,8 +4,8 @@
 pub use rc_core::{
     AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
     CacheConfig, CborSerializer, DEFAULT_EXPIRE, Decode, Error, HostConfig, JsonSerializer,
-    MemoryBackend, Promise, Result, Secret, Serializer, SetItem, SslOptions, Stats, Timeouts,
-    erased_serde,
+    MemoryBackend, NullBackend, Promise, Result, Secret, Serializer, SetItem, SslOptions, Stats,
+    Timeouts, erased_serde,
 };
 
 /// Caches a function's results; see the [crate documentation](crate#caching-function-results).
