@@ -50,6 +50,8 @@ pub struct Summary {
     /// 99th percentile of the single operations of all rounds (ns), when
     /// they were timed one by one.
     pub p99: Option<f64>,
+    /// Their 50th percentile (ns), likewise.
+    pub p50: Option<f64>,
 }
 
 impl Summary {
@@ -57,6 +59,7 @@ impl Summary {
         Summary {
             median: v,
             p99: None,
+            p50: None,
         }
     }
 
@@ -66,13 +69,14 @@ impl Summary {
             .iter()
             .flat_map(|r| r.op_ns.iter().copied())
             .collect();
-        let p99 = (!ops.is_empty()).then(|| {
-            ops.sort_unstable();
-            ops[((ops.len() - 1) as f64 * 0.99).round() as usize] as f64
-        });
+        ops.sort_unstable();
+        let pct = |p: f64| {
+            (!ops.is_empty()).then(|| ops[((ops.len() - 1) as f64 * p).round() as usize] as f64)
+        };
         Summary {
             median: median(&mut means),
-            p99,
+            p99: pct(0.99),
+            p50: pct(0.5),
         }
     }
 }
@@ -204,8 +208,9 @@ mod tests {
         let s = Summary::of(&rounds);
         assert_eq!(s.median, 20.0);
         assert_eq!(s.p99, Some(1000.0));
+        assert_eq!(s.p50, Some(20.0));
         let s = Summary::of(&[Round::from_total(Duration::from_micros(10), 10)]);
-        assert_eq!((s.median, s.p99), (1000.0, None));
+        assert_eq!((s.median, s.p99, s.p50), (1000.0, None, None));
     }
 
     #[test]

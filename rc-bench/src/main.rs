@@ -8,17 +8,25 @@
 //! timed, the ratio, the row's goal and whether it is met.
 //!
 //! ```text
-//! cargo xtask bench [--quick] [--filter SUBSTR]... [--no-write]
+//! cargo xtask bench [--quick] [--filter SUBSTR]... [--section TITLE] [--no-write]
+//! cargo xtask bench --soak [--soak-secs N] [--no-write]
 //! ```
 //!
 //! A run without `--filter` rewrites `BENCHMARKS.md` at the workspace root
-//! (unless `--no-write`). The exit status is non-zero only when a row could
-//! not run; a missed goal is reported in the table, not as a failure.
+//! (unless `--no-write`), keeping its "Soak" section. A filtered run with
+//! `--section` rewrites only the section of that title. The exit status is
+//! non-zero only when a row could not run; a missed goal is reported in the
+//! table, not as a failure.
+//!
+//! `--soak` runs mixed load against servers that restart (see [`soak`]) and
+//! rewrites only the "Soak" section; it fails when a decorated call returned
+//! a wrong value or panicked, or the process's memory grew.
 
 mod harness;
 mod proxy;
 mod report;
 mod rows;
+mod soak;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -28,13 +36,19 @@ use std::time::Instant;
 use report::{Line, Machine};
 use rows::{Ctx, Row};
 
-const USAGE: &str = "usage: rc-bench [--quick] [--filter SUBSTR]... [--no-write]
+const USAGE: &str = "usage: rc-bench [--quick] [--filter SUBSTR]... [--section TITLE] [--no-write]
+       rc-bench --soak [--soak-secs N] [--no-write]
 
   --quick          a tenth of the operations per round (under 2 minutes)
   --filter SUBSTR  run only rows whose name contains SUBSTR (repeatable); does not
                    rewrite BENCHMARKS.md
-  --no-write       do not rewrite BENCHMARKS.md
+  --section TITLE  with --filter: write the run as the section `## TITLE` of
+                   BENCHMARKS.md, leaving the rest of the file as it is
+  --no-write       do not write BENCHMARKS.md
   --list           list the rows and exit
+  --soak           instead of the rows: mixed load on a 2-host cluster and a single
+                   server, one of them restarted every 30 s; rewrites the Soak section
+  --soak-secs N    length of the soak (default 300)
 ";
 
 /// The command line, parsed.
@@ -42,13 +56,17 @@ const USAGE: &str = "usage: rc-bench [--quick] [--filter SUBSTR]... [--no-write]
 struct Args {
     quick: bool,
     filters: Vec<String>,
+    section: Option<String>,
     write: bool,
     list: bool,
+    soak: bool,
+    soak_secs: u64,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args {
         write: true,
+        soak_secs: soak::DEFAULT_SECS,
         ..Args::default()
     };
     let mut it = args.iter();
@@ -57,15 +75,29 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--quick" => out.quick = true,
             "--no-write" => out.write = false,
             "--list" => out.list = true,
+            "--soak" => out.soak = true,
             "--filter" => out
                 .filters
                 .push(it.next().ok_or("--filter needs a value")?.clone()),
+            "--section" => out.section = Some(it.next().ok_or("--section needs a title")?.clone()),
+            "--soak-secs" => {
+                let n = it.next().ok_or("--soak-secs needs a value")?;
+                out.soak_secs = n.parse().ok().filter(|&n| n > 0).ok_or(format!(
+                    "--soak-secs: not a positive number of seconds: {n:?}"
+                ))?;
+            }
             "-h" | "--help" => return Err(String::new()),
             other => match other.strip_prefix("--filter=") {
                 Some(f) => out.filters.push(f.to_owned()),
                 None => return Err(format!("unknown argument {other:?}")),
             },
         }
+    }
+    if out.section.is_some() && out.filters.is_empty() {
+        return Err("--section needs --filter (a full run rewrites the whole file)".into());
+    }
+    if out.soak && (out.quick || out.list || !out.filters.is_empty() || out.section.is_some()) {
+        return Err("--soak takes only --soak-secs and --no-write".into());
     }
     Ok(out)
 }
@@ -91,16 +123,54 @@ fn run_row<'a>(row: &'a Row, ctx: &Ctx) -> Line<'a> {
 }
 
 /// The command to show in `BENCHMARKS.md`: `cargo xtask bench` says how it
-/// was called through `RC_BENCH_COMMAND`.
+/// was called through `RC_BENCH_COMMAND` (its arguments joined by spaces;
+/// they are quoted again here when one holds a space).
 fn command(args: &[String]) -> String {
-    std::env::var("RC_BENCH_COMMAND").unwrap_or_else(|_| {
-        let mut c = "cargo run --release -p rc-bench --".to_owned();
-        for a in args {
-            c.push(' ');
-            c.push_str(a);
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(char::is_whitespace) {
+                format!("\"{a}\"")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let (plain, quoted) = (args.join(" "), quoted.join(" "));
+    match std::env::var("RC_BENCH_COMMAND") {
+        Ok(c) => match c.strip_suffix(&plain) {
+            Some(prefix) if !plain.is_empty() => format!("{prefix}{quoted}"),
+            _ => c,
+        },
+        Err(_) => format!("cargo run --release -p rc-bench -- {quoted}")
+            .trim_end()
+            .to_owned(),
+    }
+}
+
+/// `BENCHMARKS.md` at the workspace root.
+fn benchmarks_md() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")
+}
+
+/// Writes `md` to `BENCHMARKS.md`.
+fn write_md(md: &str) -> Result<(), ExitCode> {
+    let path = benchmarks_md();
+    match std::fs::write(&path, md) {
+        Ok(()) => {
+            println!("wrote BENCHMARKS.md");
+            Ok(())
         }
-        c
-    })
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `BENCHMARKS.md` as it is now (empty when there is none).
+fn current_md() -> String {
+    std::fs::read_to_string(benchmarks_md()).unwrap_or_default()
 }
 
 fn main() -> ExitCode {
@@ -116,6 +186,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.soak {
+        let (section, passed) = soak::run(args.soak_secs, &command(&argv));
+        println!("\n{section}");
+        if args.write {
+            let md = report::put_section(&current_md(), soak::TITLE, &section);
+            if let Err(code) = write_md(&md) {
+                return code;
+            }
+        }
+        if !passed {
+            eprintln!("soak failed: see the result above");
+            return ExitCode::FAILURE;
+        }
+        return ExitCode::SUCCESS;
+    }
     let all = rows::all();
     if args.list {
         for r in &all {
@@ -150,27 +235,42 @@ fn main() -> ExitCode {
     }
     println!("({} rows in {elapsed:.0} s)", lines.len());
 
-    if args.write && args.filters.is_empty() {
-        let run = if args.quick {
-            "quick: 15 interleaved rounds per side, a tenth of the full run's operations per round"
-        } else {
-            "full: 15 interleaved rounds per side"
-        };
-        let md = report::markdown(
-            &lines,
-            &Machine::here(),
-            &command(&argv),
-            &format!("{run}; {elapsed:.0} s in all"),
-            &load_before,
-        );
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
-        match std::fs::write(&path, md) {
-            Ok(()) => println!("wrote BENCHMARKS.md"),
-            Err(e) => {
-                eprintln!("cannot write {}: {e}", path.display());
-                return ExitCode::FAILURE;
+    let run = if args.quick {
+        "quick: 15 interleaved rounds per side, a tenth of the full run's operations per round"
+    } else {
+        "full: 15 interleaved rounds per side"
+    };
+    let run = format!("{run}; {elapsed:.0} s in all");
+    let written = match (&args.section, args.filters.is_empty()) {
+        _ if !args.write => Ok(()),
+        (None, true) => {
+            let mut md = report::markdown(
+                &lines,
+                &Machine::here(),
+                &command(&argv),
+                &run,
+                &load_before,
+            );
+            if let Some(s) = report::section(&current_md(), soak::TITLE) {
+                md = report::put_section(&md, soak::TITLE, s);
             }
+            write_md(&md)
         }
+        (Some(title), _) => {
+            let section = report::section_markdown(
+                title,
+                &lines,
+                &Machine::here(),
+                &command(&argv),
+                &run,
+                &load_before,
+            );
+            write_md(&report::put_section(&current_md(), title, &section))
+        }
+        (None, false) => Ok(()),
+    };
+    if let Err(code) = written {
+        return code;
     }
     if lines.iter().any(|l| l.result.is_err()) {
         ExitCode::FAILURE
@@ -201,6 +301,22 @@ mod tests {
         assert_eq!(a.filters, ["get", "cluster"]);
         assert!(args(&["--filter"]).is_err());
         assert!(args(&["--bogus"]).is_err());
+        let a = args(&["--filter", "down", "--section", "Redis down"]).unwrap();
+        assert_eq!(a.section.as_deref(), Some("Redis down"));
+        assert!(args(&["--section", "Redis down"]).is_err());
+    }
+
+    #[test]
+    fn parses_soak() {
+        let a = args(&["--soak"]).unwrap();
+        assert!(a.soak && a.write);
+        assert_eq!(a.soak_secs, soak::DEFAULT_SECS);
+        let a = args(&["--soak", "--soak-secs", "60", "--no-write"]).unwrap();
+        assert!(a.soak && !a.write);
+        assert_eq!(a.soak_secs, 60);
+        assert!(args(&["--soak", "--soak-secs", "0"]).is_err());
+        assert!(args(&["--soak", "--soak-secs", "x"]).is_err());
+        assert!(args(&["--soak", "--filter", "get"]).is_err());
     }
 
     #[test]

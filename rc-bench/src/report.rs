@@ -28,12 +28,8 @@ impl Line<'_> {
         let name = format!("`{}`", self.row.name);
         match &self.result {
             Ok(o) => {
-                let ratio = goal.ratio(&o.sides);
-                let mut shown = goal.show_ratio(ratio);
-                if let Some(m) = goal.medians_differ(&o.sides) {
-                    shown += &format!(" (medians: {m:.2})");
-                }
-                let met = match goal.met(ratio) {
+                let shown = goal.show_sides(&o.sides);
+                let met = match goal.met(goal.ratio(&o.sides)) {
                     Some(true) => "yes",
                     Some(false) => "**NO**",
                     None => "—",
@@ -188,6 +184,101 @@ fn utc(secs: u64) -> String {
     )
 }
 
+/// The run's facts, as a list: command, run, date, machine, load, redis.
+pub fn facts(md: &mut String, machine: &Machine, command: &str, run: &str, load_before: &str) {
+    let _ = writeln!(md, "- command: `{command}`");
+    let _ = writeln!(md, "- run: {run}");
+    let _ = writeln!(md, "- date: {}", machine.date);
+    let _ = writeln!(md, "- machine: {} cores, {}", machine.cores, machine.cpu);
+    let _ = writeln!(
+        md,
+        "- load average (1, 5, 15 min): {load_before} before the run, {} after it",
+        machine.load
+    );
+    let _ = writeln!(md, "- redis: `{}`\n", machine.redis);
+}
+
+/// The table and the goals it misses.
+fn results(md: &mut String, lines: &[Line<'_>]) {
+    *md += &table(lines);
+    let missed = missed(lines);
+    if missed.is_empty() {
+        *md += "\nEvery goal is met.\n";
+    } else {
+        *md += "\nGoals not met:\n\n";
+        for m in &missed {
+            let _ = writeln!(md, "- {m}");
+        }
+    }
+}
+
+/// One item per row: what it measures, and its note.
+fn measures(md: &mut String, lines: &[Line<'_>]) {
+    for l in lines {
+        let _ = write!(md, "- `{}`: {}.", l.row.name, l.row.measures);
+        if let Ok(Outcome { note: Some(n), .. }) = &l.result {
+            let _ = write!(md, " Note: {n}.");
+        }
+        *md += "\n";
+    }
+}
+
+/// A section `## {title}` of `BENCHMARKS.md` for rows run alone (`--filter
+/// .. --section`), outside the run of the main table; see [`put_section`].
+pub fn section_markdown(
+    title: &str,
+    lines: &[Line<'_>],
+    machine: &Machine,
+    command: &str,
+    run: &str,
+    load_before: &str,
+) -> String {
+    let mut md = format!("## {title}\n\n");
+    md += "Rows run alone, not in the run of the main table above (a full run puts them in its \
+           table and drops this section); read as the main table.\n\n";
+    facts(&mut md, machine, command, run, load_before);
+    results(&mut md, lines);
+    md += "\nWhat each row measures:\n\n";
+    measures(&mut md, lines);
+    md
+}
+
+/// Where the section headed `## {title}` lies in `md`: from its heading to
+/// the next `## ` heading or the end.
+fn section_span(md: &str, title: &str) -> Option<(usize, usize)> {
+    let heading = format!("## {title}");
+    let mut offset = 0;
+    let mut start = None;
+    for line in md.split_inclusive('\n') {
+        let text = line.trim_end();
+        match start {
+            None if text == heading => start = Some(offset),
+            Some(s) if text.starts_with("## ") => return Some((s, offset)),
+            _ => {}
+        }
+        offset += line.len();
+    }
+    start.map(|s| (s, md.len()))
+}
+
+/// The section of `md` headed `## {title}`, heading included.
+pub fn section<'a>(md: &'a str, title: &str) -> Option<&'a str> {
+    section_span(md, title).map(|(s, e)| &md[s..e])
+}
+
+/// `md` with its section `## {title}` replaced by `section` (which starts
+/// with that heading), or with `section` added at the end; the rest of `md`
+/// is kept as it is.
+pub fn put_section(md: &str, title: &str, section: &str) -> String {
+    let section = section.trim_end();
+    match section_span(md, title) {
+        Some((s, e)) if e < md.len() => format!("{}{section}\n\n{}", &md[..s], &md[e..]),
+        Some((s, _)) => format!("{}{section}\n", &md[..s]),
+        None if md.trim_end().is_empty() => format!("{section}\n"),
+        None => format!("{}\n\n{section}\n", md.trim_end()),
+    }
+}
+
 /// The whole `BENCHMARKS.md`.
 pub fn markdown(
     lines: &[Line<'_>],
@@ -199,34 +290,10 @@ pub fn markdown(
     let mut md = String::new();
     md += "# Benchmarks\n\n";
     md += "Written by `rc-bench` (`cargo xtask bench`); rerun it to refresh this file rather than editing it.\n\n";
-    let _ = writeln!(md, "- command: `{command}`");
-    let _ = writeln!(md, "- run: {run}");
-    let _ = writeln!(md, "- date: {}", machine.date);
-    let _ = writeln!(md, "- machine: {} cores, {}", machine.cores, machine.cpu);
-    let _ = writeln!(
-        md,
-        "- load average (1, 5, 15 min): {load_before} before the run, {} after it",
-        machine.load
-    );
-    let _ = writeln!(md, "- redis: `{}`\n", machine.redis);
-    md += &table(lines);
-    let missed = missed(lines);
-    if missed.is_empty() {
-        md += "\nEvery goal is met.\n";
-    } else {
-        md += "\nGoals not met:\n\n";
-        for m in &missed {
-            let _ = writeln!(md, "- {m}");
-        }
-    }
+    facts(&mut md, machine, command, run, load_before);
+    results(&mut md, lines);
     md += "\n## What each row measures\n\n";
-    for l in lines {
-        let _ = write!(md, "- `{}`: {}.", l.row.name, l.row.measures);
-        if let Ok(Outcome { note: Some(n), .. }) = &l.result {
-            let _ = write!(md, " Note: {n}.");
-        }
-        md += "\n";
-    }
+    measures(&mut md, lines);
     md += "\n## Method\n\n";
     md += "Each row starts the `redis-server`s it needs on free ports of 127.0.0.1 (no \
            persistence) and fills them before measuring; the decorated-function and peer rows \
@@ -241,7 +308,9 @@ pub fn markdown(
            that changes between rounds cancels out of each pair; when it differs by more than 5% \
            from the ratio of the two medians, that one is shown too, in parentheses. `rc/base` is \
            rc's time over the baseline's (lower is better); `× faster` is the baseline's time over \
-           rc's; `of base` is rc's throughput as a fraction of the baseline's.\n\n";
+           rc's; `of base` is rc's throughput as a fraction of the baseline's. A row with a `p99` goal \
+           shows `p50` and `p99` of all single operations, and in the ratio column rc's overhead: \
+           rc's percentile minus the baseline's.\n\n";
     md += "Compare ratios, not absolute times, across runs: on a virtual machine a loopback round \
            trip costs about three times more when the CPUs are idle (waking a halted virtual CPU) \
            than when other work keeps them busy, and other processes on the machine come and go.\n";
@@ -250,7 +319,24 @@ pub fn markdown(
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{put_section, section, utc};
+
+    #[test]
+    fn sections_are_replaced_or_added_and_the_rest_kept() {
+        let md = "# B\n\n| t |\n\n## Method\n\nm\n";
+        let one = put_section(md, "Soak", "## Soak\n\nfirst\n");
+        assert_eq!(one, "# B\n\n| t |\n\n## Method\n\nm\n\n## Soak\n\nfirst\n");
+        let two = put_section(&one, "Redis down", "## Redis down\n\nd\n");
+        let three = put_section(&two, "Soak", "## Soak\n\nsecond\n\n");
+        assert_eq!(
+            three,
+            "# B\n\n| t |\n\n## Method\n\nm\n\n## Soak\n\nsecond\n\n## Redis down\n\nd\n"
+        );
+        assert_eq!(section(&three, "Soak"), Some("## Soak\n\nsecond\n\n"));
+        assert_eq!(section(&three, "Redis down"), Some("## Redis down\n\nd\n"));
+        assert_eq!(section(&three, "Redis"), None);
+        assert_eq!(put_section("", "S", "## S\n"), "## S\n");
+    }
 
     #[test]
     fn utc_dates() {

@@ -3,8 +3,11 @@
 
 mod cluster;
 mod decorated;
+mod down;
 mod peers;
 mod single;
+
+pub(crate) use peers::rss_bytes;
 
 use std::future::Future;
 use std::sync::LazyLock;
@@ -28,6 +31,9 @@ pub enum Goal {
     Share,
     /// rc's memory exceeds the baseline's by at most this many MiB.
     ExtraMibAtMost(f64),
+    /// rc's p99 of single operations is below this many ns (an absolute
+    /// bound; the ratio column shows rc's overhead over the baseline).
+    P99Below(f64),
 }
 
 impl Goal {
@@ -37,6 +43,32 @@ impl Goal {
             Goal::AtMost(_) => c.ratio(),
             Goal::FasterBy(_) | Goal::ShareAtLeast(_) | Goal::Share => 1.0 / c.ratio(),
             Goal::ExtraMibAtMost(_) => (c.a.median - c.b.median) / MIB,
+            Goal::P99Below(_) => c.a.p99.unwrap_or(f64::NAN),
+        }
+    }
+
+    /// The ratio column: [`show_ratio`](Self::show_ratio) of the row's
+    /// ratio, or for [`Goal::P99Below`] rc's overhead over the baseline at
+    /// p50 and p99.
+    pub fn show_sides(self, c: &Comparison) -> String {
+        match self {
+            Goal::P99Below(_) => {
+                let over = |a: Option<f64>, b: Option<f64>| {
+                    a.zip(b).map_or("?".to_owned(), |(a, b)| time(a - b))
+                };
+                format!(
+                    "+{} p50, +{} p99",
+                    over(c.a.p50, c.b.p50),
+                    over(c.a.p99, c.b.p99)
+                )
+            }
+            _ => {
+                let mut shown = self.show_ratio(self.ratio(c));
+                if let Some(m) = self.medians_differ(c) {
+                    shown += &format!(" (medians: {m:.2})");
+                }
+                shown
+            }
         }
     }
 
@@ -50,7 +82,7 @@ impl Goal {
         let of_medians = match self {
             Goal::AtMost(_) => c.a.median / c.b.median,
             Goal::FasterBy(_) | Goal::ShareAtLeast(_) | Goal::Share => c.b.median / c.a.median,
-            Goal::ExtraMibAtMost(_) => return None,
+            Goal::ExtraMibAtMost(_) | Goal::P99Below(_) => return None,
         };
         let paired = self.ratio(c);
         ((of_medians - paired).abs() > 0.05 * paired).then_some(of_medians)
@@ -61,6 +93,7 @@ impl Goal {
         match self {
             Goal::AtMost(x) | Goal::ExtraMibAtMost(x) => Some(ratio <= x),
             Goal::FasterBy(x) | Goal::ShareAtLeast(x) => Some(ratio >= x),
+            Goal::P99Below(x) => Some(ratio < x),
             Goal::Share => None,
         }
     }
@@ -81,6 +114,7 @@ impl Goal {
             Goal::FasterBy(_) => format!("{r}× faster"),
             Goal::ShareAtLeast(_) | Goal::Share => format!("{r} of base"),
             Goal::ExtraMibAtMost(_) => format!("{ratio:+.1} MiB"),
+            Goal::P99Below(_) => format!("p99 {}", time(ratio)),
         }
     }
 
@@ -92,6 +126,7 @@ impl Goal {
             Goal::ShareAtLeast(x) => format!("≥ {x} of base"),
             Goal::Share => "(ceiling, reported)".to_owned(),
             Goal::ExtraMibAtMost(x) => format!("≤ +{x} MiB"),
+            Goal::P99Below(x) => format!("rc p99 < {}", time(x)),
         }
     }
 }
@@ -107,6 +142,8 @@ pub enum Unit {
     Throughput,
     /// Bytes of resident memory.
     Memory,
+    /// Single operations' p50 and p99, for rows about the tail.
+    Tail,
 }
 
 impl Unit {
@@ -119,6 +156,10 @@ impl Unit {
             },
             Unit::Throughput => format!("{}/op = {:.0}k ops/s", time(s.median), 1e6 / s.median),
             Unit::Memory => format!("{:.1} MiB", s.median / MIB),
+            Unit::Tail => match (s.p50, s.p99) {
+                (Some(p50), Some(p99)) => format!("p50 {}, p99 {}", time(p50), time(p99)),
+                _ => time(s.median),
+            },
         }
     }
 }
@@ -201,6 +242,7 @@ pub fn all() -> Vec<Row> {
     rows.extend(decorated::rows());
     rows.extend(cluster::rows());
     rows.extend(peers::rows());
+    rows.extend(down::rows());
     rows
 }
 
@@ -289,5 +331,22 @@ mod tests {
         assert_eq!(Goal::FasterBy(10.0).show_ratio(44.681), "44.68× faster");
         assert_eq!(Goal::ShareAtLeast(0.9).show_ratio(0.8996), "0.900 of base");
         assert_eq!(Goal::AtMost(1.0).met(1.004), Some(false));
+    }
+
+    #[test]
+    fn p99_goal_is_absolute_and_shows_the_overhead() {
+        use crate::harness::Comparison;
+        let mut c = Comparison::values(900.0, 40.0);
+        c.a.p50 = Some(800.0);
+        c.a.p99 = Some(2_500.0);
+        c.b.p50 = Some(30.0);
+        c.b.p99 = Some(50.0);
+        let goal = Goal::P99Below(1e6);
+        assert_eq!(goal.ratio(&c), 2_500.0);
+        assert_eq!(goal.met(goal.ratio(&c)), Some(true));
+        assert_eq!(goal.met(1e6), Some(false));
+        assert_eq!(goal.show(), "rc p99 < 1.00 ms");
+        assert_eq!(goal.show_sides(&c), "+0.77 µs p50, +2.45 µs p99");
+        assert_eq!(goal.show_ratio(goal.ratio(&c)), "p99 2.50 µs");
     }
 }

@@ -383,7 +383,7 @@ fn async_64_vs_redis_benchmark(ctx: &Ctx) -> Outcome {
 }
 
 /// Resident memory of this process, from `/proc/self/status`.
-fn rss_bytes() -> f64 {
+pub(crate) fn rss_bytes() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     let kb: f64 = status
         .lines()
