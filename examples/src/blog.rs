@@ -475,24 +475,12 @@ fn post_page(post: &Post) -> String {
     page(&post.title, &body)
 }
 
-/// `YYYY-MM-DD HH:MM UTC` for a Unix time (the civil-from-days algorithm,
-/// to avoid a date crate for one line of text).
+/// `YYYY-MM-DD HH:MM UTC` for a Unix time.
 fn utc(ts: i64) -> String {
-    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    let t = UNIX_EPOCH + std::time::Duration::from_secs(ts.max(0) as u64);
+    // RFC 3339 is `YYYY-MM-DDTHH:MM:SSZ`; a page only needs the minutes.
+    let rfc = humantime::format_rfc3339_seconds(t).to_string();
+    format!("{} {} UTC", &rfc[..10], &rfc[11..16])
 }
 
 #[cfg(test)]

@@ -164,24 +164,12 @@ impl Machine {
     }
 }
 
-/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC` (Howard Hinnant's civil-from-days).
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.
 fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    // RFC 3339 is `YYYY-MM-DDTHH:MM:SSZ`; keep the minutes.
+    let rfc = humantime::format_rfc3339_seconds(t).to_string();
+    format!("{} {} UTC", &rfc[..10], &rfc[11..16])
 }
 
 /// The run's facts, as a list: command, run, date, machine, load, redis.
