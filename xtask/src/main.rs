@@ -1,6 +1,6 @@
 //! Project tasks, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
-//! - `test`: installs `redis-server` when missing, then fmt check, clippy and all tests.
+//! - `test`: installs `redis-server` (and `openssl`) when missing, then fmt check, clippy, all tests and rustdoc.
 //! - `demo`: runs every example against a throwaway `redis-server`.
 //! - `bench`: runs the `rc-bench` benchmark in release mode.
 

@@ -1,4 +1,6 @@
-//! Makes sure `redis-server` is on `PATH`, installing it with apt-get when root.
+//! Makes sure the tools the tests run are on `PATH` (`redis-server`, and
+//! `openssl` for the TLS test's certificate), installing them with apt-get
+//! when root.
 
 use std::env;
 use std::os::unix::fs::PermissionsExt;
@@ -7,30 +9,47 @@ use std::process::Command;
 
 use crate::{Result, show};
 
-/// Finds `redis-server`, or installs it (apt-get, only as root), or says
-/// exactly what to install.
+/// Programs the tests need, with the Debian package that has each.
+const NEEDED: &[(&str, &str)] = &[("redis-server", "redis-server"), ("openssl", "openssl")];
+
+/// Finds the needed programs, or installs the missing ones (apt-get, only as
+/// root), or says exactly what to install.
 pub fn ensure() -> Result {
-    if let Some(path) = find_on_path("redis-server") {
-        println!("redis-server found: {}", path.display());
+    let missing: Vec<&str> = NEEDED
+        .iter()
+        .filter_map(|&(bin, pkg)| match find_on_path(bin) {
+            Some(path) => {
+                println!("{bin} found: {}", path.display());
+                None
+            }
+            None => Some(pkg),
+        })
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
+    let list = missing.join(" ");
     if !is_root() {
-        return Err("redis-server is missing: run  sudo apt-get install -y redis-server".into());
+        return Err(format!(
+            "missing: {list}: run  sudo apt-get install -y {list}"
+        ));
     }
-    println!("redis-server is missing; installing it with apt-get (running as root):");
+    println!("missing: {list}; installing with apt-get (running as root):");
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "redis-server"])
+        .args(["install", "-y"])
+        .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    let Some(path) = find_on_path("redis-server") else {
-        return Err(format!(
-            "apt-get installed redis-server, but it is still not on PATH ({})",
-            env::var("PATH").unwrap_or_default()
-        ));
-    };
-    println!("redis-server installed: {}", path.display());
+    for &(bin, _) in NEEDED {
+        if find_on_path(bin).is_none() {
+            return Err(format!(
+                "apt-get ran, but {bin} is still not on PATH ({})",
+                env::var("PATH").unwrap_or_default()
+            ));
+        }
+    }
     println!(
-        "note: the package may also start a system redis on port 6379; \
+        "installed: {list}; note: the redis package may also start a system redis on port 6379; \
          the tests never use it, each starts its own server on a free port or socket"
     );
     Ok(())
@@ -71,7 +90,7 @@ fn run(cmd: &mut Command) -> Result {
         .map_err(|e| format!("cannot run `{line}`: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "`{line}` failed ({status}); install redis-server yourself and rerun"
+            "`{line}` failed ({status}); install the packages yourself and rerun"
         ));
     }
     Ok(())

@@ -20,7 +20,7 @@ pub fn run(args: &[String]) -> Result {
     };
     let started = Instant::now();
     let mut steps: Vec<(&str, Step)> = vec![
-        ("redis-server", Step::EnsureRedis),
+        ("tools", Step::EnsureRedis),
         (
             "fmt",
             Step::Cargo(cargo_cmd(&["fmt", "--all", "--", "--check"], &[])),
@@ -50,6 +50,13 @@ pub fn run(args: &[String]) -> Result {
             "doc tests",
             Step::Cargo(cargo_cmd(&["test", "--workspace", "--doc"], test_args)),
         ),
+        (
+            "tls tests",
+            Step::Cargo(cargo_cmd(
+                &["test", "-p", "rc", "--features", "tls", "--test", "tls"],
+                test_args,
+            )),
+        ),
         ("docs", Step::Cargo(rustdoc_cmd())),
     ];
     let total = steps.len();
@@ -57,7 +64,9 @@ pub fn run(args: &[String]) -> Result {
         let n = i + 1;
         let outcome = match step {
             Step::EnsureRedis => {
-                println!("\n==> [{n}/{total}] {name}: check that redis-server is installed");
+                println!(
+                    "\n==> [{n}/{total}] {name}: check that redis-server and openssl are installed"
+                );
                 redis_install::ensure()
             }
             Step::Cargo(cmd) => {
