@@ -294,16 +294,53 @@ impl HostConfig {
             .map_err(|e| Error::config(format!("host {}: {e}", self.address())))?;
         Ok(info.set_redis_settings(redis_info))
     }
+
+    /// The `redis` crate's client for this host: no network, but the CA file
+    /// of [`SslOptions::ca_file`] is read here.
+    pub fn client(&self) -> Result<redis::Client> {
+        let info = self.connection_info()?;
+        let client = match &self.ssl_options.ca_file {
+            Some(ca) if self.ssl => self.client_trusting(info, ca)?,
+            _ => redis::Client::open(info),
+        };
+        client.map_err(|e| Error::config(format!("host {}: {e}", self.address())))
+    }
+
+    #[cfg(feature = "tls")]
+    fn client_trusting(
+        &self,
+        info: redis::ConnectionInfo,
+        ca: &std::path::Path,
+    ) -> Result<redis::RedisResult<redis::Client>> {
+        let root_cert = std::fs::read(ca).map_err(|e| {
+            Error::config(format!(
+                "host {}: cannot read ssl_options.ca_file {}: {e}",
+                self.address(),
+                ca.display()
+            ))
+        })?;
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        };
+        Ok(redis::Client::build_with_tls(info, certs))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn client_trusting(
+        &self,
+        _info: redis::ConnectionInfo,
+        _ca: &std::path::Path,
+    ) -> Result<redis::RedisResult<redis::Client>> {
+        Err(Error::config(format!(
+            "host {} asks for TLS, but rc was built without its `tls` feature",
+            self.address()
+        )))
+    }
 }
 
 #[cfg(feature = "tls")]
 fn tls_addr(cfg: &HostConfig) -> Result<redis::ConnectionAddr> {
-    if cfg.ssl_options.ca_file.is_some() {
-        return Err(Error::config(format!(
-            "host {}: ssl_options.ca_file is not supported yet; install the CA in the system store",
-            cfg.address()
-        )));
-    }
     Ok(redis::ConnectionAddr::TcpTls {
         host: cfg.host.clone(),
         port: cfg.port,

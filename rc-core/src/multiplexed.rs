@@ -40,10 +40,8 @@ impl AsyncRedisBackend {
     /// A backend for `host`. Does not touch the network.
     pub fn new(host: &HostConfig, timeouts: Timeouts) -> Result<Self> {
         timeouts.validate()?;
-        let info = host.connection_info()?;
+        let client = host.client()?;
         let address = host.address();
-        let client =
-            redis::Client::open(info).map_err(|e| Error::config(format!("host {address}: {e}")))?;
         Ok(AsyncRedisBackend {
             client,
             address,

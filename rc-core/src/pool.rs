@@ -57,10 +57,8 @@ impl RedisBackend {
     /// A backend for `host`; `pool_size` idle connections are kept at most.
     pub fn new(host: &HostConfig, timeouts: Timeouts, pool_size: usize) -> Result<Self> {
         timeouts.validate()?;
-        let info = host.connection_info()?;
+        let client = host.client()?;
         let address = host.address();
-        let client =
-            redis::Client::open(info).map_err(|e| Error::config(format!("host {address}: {e}")))?;
         Ok(RedisBackend {
             client,
             address,
