@@ -195,16 +195,6 @@ impl CacheBuilder {
         self
     }
 
-    /// The configured timeouts.
-    pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
-    /// The configured pool size.
-    pub fn configured_pool_size(&self) -> usize {
-        self.pool_size
-    }
-
     /// A blocking cache on the configured server.
     pub fn build(self) -> Result<Cache> {
         self.check()?;
