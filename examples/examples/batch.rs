@@ -16,7 +16,7 @@ fn cached_func(param: u32) -> u32 {
 }
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     let cache = Cache::builder()
         .url(&url)
         .namespace("rc-example:")

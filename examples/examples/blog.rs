@@ -14,8 +14,7 @@ use examples::blog::{self, Blog, Db};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let redis_url =
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let redis_url = examples::redis_url();
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()

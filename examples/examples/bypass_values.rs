@@ -19,7 +19,7 @@ fn find_user(id: u32) -> Option<String> {
 }
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     // Values are compared by their encoded bytes, so `None::<()>` matches the
     // `None` of any `Option`. Several calls to `bypass_values` add up.
     let cache = Cache::builder()

@@ -17,7 +17,7 @@ fn hosts() -> Result<Vec<(String, HostConfig)>, rc::Error> {
             .map(|(i, url)| Ok((format!("cache{:02}", i + 1), HostConfig::from_url(url)?)))
             .collect();
     }
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     let server = HostConfig::from_url(&url)?;
     Ok((0..4)
         .map(|db| (format!("cache{:02}", db + 1), server.clone().db(db)))

@@ -36,7 +36,7 @@ fn two_hosts() -> Result<(HostConfig, HostConfig), rc::Error> {
             return Ok((HostConfig::from_url(first)?, HostConfig::from_url(second)?));
         }
     }
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     let server = HostConfig::from_url(&url)?;
     Ok((server.clone().db(0), server.db(1)))
 }

@@ -42,7 +42,7 @@ impl Serializer for TaggedJson {
 }
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     let builder = Cache::builder()
         .url(&url)
         .namespace("rc-example:serializer:");

@@ -69,7 +69,7 @@ async fn square(n: u64) -> u64 {
 }
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     // Functions without `cache = ..` use the installed default cache. The
     // namespace keeps this example's keys apart from anything else in Redis.
     let cache = Cache::builder()

@@ -19,7 +19,7 @@ fn now_playing() -> String {
 }
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
 
     // The default expiry applies to every write that gives none; rc's
     // default is 3 days. This cache keeps things for one day.

@@ -24,7 +24,7 @@ fn render(page: &str) -> String {
 }
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     let cache = Cache::builder()
         .url(&url)
         .namespace("rc-example:")

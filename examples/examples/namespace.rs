@@ -7,7 +7,7 @@
 use rc::Cache;
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
 
     // The namespace is prepended as is: include a separator if you want one.
     let models = Cache::builder().url(&url).namespace("models:").build()?;

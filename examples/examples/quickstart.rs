@@ -6,7 +6,7 @@
 use rc::Cache;
 
 fn main() -> Result<(), rc::Error> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = examples::redis_url();
     // Building a cache does not connect: the first call does.
     let cache = Cache::open(&url)?;
 
