@@ -2,6 +2,7 @@
 //! names and signatures may change in any release.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::Once;
 use std::time::Duration;
@@ -86,6 +87,205 @@ fn some<T>(v: &T) -> Option<&T> {
 
 fn ok<T, E>(r: &Result<T, E>) -> Option<&T> {
     r.as_ref().ok()
+}
+
+/// Per-function options of a decorated function, built by the macro as a
+/// `const` chain so new options never change the entry points' signatures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub(crate) expire: Option<Duration>,
+}
+
+impl Options {
+    /// No options: the cache's defaults.
+    pub const fn new() -> Self {
+        Options { expire: None }
+    }
+
+    /// `expire = secs`.
+    pub const fn expire(mut self, secs: u64) -> Self {
+        self.expire = Some(Duration::from_secs(secs));
+        self
+    }
+}
+
+/// Names a decorated function's return type `R` so the compiler, not the
+/// macro, decides whether it is a `Result` (aliases and `io::Result` included):
+/// `(&Returns::<R>::new()).kind()` resolves to [`ReturnsResult::kind`] when
+/// `R` is a `Result` (the impl on the bare type wins method lookup), else to
+/// [`ReturnsValue::kind`] (the impl on the reference).
+pub struct Returns<R>(PhantomData<fn() -> R>);
+
+impl<R> Returns<R> {
+    /// The marker.
+    pub const fn new() -> Self {
+        Returns(PhantomData)
+    }
+}
+
+/// Picked for a return type that is a `Result`: only `Ok` is cached.
+pub trait ReturnsResult {
+    /// [`Fallible`].
+    type Kind;
+    /// The entry points for this return type.
+    fn kind(&self) -> Self::Kind;
+}
+
+impl<T, E> ReturnsResult for Returns<Result<T, E>> {
+    type Kind = Fallible<T, E>;
+    fn kind(&self) -> Fallible<T, E> {
+        Fallible(PhantomData)
+    }
+}
+
+/// Picked for any other return type: the whole value is cached.
+pub trait ReturnsValue {
+    /// [`Plain`].
+    type Kind;
+    /// The entry points for this return type.
+    fn kind(&self) -> Self::Kind;
+}
+
+impl<R> ReturnsValue for &Returns<R> {
+    type Kind = Plain<R>;
+    fn kind(&self) -> Plain<R> {
+        Plain(PhantomData)
+    }
+}
+
+/// Entry points of a function whose whole result `T` is cached.
+pub struct Plain<T>(PhantomData<fn() -> T>);
+
+/// Entry points of a function returning `Result<T, E>`: only `Ok(T)` is cached.
+pub struct Fallible<T, E>(PhantomData<fn() -> Result<T, E>>);
+
+impl<T: Cacheable> Plain<T> {
+    /// A decorated sync call.
+    pub fn call(
+        self,
+        cache: Option<&Cache>,
+        key: String,
+        opts: Options,
+        body: impl FnOnce() -> T,
+    ) -> T {
+        call(cache, key, opts.expire, body)
+    }
+
+    /// A decorated async call.
+    pub async fn call_async(
+        self,
+        cache: Option<&AsyncCache>,
+        key: String,
+        opts: Options,
+        body: impl Future<Output = T>,
+    ) -> T {
+        call_async(cache, key, opts.expire, body).await
+    }
+
+    /// Records a decorated call in a batch.
+    pub fn batch<'a>(
+        self,
+        batch: &Batch<'a>,
+        key: String,
+        opts: Options,
+        body: impl FnOnce() -> T + 'a,
+    ) -> Promise<T>
+    where
+        T: 'a,
+    {
+        batch_call(batch, key, opts.expire, body)
+    }
+
+    /// Records a decorated async call in an async batch.
+    pub fn batch_async<'a>(
+        self,
+        batch: &AsyncBatch<'a>,
+        key: String,
+        opts: Options,
+        body: impl Future<Output = T> + Send + 'a,
+    ) -> Promise<T>
+    where
+        T: Send + Sync + 'a,
+    {
+        batch_call_async(batch, key, opts.expire, body)
+    }
+}
+
+impl<T: Cacheable, E> Fallible<T, E> {
+    /// A decorated sync call.
+    pub fn call(
+        self,
+        cache: Option<&Cache>,
+        key: String,
+        opts: Options,
+        body: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        call_result(cache, key, opts.expire, body)
+    }
+
+    /// A decorated async call.
+    pub async fn call_async(
+        self,
+        cache: Option<&AsyncCache>,
+        key: String,
+        opts: Options,
+        body: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        call_async_result(cache, key, opts.expire, body).await
+    }
+
+    /// Records a decorated call in a batch.
+    pub fn batch<'a>(
+        self,
+        batch: &Batch<'a>,
+        key: String,
+        opts: Options,
+        body: impl FnOnce() -> Result<T, E> + 'a,
+    ) -> Promise<Result<T, E>>
+    where
+        T: 'a,
+        E: 'a,
+    {
+        batch_call_result(batch, key, opts.expire, body)
+    }
+
+    /// Records a decorated async call in an async batch.
+    pub fn batch_async<'a>(
+        self,
+        batch: &AsyncBatch<'a>,
+        key: String,
+        opts: Options,
+        body: impl Future<Output = Result<T, E>> + Send + 'a,
+    ) -> Promise<Result<T, E>>
+    where
+        T: Send + Sync + 'a,
+        E: Send + Sync + 'a,
+    {
+        batch_call_async_result(batch, key, opts.expire, body)
+    }
+}
+
+/// Deletes a decorated call's cached value: `Ok(true)` if one was deleted,
+/// `Ok(false)` if none was cached, `Err` if the cache failed or none is installed.
+pub fn try_invalidate(cache: Option<&Cache>, key: String) -> crate::Result<bool> {
+    match cache {
+        Some(c) => c.try_invalidate_key(key),
+        None => Err(no_default()),
+    }
+}
+
+/// Async twin of [`try_invalidate`].
+pub async fn try_invalidate_async(cache: Option<&AsyncCache>, key: String) -> crate::Result<bool> {
+    match cache {
+        Some(c) => c.try_invalidate_key(key).await,
+        None => Err(no_default()),
+    }
+}
+
+fn no_default() -> crate::Error {
+    crate::Error::config(
+        "no default cache is installed (call Cache::install_default or AsyncCache::install_default)",
+    )
 }
 
 /// A decorated sync call.
@@ -215,4 +415,22 @@ where
     Fut: Future<Output = Result<T, E>> + Send + 'a,
 {
     batch.record(key, expire, body, Ok, ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Fallible2<T> = Result<T, String>;
+
+    #[test]
+    fn the_resolved_type_picks_the_kind() {
+        let _: Fallible<i32, String> = (&Returns::<Fallible2<i32>>::new()).kind();
+        let _: Fallible<u8, std::io::Error> = (&Returns::<std::io::Result<u8>>::new()).kind();
+        let _: Plain<Option<i32>> = (&Returns::<Option<i32>>::new()).kind();
+        fn generic<R>() -> Plain<R> {
+            (&Returns::<R>::new()).kind()
+        }
+        let _: Plain<Result<i32, String>> = generic::<Result<i32, String>>();
+    }
 }

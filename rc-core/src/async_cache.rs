@@ -209,6 +209,12 @@ impl AsyncCache {
         result
     }
 
+    /// Deletes a decorated call's key; errors are counted and returned.
+    pub(crate) async fn try_invalidate_key(&self, key: String) -> Result<bool> {
+        let f = &self.inner.front;
+        f.count(self.inner.backend.delete(&f.full_key_owned(key)).await)
+    }
+
     /// Deletes a decorated call's key; errors are counted and logged.
     pub(crate) async fn invalidate_key(&self, key: String) -> bool {
         let f = &self.inner.front;

@@ -213,6 +213,12 @@ impl Cache {
         result
     }
 
+    /// Deletes a decorated call's key; errors are counted and returned.
+    pub(crate) fn try_invalidate_key(&self, key: String) -> Result<bool> {
+        let f = &self.inner.front;
+        f.count(self.inner.backend.delete(&f.full_key_owned(key)))
+    }
+
     /// Deletes a decorated call's key; errors are counted and logged.
     pub(crate) fn invalidate_key(&self, key: String) -> bool {
         let f = &self.inner.front;
