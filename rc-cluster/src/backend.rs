@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rc_core::{
-    AsyncBackend, AsyncRedisBackend, Backend, BoxFuture, Error, RedisBackend, Result, SetItem,
-    protocol,
+    AsyncBackend, AsyncRedisBackend, Backend, BoxFuture, Error, Pending, RedisBackend, Result,
+    SetItem,
 };
-use redis::{Cmd, Value};
 
 use crate::router::Router;
 
@@ -23,7 +22,6 @@ pub(crate) struct Hosts<B> {
     index: HashMap<String, usize>,
     router: Box<dyn Router>,
     max_concurrency: usize,
-    response_timeout: Duration,
 }
 
 /// The keys (or items) of one multi-key call that go to one host.
@@ -38,7 +36,6 @@ impl<B> Hosts<B> {
         hosts: Vec<(String, String, B)>,
         router: Box<dyn Router>,
         max_concurrency: usize,
-        response_timeout: Duration,
     ) -> Self {
         let mut names = Vec::with_capacity(hosts.len());
         let mut labels = Vec::with_capacity(hosts.len());
@@ -60,7 +57,6 @@ impl<B> Hosts<B> {
             index,
             router,
             max_concurrency,
-            response_timeout,
         }
     }
 
@@ -104,8 +100,22 @@ impl<B> Hosts<B> {
         relabel(e, &self.labels[host])
     }
 
-    fn reply_error(&self, host: usize) -> impl Fn(redis::RedisError) -> Error + '_ {
-        move |e| Error::redis(&self.labels[host], e, self.response_timeout)
+    /// Puts each key's outcome of one host's `MGET` at its place in `out`.
+    fn place(
+        &self,
+        g: &Group,
+        results: Vec<Result<Option<Vec<u8>>>>,
+        out: &mut [Result<Option<Vec<u8>>>],
+    ) {
+        for (&pos, r) in g.positions.iter().zip(results) {
+            out[pos] = r.map_err(|e| self.relabel(g.host, e));
+        }
+    }
+
+    /// The host of `key` and its backend.
+    fn backend_for(&self, key: &str) -> Result<(usize, &B)> {
+        let h = self.route(key)?;
+        Ok((h, &self.backends[h]))
     }
 
     fn debug(&self, kind: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,14 +158,27 @@ struct Outcome<T> {
 }
 
 impl<T> Outcome<T> {
-    fn new(value: T) -> Self {
-        Outcome { value, error: None }
+    /// Starts from `value`, failed already for the keys no host took.
+    fn new(value: T, unrouted: Vec<(usize, Error)>) -> Self {
+        let mut outcome = Outcome { value, error: None };
+        for (_, e) in unrouted {
+            outcome.fail(e);
+        }
+        outcome
     }
 
     fn fail(&mut self, e: Error) {
         match &self.error {
             None => self.error = Some(e),
             Some(_) => tracing::warn!(error = %e, "rc: cluster host failed as well"),
+        }
+    }
+
+    /// Folds one host's outcome in with `merge`.
+    fn add<V>(&mut self, reply: Result<V>, merge: impl FnOnce(&mut T, V)) {
+        match reply {
+            Ok(v) => merge(&mut self.value, v),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -226,24 +249,22 @@ impl ClusterBackend {
         self.hosts.index.get(name).map(|&i| &self.hosts.backends[i])
     }
 
-    /// Sends one command per group, at most `max_concurrency` hosts at a
-    /// time, and hands each group's replies to `done`.
-    fn fan_out(
+    /// Starts one command per group, at most `max_concurrency` hosts at a
+    /// time, and hands each group's outcome to `done`.
+    fn fan_out<T>(
         &self,
         groups: &[Group],
-        pack: impl Fn(&Group) -> (Vec<u8>, usize),
-        mut done: impl FnMut(&Group, Result<Vec<Value>>),
+        start: impl for<'b> Fn(&'b RedisBackend, &Group) -> Pending<'b, T>,
+        mut done: impl FnMut(&Group, T),
     ) {
         for window in groups.chunks(self.hosts.max_concurrency) {
-            let packed: Vec<(Vec<u8>, usize)> = window.iter().map(&pack).collect();
             // Write to every host of the window first, then read: the servers work in parallel.
-            let flights: Vec<_> = window
+            let pending: Vec<_> = window
                 .iter()
-                .zip(&packed)
-                .map(|(g, (cmd, replies))| self.hosts.backends[g.host].send(cmd, *replies))
+                .map(|g| start(&self.hosts.backends[g.host], g))
                 .collect();
-            for (g, flight) in window.iter().zip(flights) {
-                done(g, flight.recv().map_err(|e| self.hosts.relabel(g.host, e)));
+            for (g, p) in window.iter().zip(pending) {
+                done(g, p.wait());
             }
         }
     }
@@ -251,10 +272,8 @@ impl ClusterBackend {
 
 impl Backend for ClusterBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let h = self.hosts.route(key)?;
-        self.hosts.backends[h]
-            .get(key)
-            .map_err(|e| self.hosts.relabel(h, e))
+        let (h, b) = self.hosts.backend_for(key)?;
+        b.get(key).map_err(|e| self.hosts.relabel(h, e))
     }
 
     fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
@@ -263,69 +282,70 @@ impl Backend for ClusterBackend {
         for (pos, e) in unrouted {
             out[pos] = Err(e);
         }
-        let pack = |g: &Group| {
-            let ks: Vec<&str> = g.positions.iter().map(|&p| keys[p].as_str()).collect();
-            (protocol::mget(&ks), 1)
-        };
-        self.fan_out(&groups, pack, |g, reply| {
-            let results =
-                protocol::mget_reply(reply, g.positions.len(), self.hosts.reply_error(g.host));
-            for (&pos, r) in g.positions.iter().zip(results) {
-                out[pos] = r;
-            }
-        });
+        self.fan_out(
+            &groups,
+            |b, g| b.start_get_many(g.positions.iter().map(|&p| keys[p].as_str())),
+            |g, results| self.hosts.place(g, results, &mut out),
+        );
         out
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
-        let h = self.hosts.route(key)?;
-        self.hosts.backends[h]
-            .set(key, value, expire)
+        let (h, b) = self.hosts.backend_for(key)?;
+        b.set(key, value, expire)
             .map_err(|e| self.hosts.relabel(h, e))
     }
 
     fn set_many(&self, items: &[SetItem]) -> Result<bool> {
         let (groups, unrouted) = self.hosts.group(items.iter().map(|(k, _, _)| k.as_str()));
-        let mut outcome = Outcome::new(true);
-        for (_, e) in unrouted {
-            outcome.fail(e);
-        }
-        let pack = |g: &Group| {
-            let its = g.positions.iter().map(|&p| {
-                let (k, v, e) = &items[p];
-                (k.as_str(), v.as_slice(), *e)
-            });
-            (protocol::set_many(its), g.positions.len())
-        };
-        self.fan_out(&groups, pack, |_, reply| match reply {
-            Ok(v) => outcome.value &= protocol::all_ok(&v),
-            Err(e) => outcome.fail(e),
-        });
+        let mut outcome = Outcome::new(true, unrouted);
+        self.fan_out(
+            &groups,
+            |b, g| b.start_set_many(g.positions.iter().map(|&p| &items[p])),
+            |g, reply| {
+                outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
+                    *a &= b
+                })
+            },
+        );
         outcome.finish()
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let h = self.hosts.route(key)?;
-        self.hosts.backends[h]
-            .delete(key)
-            .map_err(|e| self.hosts.relabel(h, e))
+        let (h, b) = self.hosts.backend_for(key)?;
+        b.delete(key).map_err(|e| self.hosts.relabel(h, e))
     }
 
     fn delete_many(&self, keys: &[String]) -> Result<u64> {
         let (groups, unrouted) = self.hosts.group(keys.iter().map(String::as_str));
-        let mut outcome = Outcome::new(0u64);
-        for (_, e) in unrouted {
-            outcome.fail(e);
-        }
-        let pack = |g: &Group| {
-            let ks: Vec<&str> = g.positions.iter().map(|&p| keys[p].as_str()).collect();
-            (protocol::del(&ks), 1)
-        };
-        self.fan_out(&groups, pack, |_, reply| match reply {
-            Ok(v) => outcome.value += protocol::count(&v),
-            Err(e) => outcome.fail(e),
-        });
+        let mut outcome = Outcome::new(0, unrouted);
+        self.fan_out(
+            &groups,
+            |b, g| b.start_delete_many(g.positions.iter().map(|&p| keys[p].as_str())),
+            |g, reply| {
+                outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
+                    *a += b
+                })
+            },
+        );
         outcome.finish()
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let (h, b) = self.hosts.backend_for(key)?;
+        b.ttl(key).map_err(|e| self.hosts.relabel(h, e))
+    }
+
+    fn ping(&self) -> Result<()> {
+        let mut outcome = Outcome::new((), Vec::new());
+        for (h, b) in self.hosts.backends.iter().enumerate() {
+            outcome.add(b.ping().map_err(|e| self.hosts.relabel(h, e)), |_, _| ());
+        }
+        outcome.finish()
+    }
+
+    fn client(&self, key: &str) -> Result<redis::Client> {
+        Backend::client(self.hosts.backend_for(key)?.1, key)
     }
 }
 
@@ -354,14 +374,6 @@ impl std::fmt::Debug for AsyncClusterBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.hosts.debug("AsyncClusterBackend", f)
     }
-}
-
-fn keys_cmd<'k>(name: &str, keys: impl Iterator<Item = &'k str>) -> Cmd {
-    let mut cmd = redis::cmd(name);
-    for k in keys {
-        cmd.arg(k);
-    }
-    cmd
 }
 
 impl AsyncClusterBackend {
@@ -417,62 +429,58 @@ impl AsyncClusterBackend {
         for (pos, e) in unrouted {
             out[pos] = Err(e);
         }
-        let call = |g: &Group| {
-            let cmd = keys_cmd("MGET", g.positions.iter().map(|&p| keys[p].as_str()));
-            let backend = &self.hosts.backends[g.host];
-            async move { backend.query(&cmd).await.map(|v| vec![v]) }
-        };
-        self.fan_out(&groups, call, |g, reply| {
-            let reply = reply.map_err(|e| self.hosts.relabel(g.host, e));
-            let results =
-                protocol::mget_reply(reply, g.positions.len(), self.hosts.reply_error(g.host));
-            for (&pos, r) in g.positions.iter().zip(results) {
-                out[pos] = r;
-            }
-        })
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].get_many_of(g.positions.iter().map(|&p| keys[p].as_str())),
+            |g, results| self.hosts.place(g, results, &mut out),
+        )
         .await;
         out
     }
 
     async fn set_many_impl(&self, items: &[SetItem]) -> Result<bool> {
         let (groups, unrouted) = self.hosts.group(items.iter().map(|(k, _, _)| k.as_str()));
-        let mut outcome = Outcome::new(true);
-        for (_, e) in unrouted {
-            outcome.fail(e);
-        }
-        let call = |g: &Group| {
-            let mut pipe = redis::pipe();
-            for &p in &g.positions {
-                let (k, v, e) = &items[p];
-                pipe.add_command(rc_core::protocol::set_cmd(k, v, *e));
-            }
-            let (backend, n) = (&self.hosts.backends[g.host], g.positions.len());
-            async move { backend.query_pipeline(&pipe, n).await }
-        };
-        self.fan_out(&groups, call, |g, reply| match reply {
-            Ok(v) => outcome.value &= protocol::all_ok(&v),
-            Err(e) => outcome.fail(self.hosts.relabel(g.host, e)),
-        })
+        let mut outcome = Outcome::new(true, unrouted);
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].set_many_of(g.positions.iter().map(|&p| &items[p])),
+            |g, reply| {
+                outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
+                    *a &= b
+                })
+            },
+        )
         .await;
         outcome.finish()
     }
 
     async fn delete_many_impl(&self, keys: &[String]) -> Result<u64> {
         let (groups, unrouted) = self.hosts.group(keys.iter().map(String::as_str));
-        let mut outcome = Outcome::new(0u64);
-        for (_, e) in unrouted {
-            outcome.fail(e);
-        }
-        let call = |g: &Group| {
-            let cmd = keys_cmd("DEL", g.positions.iter().map(|&p| keys[p].as_str()));
-            let backend = &self.hosts.backends[g.host];
-            async move { backend.query(&cmd).await }
-        };
-        self.fan_out(&groups, call, |g, reply| match reply {
-            Ok(v) => outcome.value += protocol::count(&[v]),
-            Err(e) => outcome.fail(self.hosts.relabel(g.host, e)),
-        })
+        let mut outcome = Outcome::new(0, unrouted);
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].delete_many_of(g.positions.iter().map(|&p| keys[p].as_str())),
+            |g, reply| {
+                outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
+                    *a += b
+                })
+            },
+        )
         .await;
+        outcome.finish()
+    }
+
+    async fn ping_impl(&self) -> Result<()> {
+        let mut outcome = Outcome::new((), Vec::new());
+        for (h, b) in self.hosts.backends.iter().enumerate() {
+            outcome.add(
+                b.ping().await.map_err(|e| self.hosts.relabel(h, e)),
+                |_, _| (),
+            );
+        }
         outcome.finish()
     }
 }
@@ -480,11 +488,8 @@ impl AsyncClusterBackend {
 impl AsyncBackend for AsyncClusterBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let h = self.hosts.route(key)?;
-            self.hosts.backends[h]
-                .get(key)
-                .await
-                .map_err(|e| self.hosts.relabel(h, e))
+            let (h, b) = self.hosts.backend_for(key)?;
+            b.get(key).await.map_err(|e| self.hosts.relabel(h, e))
         })
     }
 
@@ -499,9 +504,8 @@ impl AsyncBackend for AsyncClusterBackend {
         expire: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let h = self.hosts.route(key)?;
-            self.hosts.backends[h]
-                .set(key, value, expire)
+            let (h, b) = self.hosts.backend_for(key)?;
+            b.set(key, value, expire)
                 .await
                 .map_err(|e| self.hosts.relabel(h, e))
         })
@@ -513,15 +517,27 @@ impl AsyncBackend for AsyncClusterBackend {
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let h = self.hosts.route(key)?;
-            self.hosts.backends[h]
-                .delete(key)
-                .await
-                .map_err(|e| self.hosts.relabel(h, e))
+            let (h, b) = self.hosts.backend_for(key)?;
+            b.delete(key).await.map_err(|e| self.hosts.relabel(h, e))
         })
     }
 
     fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
         Box::pin(self.delete_many_impl(keys))
+    }
+
+    fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Duration>>> {
+        Box::pin(async move {
+            let (h, b) = self.hosts.backend_for(key)?;
+            b.ttl(key).await.map_err(|e| self.hosts.relabel(h, e))
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.ping_impl())
+    }
+
+    fn client(&self, key: &str) -> Result<redis::Client> {
+        AsyncBackend::client(self.hosts.backend_for(key)?.1, key)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rc_core::{
-    AsyncCache, AsyncRedisBackend, Cache, CacheBuilder, DEFAULT_POOL_SIZE, Error, HostConfig,
+    AsyncCache, AsyncRedisBackend, Cache, CacheOptions, DEFAULT_POOL_SIZE, Error, HostConfig,
     RedisBackend, Result, Serializer, Timeouts,
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -63,8 +63,8 @@ pub struct ClusterBuilder {
     pool_size: usize,
     max_concurrency: usize,
     timeouts: Timeouts,
-    /// The front options (namespace, serializer, ...); its server options are unused.
-    front: CacheBuilder,
+    /// The cache's own options (namespace, serializer, ...).
+    options: CacheOptions,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -75,7 +75,7 @@ impl fmt::Debug for ClusterBuilder {
             .field("pool_size", &self.pool_size)
             .field("max_concurrency", &self.max_concurrency)
             .field("timeouts", &self.timeouts)
-            .field("front", &self.front)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -96,7 +96,7 @@ impl ClusterBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             timeouts: Timeouts::default(),
-            front: CacheBuilder::new(),
+            options: CacheOptions::new(),
         }
     }
 
@@ -187,48 +187,55 @@ impl ClusterBuilder {
         self.response_timeout(timeout)
     }
 
+    /// Replaces the cache's own options ([`CacheOptions`]) at once.
+    pub fn options(mut self, options: CacheOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    fn with_options(mut self, set: impl FnOnce(CacheOptions) -> CacheOptions) -> Self {
+        self.options = set(self.options);
+        self
+    }
+
     /// Prefix added, as is, to every key (before routing: the router sees
     /// the full key, as in rc).
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.front = self.front.namespace(namespace);
-        self
+    pub fn namespace(self, namespace: impl Into<String>) -> Self {
+        self.with_options(|o| o.namespace(namespace))
     }
 
     /// Expiry of writes that give none (default 3 days).
-    pub fn default_expire(mut self, expire: Duration) -> Self {
-        self.front = self.front.default_expire(expire);
-        self
+    pub fn default_expire(self, expire: Duration) -> Self {
+        self.with_options(|o| o.default_expire(expire))
     }
 
     /// The value format (default [`JsonSerializer`](rc_core::JsonSerializer)).
-    pub fn serializer<S: Serializer>(mut self, serializer: S) -> Self {
-        self.front = self.front.serializer(serializer);
-        self
+    pub fn serializer<S: Serializer>(self, serializer: S) -> Self {
+        self.with_options(|o| o.serializer(serializer))
     }
 
     /// Results of decorated functions that are returned but never stored
-    /// (see [`CacheBuilder::bypass_values`]).
-    pub fn bypass_values<T, I>(mut self, values: I) -> Self
+    /// (see [`CacheOptions::bypass_values`]).
+    pub fn bypass_values<T, I>(self, values: I) -> Self
     where
         T: Serialize + Send + Sync + 'static,
         I: IntoIterator<Item = T>,
     {
-        self.front = self.front.bypass_values(values);
-        self
+        self.with_options(|o| o.bypass_values(values))
     }
 
     /// A blocking [`Cache`] on the cluster.
     pub fn build(mut self) -> Result<Cache> {
-        let front = std::mem::take(&mut self.front);
+        let options = std::mem::take(&mut self.options);
         let backend = self.build_backend()?;
-        front.build_with_backend(Arc::new(backend))
+        options.build(Arc::new(backend))
     }
 
     /// An [`AsyncCache`] on the cluster (its calls need a Tokio runtime).
     pub fn build_async(mut self) -> Result<AsyncCache> {
-        let front = std::mem::take(&mut self.front);
+        let options = std::mem::take(&mut self.options);
         let backend = self.build_async_backend()?;
-        front.build_async_with_backend(Arc::new(backend))
+        options.build_async(Arc::new(backend))
     }
 
     /// Checks everything that does not need a backend.
@@ -262,12 +269,7 @@ impl ClusterBuilder {
             Some(make) => make(&self.hosts),
             None => Box::new(Crc32HashRouter::new(&self.hosts)),
         };
-        Ok(Hosts::new(
-            hosts,
-            router,
-            self.max_concurrency,
-            self.timeouts.response,
-        ))
+        Ok(Hosts::new(hosts, router, self.max_concurrency))
     }
 
     /// The blocking cluster byte store, without a cache front (the front

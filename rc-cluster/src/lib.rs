@@ -60,7 +60,7 @@ pub use router::Router;
 
 /// Entry point of cache clusters: [`CacheCluster::builder`].
 ///
-/// A cluster is not a type of its own: building one gives a
+/// A cluster is not a value of its own (this type has none): building one gives a
 /// [`Cache`](rc_core::Cache) or an [`AsyncCache`](rc_core::AsyncCache) whose
 /// backend is a [`ClusterBackend`] or an [`AsyncClusterBackend`], so every
 /// feature of a cache (decorated functions, batches, stats) works on it.
@@ -82,9 +82,7 @@ pub use router::Router;
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run(&servers)).unwrap();
 /// ```
 #[derive(Debug)]
-pub struct CacheCluster {
-    _no_values: (),
-}
+pub enum CacheCluster {}
 
 impl CacheCluster {
     /// Starts configuring a cluster.

@@ -58,12 +58,12 @@ impl DefaultAsyncCache {
 
 /// The installed default [`Cache`].
 pub fn default_cache() -> DefaultCache {
-    DefaultCache(Cache::default_slot().load_full())
+    DefaultCache(Cache::default_slot().load())
 }
 
 /// The installed default [`AsyncCache`].
 pub fn default_async_cache() -> DefaultAsyncCache {
-    DefaultAsyncCache(AsyncCache::default_slot().load_full())
+    DefaultAsyncCache(AsyncCache::default_slot().load())
 }
 
 fn warn_uncached() {

@@ -1,18 +1,16 @@
-//! [`AsyncCache`]: the async twin of [`Cache`](crate::Cache).
+//! [`AsyncCache`]: the async face of the [core](crate::core).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::AsyncBackend;
 use crate::batch::AsyncBatch;
 use crate::builder::CacheBuilder;
+use crate::core::{Core, DefaultSlot, NonBlocking};
 use crate::error::Result;
-use crate::front::{Front, encode_items, full_keys};
 use crate::stats::Stats;
 
 /// An async cache (on tokio) with the same verbs as [`Cache`](crate::Cache).
@@ -32,25 +30,16 @@ use crate::stats::Stats;
 /// ```
 #[derive(Clone)]
 pub struct AsyncCache {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub front: Front,
-    pub backend: Arc<dyn AsyncBackend>,
+    pub(crate) core: Arc<Core<NonBlocking>>,
 }
 
 impl std::fmt::Debug for AsyncCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncCache")
-            .field("namespace", &self.inner.front.namespace)
-            .field("serializer", &self.inner.front.codec.name())
-            .field("default_expire", &self.inner.front.default_expire)
-            .finish_non_exhaustive()
+        self.core.debug("AsyncCache", f)
     }
 }
 
-static DEFAULT: ArcSwapOption<AsyncCache> = ArcSwapOption::const_empty();
+static DEFAULT: DefaultSlot<AsyncCache> = DefaultSlot::new();
 
 impl AsyncCache {
     /// A cache on `localhost:6379`, db 0. Does not connect yet.
@@ -68,116 +57,108 @@ impl AsyncCache {
         CacheBuilder::new()
     }
 
-    pub(crate) fn from_parts(front: Front, backend: Arc<dyn AsyncBackend>) -> AsyncCache {
-        AsyncCache {
-            inner: Arc::new(Inner { front, backend }),
-        }
-    }
-
     /// The value stored under `key`, or `None`.
+    ///
+    /// Bytes that do not decode into `T` are an [`Error::Decode`](crate::Error::Decode).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let f = &self.inner.front;
-        let key = f.full_key(key);
-        let bytes = f.count(self.inner.backend.get(&key).await)?;
-        f.decode_direct(&key, bytes)
+        self.core.get(key).await
     }
 
     /// Stores `value` under `key` for `expire` (`None`: the default expiry).
+    /// Returns whether it was stored.
     pub async fn set<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         expire: Option<Duration>,
     ) -> Result<bool> {
-        let f = &self.inner.front;
-        let bytes = f.encode(value)?;
-        let expire = f.expire(expire)?;
-        let ok = f.count(
-            self.inner
-                .backend
-                .set(&f.full_key(key), &bytes, expire)
-                .await,
-        )?;
-        f.stored(ok as usize);
-        Ok(ok)
+        self.core.set(key, value, expire).await
     }
 
-    /// The values of `keys` in order, `None` where missing.
+    /// The values of `keys` in order, `None` where missing: one `MGET` per server.
     pub async fn get_many<T, I, K>(&self, keys: I) -> Result<Vec<Option<T>>>
     where
         T: DeserializeOwned,
         I: IntoIterator<Item = K>,
         K: AsRef<str>,
     {
-        let f = &self.inner.front;
-        let keys = full_keys(f, keys);
-        let replies = self.inner.backend.get_many(&keys).await;
-        f.decode_many(&keys, replies)
+        self.core.get_many(keys).await
     }
 
-    /// Stores every pair with the same expiry; returns whether all were stored.
+    /// Stores every pair with the same expiry in one pipelined round trip per
+    /// server. Returns whether all were stored.
     pub async fn set_many<I, K, V>(&self, items: I, expire: Option<Duration>) -> Result<bool>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
         V: Serialize,
     {
-        let f = &self.inner.front;
-        let items = encode_items(f, items, expire)?;
-        let ok = f.count(self.inner.backend.set_many(&items).await)?;
-        if ok {
-            f.stored(items.len());
-        }
-        Ok(ok)
+        self.core.set_many(items, expire).await
     }
 
     /// Deletes `key`; returns whether it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        let f = &self.inner.front;
-        f.count(self.inner.backend.delete(&f.full_key(key)).await)
+        self.core.delete(key).await
     }
 
-    /// Deletes `keys`; returns how many existed.
+    /// Deletes `keys` with one `DEL` per server; returns how many existed.
     pub async fn delete_many<I, K>(&self, keys: I) -> Result<u64>
     where
         I: IntoIterator<Item = K>,
         K: AsRef<str>,
     {
-        let f = &self.inner.front;
-        f.count(self.inner.backend.delete_many(&full_keys(f, keys)).await)
+        self.core.delete_many(keys).await
+    }
+
+    /// The time `key` has left before it expires; `None` when it is missing
+    /// (or, written by another client, has no expiry).
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        self.core.ttl(key).await
+    }
+
+    /// Checks that every server of the cache answers (`PING`); the error
+    /// names the first one that does not.
+    pub async fn ping(&self) -> Result<()> {
+        self.core.ping().await
+    }
+
+    /// The [`redis`] crate's client for the server that holds `key` (see
+    /// [`Cache::client`](crate::Cache::client)).
+    pub fn client(&self, key: &str) -> Result<redis::Client> {
+        self.core.client(key)
     }
 
     /// Starts a batch of decorated async calls, run by [`AsyncBatch::run`].
     pub fn batch<'a>(&self) -> AsyncBatch<'a> {
-        AsyncBatch::new(self.clone())
+        AsyncBatch::new(self.core.clone())
     }
 
     /// The counters of this cache (shared by its clones).
     pub fn stats(&self) -> Stats {
-        self.inner.front.counters.snapshot()
+        self.core.front.counters.snapshot()
     }
 
     /// The namespace prepended to every key.
     pub fn namespace(&self) -> &str {
-        &self.inner.front.namespace
+        &self.core.front.namespace
     }
 
-    /// Makes this cache the one async `#[rc::cache]` functions without
-    /// `cache = ..` use, replacing any earlier default.
+    /// Makes this cache the one async `#[rc::cache]` functions without `cache = ..` use,
+    /// replacing any earlier default.
     pub fn install_default(self) {
-        DEFAULT.store(Some(Arc::new(self)));
+        DEFAULT.install(self);
     }
 
-    /// The installed default async cache, if any.
+    /// The installed default cache, if any.
     pub fn installed_default() -> Option<AsyncCache> {
-        DEFAULT.load_full().map(|c| (*c).clone())
+        DEFAULT.get()
     }
 
-    pub(crate) fn default_slot() -> &'static ArcSwapOption<AsyncCache> {
+    pub(crate) fn default_slot() -> &'static DefaultSlot<AsyncCache> {
         &DEFAULT
     }
 
-    /// The decorated-call path: read, else compute and store; fails open.
+    /// The decorated-call path (see [`Core::cached`]).
     pub(crate) async fn cached<T, R>(
         &self,
         key: String,
@@ -189,41 +170,16 @@ impl AsyncCache {
     where
         T: Serialize + DeserializeOwned,
     {
-        let f = &self.inner.front;
-        let key = f.full_key_owned(key);
-        let read = self.inner.backend.get(&key).await;
-        let skip_store = matches!(&read, Err(e) if e.is_unavailable());
-        if let Some(v) = f.decode_cached::<T>(&key, read) {
-            return wrap(v);
-        }
-        let result = body.await;
-        if !skip_store
-            && let Some((key, bytes, expire)) =
-                peek(&result).and_then(|v| f.store_item(key, v, expire))
-        {
-            match self.inner.backend.set(&key, &bytes, expire).await {
-                Ok(_) => f.stored(1),
-                Err(e) => f.failed_open(&e),
-            }
-        }
-        result
+        self.core.cached(key, expire, body, wrap, peek).await
     }
 
     /// Deletes a decorated call's key; errors are counted and returned.
     pub(crate) async fn try_invalidate_key(&self, key: String) -> Result<bool> {
-        let f = &self.inner.front;
-        f.count(self.inner.backend.delete(&f.full_key_owned(key)).await)
+        self.core.try_invalidate(key).await
     }
 
     /// Deletes a decorated call's key; errors are counted and logged.
     pub(crate) async fn invalidate_key(&self, key: String) -> bool {
-        let f = &self.inner.front;
-        match self.inner.backend.delete(&f.full_key_owned(key)).await {
-            Ok(deleted) => deleted,
-            Err(e) => {
-                f.failed_open(&e);
-                false
-            }
-        }
+        self.core.invalidate(key).await
     }
 }

@@ -42,6 +42,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Deletes many keys; returns how many existed.
     fn delete_many(&self, keys: &[String]) -> Result<u64>;
+
+    /// The time `key` has left; `None` when it is missing or never expires.
+    fn ttl(&self, key: &str) -> Result<Option<Duration>>;
+
+    /// Checks that every server answers.
+    fn ping(&self) -> Result<()>;
+
+    /// The `redis` crate's client for the server that holds `key`, for
+    /// commands rc does not send. A store without Redis behind it has none.
+    fn client(&self, key: &str) -> Result<redis::Client> {
+        let _ = key;
+        Err(no_redis())
+    }
+}
+
+pub(crate) fn no_redis() -> crate::Error {
+    crate::Error::config("this cache's store is not a Redis server: it has no client")
 }
 
 /// The async twin of [`Backend`], with the same verbs.
@@ -68,6 +85,19 @@ pub trait AsyncBackend: Send + Sync + 'static {
 
     /// Deletes many keys; returns how many existed.
     fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>>;
+
+    /// The time `key` has left; `None` when it is missing or never expires.
+    fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Duration>>>;
+
+    /// Checks that every server answers.
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// The `redis` crate's client for the server that holds `key`, for
+    /// commands rc does not send. A store without Redis behind it has none.
+    fn client(&self, key: &str) -> Result<redis::Client> {
+        let _ = key;
+        Err(no_redis())
+    }
 }
 
 /// Implements [`AsyncBackend`] for an in-process store whose [`Backend`]
@@ -111,6 +141,15 @@ macro_rules! async_via_sync {
                 keys: &'a [String],
             ) -> $crate::BoxFuture<'a, $crate::Result<u64>> {
                 Box::pin(std::future::ready($crate::Backend::delete_many(self, keys)))
+            }
+            fn ttl<'a>(
+                &'a self,
+                key: &'a str,
+            ) -> $crate::BoxFuture<'a, $crate::Result<Option<std::time::Duration>>> {
+                Box::pin(std::future::ready($crate::Backend::ttl(self, key)))
+            }
+            fn ping(&self) -> $crate::BoxFuture<'_, $crate::Result<()>> {
+                Box::pin(std::future::ready($crate::Backend::ping(self)))
             }
         }
     };

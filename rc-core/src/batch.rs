@@ -1,91 +1,57 @@
 //! Batches: many decorated calls, one multi-get.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::async_cache::AsyncCache;
 use crate::backend::{BoxFuture, SetItem};
-use crate::cache::Cache;
+use crate::core::{Blocking, Core, Io, NonBlocking, now};
 use crate::front::Front;
 use crate::promise::Promise;
 
-/// Decorated calls recorded for one round trip (from [`Cache::batch`]).
+/// Decorated calls recorded for one round trip (from [`Cache::batch`](crate::Cache::batch)).
 ///
 /// Each `batch_<fn>(&batch, args)` records a call and returns a pending
 /// [`Promise`]. [`run`](Batch::run) fetches every key with one `get_many`,
 /// computes the misses, stores them in one pipelined write and resolves every
 /// promise. A batch dropped without `run` computes nothing; its promises stay
 /// pending. `'a` is the lifetime of what the recorded calls borrow.
-pub struct Batch<'a> {
-    cache: Cache,
-    calls: Recorded<Box<dyn SyncCall + 'a>>,
-}
+pub struct Batch<'a>(Recorder<'a, Blocking>);
 
-/// Async decorated calls recorded for one round trip (from [`AsyncCache::batch`]).
+/// Async decorated calls recorded for one round trip (from
+/// [`AsyncCache::batch`](crate::AsyncCache::batch)).
 ///
 /// Like [`Batch`]; misses are computed concurrently when it runs.
-pub struct AsyncBatch<'a> {
-    cache: AsyncCache,
-    calls: Recorded<Box<dyn AsyncCall<'a> + Send + 'a>>,
-}
+pub struct AsyncBatch<'a>(Recorder<'a, NonBlocking>);
 
-/// The recorded calls and their full keys, kept apart so the keys go to
-/// `get_many` as one slice.
-struct Recorded<C>(Mutex<(Vec<String>, Vec<C>)>);
-
-impl<C> Recorded<C> {
-    fn new() -> Self {
-        Recorded(Mutex::new((Vec::new(), Vec::new())))
-    }
-
-    fn push(&self, key: String, call: C) {
-        let mut rec = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        rec.0.push(key);
-        rec.1.push(call);
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.len()
-    }
-
-    fn into_inner(self) -> (Vec<String>, Vec<C>) {
-        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// One recorded call: resolves from cached bytes, or computes.
-trait SyncCall {
-    /// Resolves the promise from cached bytes; false when they do not decode.
-    fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool;
-    /// Runs the body, resolves the promise, returns what to store.
-    fn compute(self: Box<Self>, front: &Front, key: String) -> Option<SetItem>;
-}
-
-trait AsyncCall<'a> {
-    fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool;
-    fn compute<'f>(
-        self: Box<Self>,
-        front: &'f Front,
-        key: String,
-    ) -> BoxFuture<'f, Option<SetItem>>
-    where
-        'a: 'f;
+/// The cache and the recorded calls with their full keys, kept apart so the
+/// keys go to `get_many` as one slice.
+struct Recorder<'a, I: Batching> {
+    core: Arc<Core<I>>,
+    calls: Mutex<(Vec<String>, Vec<Box<I::Call<'a>>>)>,
 }
 
 /// A typed call: `R` is what the function returns, `T` what is cached
-/// (`R` itself, or the `Ok` of a `Result`).
-struct Call<T, R, B> {
+/// (`R` itself, or the `Ok` of a `Result`); the body is a future (a sync
+/// body is wrapped in one that is ready when polled).
+struct Call<T, R, F> {
     expire: Option<Duration>,
     promise: Promise<R>,
-    body: B,
+    body: F,
     wrap: fn(T) -> R,
     peek: fn(&R) -> Option<&T>,
 }
 
-impl<T: DeserializeOwned, R, B> Call<T, R, B> {
+impl<T, R, F> Call<T, R, F>
+where
+    T: Serialize + DeserializeOwned,
+    F: Future<Output = R>,
+{
+    /// Resolves the promise from cached bytes; false when they do not decode.
     fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool {
         match front.decode_hit::<T>(key, bytes) {
             Some(v) => {
@@ -95,80 +61,121 @@ impl<T: DeserializeOwned, R, B> Call<T, R, B> {
             None => false,
         }
     }
-}
 
-fn finish<T: Serialize, R>(
-    front: &Front,
-    key: String,
-    result: R,
-    expire: Option<Duration>,
-    promise: &Promise<R>,
-    peek: fn(&R) -> Option<&T>,
-) -> Option<SetItem> {
-    let item = peek(&result).and_then(|v| front.store_item(key, v, expire));
-    promise.resolve(result);
-    item
-}
-
-impl<T, R, B> SyncCall for Call<T, R, B>
-where
-    T: Serialize + DeserializeOwned,
-    B: FnOnce() -> R,
-{
-    fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool {
-        Call::hit(self, front, key, bytes)
-    }
-
-    fn compute(self: Box<Self>, front: &Front, key: String) -> Option<SetItem> {
-        let result = (self.body)();
-        finish(front, key, result, self.expire, &self.promise, self.peek)
+    /// Runs the body, resolves the promise and returns what to store.
+    async fn compute(self, front: &Front, key: String) -> Option<SetItem> {
+        let result = self.body.await;
+        let item = front.store_item(key, (self.peek)(&result), self.expire);
+        self.promise.resolve(result);
+        item
     }
 }
 
-impl<'a, T, R, B> AsyncCall<'a> for Call<T, R, B>
-where
-    T: Serialize + DeserializeOwned + Send + 'a,
-    R: Send + Sync + 'a,
-    B: Future<Output = R> + Send + 'a,
-{
-    fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool {
-        Call::hit(self, front, key, bytes)
-    }
+/// One recorded call with its types erased. The blocking and async batches
+/// differ only in whether the body's future must be `Send`, so this trait
+/// is stamped twice from one template.
+macro_rules! erased_call {
+    ($name:ident, $boxed:ident $(+ $send:ident)?) => {
+        trait $name<'a> {
+            fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool;
+            fn compute<'f>(self: Box<Self>, front: &'f Front, key: String) -> $boxed<'f, Option<SetItem>>
+            where
+                'a: 'f;
+        }
 
-    fn compute<'f>(self: Box<Self>, front: &'f Front, key: String) -> BoxFuture<'f, Option<SetItem>>
-    where
-        'a: 'f,
-    {
-        Box::pin(async move {
-            let this = *self;
-            let result = this.body.await;
-            finish(front, key, result, this.expire, &this.promise, this.peek)
-        })
+        impl<'a, T, R, F> $name<'a> for Call<T, R, F>
+        where
+            T: Serialize + DeserializeOwned $(+ $send)? + 'a,
+            R: $($send + Sync +)? 'a,
+            F: Future<Output = R> $(+ $send)? + 'a,
+        {
+            fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool {
+                Call::hit(self, front, key, bytes)
+            }
+
+            fn compute<'f>(self: Box<Self>, front: &'f Front, key: String) -> $boxed<'f, Option<SetItem>>
+            where
+                'a: 'f,
+            {
+                Box::pin(Call::compute(*self, front, key))
+            }
+        }
+
+    };
+}
+
+erased_call!(SyncCall, LocalBoxFuture);
+erased_call!(AsyncCall, BoxFuture + Send);
+
+/// A face's recorded calls: the erased call type and the future computing
+/// one. (Keyed on the face marker: rustc cannot prove a future `Send`
+/// through a projection on a type with lifetimes, such as a boxed call.)
+trait Batching: Io {
+    type Call<'a>: ?Sized + 'a;
+    type Computing<'f>: Future<Output = Option<SetItem>> + 'f;
+
+    fn hit(call: &Self::Call<'_>, front: &Front, key: &str, bytes: &[u8]) -> bool;
+    fn compute<'a: 'f, 'f>(
+        call: Box<Self::Call<'a>>,
+        front: &'f Front,
+        key: String,
+    ) -> Self::Computing<'f>;
+}
+
+impl Batching for Blocking {
+    type Call<'a> = dyn SyncCall<'a> + 'a;
+    type Computing<'f> = LocalBoxFuture<'f, Option<SetItem>>;
+
+    fn hit(call: &Self::Call<'_>, front: &Front, key: &str, bytes: &[u8]) -> bool {
+        call.hit(front, key, bytes)
+    }
+    fn compute<'a: 'f, 'f>(
+        call: Box<Self::Call<'a>>,
+        front: &'f Front,
+        key: String,
+    ) -> Self::Computing<'f> {
+        call.compute(front, key)
     }
 }
 
-impl<'a> Batch<'a> {
-    pub(crate) fn new(cache: Cache) -> Self {
-        Batch {
-            cache,
-            calls: Recorded::new(),
+impl Batching for NonBlocking {
+    type Call<'a> = dyn AsyncCall<'a> + Send + 'a;
+    type Computing<'f> = BoxFuture<'f, Option<SetItem>>;
+
+    fn hit(call: &Self::Call<'_>, front: &Front, key: &str, bytes: &[u8]) -> bool {
+        call.hit(front, key, bytes)
+    }
+    fn compute<'a: 'f, 'f>(
+        call: Box<Self::Call<'a>>,
+        front: &'f Front,
+        key: String,
+    ) -> Self::Computing<'f> {
+        call.compute(front, key)
+    }
+}
+
+impl<'a, I: Batching> Recorder<'a, I> {
+    fn new(core: Arc<Core<I>>) -> Self {
+        Recorder {
+            core,
+            calls: Mutex::new((Vec::new(), Vec::new())),
         }
     }
 
-    /// Records a call; `key` is the function's key before the namespace.
-    pub(crate) fn record<T, R, B>(
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<String>, Vec<Box<I::Call<'a>>>)> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `call` under the function's key (before the namespace).
+    fn push<T, R, F>(
         &self,
         key: String,
         expire: Option<Duration>,
-        body: B,
+        body: F,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
-    ) -> Promise<R>
-    where
-        T: Serialize + DeserializeOwned + 'a,
-        R: 'a,
-        B: FnOnce() -> R + 'a,
-    {
+        erase: impl FnOnce(Call<T, R, F>) -> Box<I::Call<'a>>,
+    ) -> Promise<R> {
         let promise = Promise::new();
         let call = Call {
             expire,
@@ -177,14 +184,75 @@ impl<'a> Batch<'a> {
             wrap,
             peek,
         };
-        self.calls
-            .push(self.cache.inner.front.full_key_owned(key), Box::new(call));
+        let key = self.core.front.full_key_owned(key);
+        let mut rec = self.lock();
+        rec.0.push(key);
+        rec.1.push(erase(call));
         promise
+    }
+
+    fn len(&self) -> usize {
+        self.lock().1.len()
+    }
+
+    /// Reads every key at once, computes the misses (concurrently, for async
+    /// bodies), stores them with one write and resolves every promise. Fails
+    /// open: if the cache is unreachable, every call is computed and nothing stored.
+    async fn run(self) {
+        let (mut keys, calls) = self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        if calls.is_empty() {
+            return;
+        }
+        let core = &*self.core;
+        let front = &core.front;
+        let reads = I::read_many(&core.backend, &keys).await;
+        let mut misses = Vec::new();
+        for ((call, key), read) in calls.into_iter().zip(keys.iter_mut()).zip(reads) {
+            let skip_store = matches!(&read, Err(e) if e.is_unavailable());
+            match read {
+                Ok(Some(bytes)) if I::hit(&call, front, key, &bytes) => continue,
+                Ok(Some(_)) => {}
+                Ok(None) => front.missed(),
+                Err(e) => {
+                    front.failed_open(&e);
+                    front.missed();
+                }
+            }
+            let compute = I::compute(call, front, std::mem::take(key));
+            misses.push(async move { compute.await.filter(|_| !skip_store) });
+        }
+        let writes = I::join(misses).await;
+        core.store_computed(writes.into_iter().flatten().collect())
+            .await;
+    }
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn new(core: Arc<Core<Blocking>>) -> Self {
+        Batch(Recorder::new(core))
+    }
+
+    /// Records a call; `key` is the function's key before the namespace.
+    pub(crate) fn record<T, R>(
+        &self,
+        key: String,
+        expire: Option<Duration>,
+        body: impl FnOnce() -> R + 'a,
+        wrap: fn(T) -> R,
+        peek: fn(&R) -> Option<&T>,
+    ) -> Promise<R>
+    where
+        T: Serialize + DeserializeOwned + 'a,
+        R: 'a,
+    {
+        let body = async { body() };
+        self.0
+            .push(key, expire, body, wrap, peek, |c| Box::new(c) as _)
     }
 
     /// How many calls are recorded.
     pub fn len(&self) -> usize {
-        self.calls.len()
+        self.0.len()
     }
 
     /// True when no call is recorded.
@@ -196,77 +264,35 @@ impl<'a> Batch<'a> {
     /// with one pipelined write, and resolves every promise. Fails open: if
     /// the cache is unreachable, every call is computed.
     pub fn run(self) {
-        let (mut keys, calls) = self.calls.into_inner();
-        if calls.is_empty() {
-            return;
-        }
-        let inner = &self.cache.inner;
-        let front = &inner.front;
-        let reads = inner.backend.get_many(&keys);
-        let mut writes = Vec::new();
-        for ((call, key), read) in calls.into_iter().zip(keys.iter_mut()).zip(reads) {
-            let skip_store = matches!(&read, Err(e) if e.is_unavailable());
-            match read {
-                Ok(Some(bytes)) if call.hit(front, key, &bytes) => continue,
-                Ok(Some(_)) => {}
-                Ok(None) => front.missed(),
-                Err(e) => {
-                    front.failed_open(&e);
-                    front.missed();
-                }
-            }
-            let item = call.compute(front, std::mem::take(key));
-            if !skip_store {
-                writes.extend(item);
-            }
-        }
-        if !writes.is_empty() {
-            match inner.backend.set_many(&writes) {
-                Ok(_) => front.stored(writes.len()),
-                Err(e) => front.failed_open(&e),
-            }
-        }
+        now(self.0.run())
     }
 }
 
 impl<'a> AsyncBatch<'a> {
-    pub(crate) fn new(cache: AsyncCache) -> Self {
-        AsyncBatch {
-            cache,
-            calls: Recorded::new(),
-        }
+    pub(crate) fn new(core: Arc<Core<NonBlocking>>) -> Self {
+        AsyncBatch(Recorder::new(core))
     }
 
     /// Records a call; `key` is the function's key before the namespace.
-    pub(crate) fn record<T, R, B>(
+    pub(crate) fn record<T, R>(
         &self,
         key: String,
         expire: Option<Duration>,
-        body: B,
+        body: impl Future<Output = R> + Send + 'a,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
     ) -> Promise<R>
     where
         T: Serialize + DeserializeOwned + Send + 'a,
         R: Send + Sync + 'a,
-        B: Future<Output = R> + Send + 'a,
     {
-        let promise = Promise::new();
-        let call = Call {
-            expire,
-            promise: promise.handle(),
-            body,
-            wrap,
-            peek,
-        };
-        self.calls
-            .push(self.cache.inner.front.full_key_owned(key), Box::new(call));
-        promise
+        self.0
+            .push(key, expire, body, wrap, peek, |c| Box::new(c) as _)
     }
 
     /// How many calls are recorded.
     pub fn len(&self) -> usize {
-        self.calls.len()
+        self.0.len()
     }
 
     /// True when no call is recorded.
@@ -277,38 +303,6 @@ impl<'a> AsyncBatch<'a> {
     /// Fetches all recorded keys at once, computes the misses concurrently,
     /// stores them with one pipelined write, and resolves every promise.
     pub async fn run(self) {
-        let (mut keys, calls) = self.calls.into_inner();
-        if calls.is_empty() {
-            return;
-        }
-        let inner = &self.cache.inner;
-        let front = &inner.front;
-        let reads = inner.backend.get_many(&keys).await;
-        let mut misses = Vec::new();
-        for ((call, key), read) in calls.into_iter().zip(keys.iter_mut()).zip(reads) {
-            let skip_store = matches!(&read, Err(e) if e.is_unavailable());
-            match read {
-                Ok(Some(bytes)) if call.hit(front, key, &bytes) => continue,
-                Ok(Some(_)) => {}
-                Ok(None) => front.missed(),
-                Err(e) => {
-                    front.failed_open(&e);
-                    front.missed();
-                }
-            }
-            let compute = call.compute(front, std::mem::take(key));
-            misses.push(async move { compute.await.filter(|_| !skip_store) });
-        }
-        let writes: Vec<SetItem> = futures_util::future::join_all(misses)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        if !writes.is_empty() {
-            match inner.backend.set_many(&writes).await {
-                Ok(_) => front.stored(writes.len()),
-                Err(e) => front.failed_open(&e),
-            }
-        }
+        self.0.run().await
     }
 }

@@ -1,5 +1,5 @@
-//! [`CacheBuilder`]: configuration of a single-server cache (and the front
-//! options every cache shares).
+//! [`CacheBuilder`] (a cache on one server) and [`CacheOptions`] (what every
+//! cache has, whatever stores its bytes).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::async_cache::AsyncCache;
 use crate::backend::{AsyncBackend, Backend};
 use crate::cache::Cache;
+use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::front::{DEFAULT_EXPIRE, Front};
 use crate::host::{HostConfig, Timeouts};
@@ -20,149 +21,56 @@ use crate::stats::Counters;
 
 type BypassValue = Arc<dyn erased_serde::Serialize + Send + Sync>;
 
-/// Builds a [`Cache`] or an [`AsyncCache`].
+/// The options of a cache itself, whatever stores its bytes: namespace,
+/// serializer, default expiry and bypass values.
+///
+/// [`CacheBuilder`] and the cluster builder hold one; on its own it puts a
+/// cache on any byte store:
 ///
 /// ```
-/// use std::time::Duration;
-/// use rc_core::{Cache, CborSerializer};
-///
-/// let cache = Cache::builder()
-///     .host("redishost01").port(6379).db(0).password("pass")
-///     .socket_timeout(Duration::from_secs(5))
-///     .namespace("models:")
-///     .default_expire(Duration::from_secs(24 * 3600))
-///     .serializer(CborSerializer)
-///     .bypass_values([None::<()>])
-///     .build()?; // no network yet: the first call connects
-/// assert!(!format!("{cache:?}").contains("pass\""));
+/// use std::sync::Arc;
+/// use rc_core::{CacheOptions, MemoryBackend};
+/// let cache = CacheOptions::new()
+///     .namespace("app:")
+///     .build(Arc::new(MemoryBackend::new()))?;
+/// cache.set("k", &1, None)?;
+/// assert_eq!(cache.get::<i32>("k")?, Some(1));
 /// # Ok::<(), rc_core::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct CacheBuilder {
-    host: HostConfig,
-    deferred_error: Option<Error>,
-    timeouts: Timeouts,
-    pool_size: usize,
+pub struct CacheOptions {
     namespace: String,
     default_expire: Duration,
     codec: Codec,
     bypass: Vec<BypassValue>,
 }
 
-impl std::fmt::Debug for CacheBuilder {
+impl std::fmt::Debug for CacheOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheBuilder")
-            .field("host", &self.host)
-            .field("timeouts", &self.timeouts)
+        f.debug_struct("CacheOptions")
             .field("namespace", &self.namespace)
             .field("default_expire", &self.default_expire)
             .field("serializer", &self.codec.name())
-            .finish_non_exhaustive()
+            .field("bypass_values", &self.bypass.len())
+            .finish()
     }
 }
 
-impl Default for CacheBuilder {
+impl Default for CacheOptions {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl CacheBuilder {
-    /// Defaults: `localhost:6379` db 0, JSON, 3-day expiry, no namespace,
-    /// 1 s connect and response timeouts, 16 pooled connections.
+impl CacheOptions {
+    /// No namespace, JSON, 3-day default expiry, no bypass values.
     pub fn new() -> Self {
-        CacheBuilder {
-            host: HostConfig::default(),
-            deferred_error: None,
-            timeouts: Timeouts::default(),
-            pool_size: DEFAULT_POOL_SIZE,
+        CacheOptions {
             namespace: String::new(),
             default_expire: DEFAULT_EXPIRE,
             codec: Codec::Json,
             bypass: Vec::new(),
         }
-    }
-
-    /// Takes server, db and credentials from a URL (see [`HostConfig::from_url`]).
-    /// A bad URL is reported by `build`.
-    pub fn url(mut self, url: &str) -> Self {
-        match HostConfig::from_url(url) {
-            Ok(h) => self.host = h,
-            Err(e) => self.deferred_error = Some(e),
-        }
-        self
-    }
-
-    /// Makes `build` fail with `error` (for configuration found invalid early).
-    pub(crate) fn fail(mut self, error: Error) -> Self {
-        self.deferred_error = Some(error);
-        self
-    }
-
-    /// Uses a complete [`HostConfig`].
-    pub fn host_config(mut self, host: HostConfig) -> Self {
-        self.host = host;
-        self
-    }
-
-    /// Server host name or IP.
-    pub fn host(mut self, host: impl Into<String>) -> Self {
-        self.host.host = host.into();
-        self
-    }
-
-    /// Server TCP port.
-    pub fn port(mut self, port: u16) -> Self {
-        self.host.port = port;
-        self
-    }
-
-    /// Database index.
-    pub fn db(mut self, db: i64) -> Self {
-        self.host.db = db;
-        self
-    }
-
-    /// ACL user name.
-    pub fn username(mut self, username: impl Into<String>) -> Self {
-        self.host = self.host.username(username);
-        self
-    }
-
-    /// Password (never printed).
-    pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.host = self.host.password(password);
-        self
-    }
-
-    /// Connect through a unix socket.
-    pub fn unix_socket_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.host.unix_socket_path = Some(path.into());
-        self
-    }
-
-    /// Use TLS (needs the `tls` feature).
-    pub fn tls(mut self, tls: bool) -> Self {
-        self.host.ssl = tls;
-        self
-    }
-
-    /// Longest wait for a reply (rc's `socket_timeout`). Default 1 s.
-    pub fn socket_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.response = timeout;
-        self
-    }
-
-    /// Longest wait to connect. Default 1 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.connect = timeout;
-        self
-    }
-
-    /// Idle connections kept by a blocking cache. Default 16.
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size;
-        self
     }
 
     /// Prefix added, as is, to every key.
@@ -195,43 +103,23 @@ impl CacheBuilder {
         self
     }
 
-    /// A blocking cache on the configured server.
-    pub fn build(self) -> Result<Cache> {
-        self.check()?;
-        let backend = RedisBackend::new(&self.host, self.timeouts, self.pool_size)?;
-        self.build_with_backend(Arc::new(backend))
+    /// A blocking cache with these options over `backend`.
+    pub fn build(self, backend: Arc<dyn Backend>) -> Result<Cache> {
+        let front = self.front()?;
+        Ok(Cache {
+            core: Arc::new(Core { front, backend }),
+        })
     }
 
-    /// An async cache on the configured server.
-    pub fn build_async(self) -> Result<AsyncCache> {
-        self.check()?;
-        let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
-        self.build_async_with_backend(Arc::new(backend))
-    }
-
-    /// A blocking cache with these front options over any byte store
-    /// (a cluster, a test store, your own). Server options are ignored.
-    pub fn build_with_backend(self, backend: Arc<dyn Backend>) -> Result<Cache> {
-        Ok(Cache::from_parts(self.front()?, backend))
-    }
-
-    /// The async twin of [`build_with_backend`](Self::build_with_backend).
-    pub fn build_async_with_backend(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
-        Ok(AsyncCache::from_parts(self.front()?, backend))
-    }
-
-    fn check(&self) -> Result<()> {
-        if let Some(e) = &self.deferred_error {
-            return Err(e.clone());
-        }
-        self.timeouts.validate()?;
-        self.host.validate()
+    /// An async cache with these options over `backend`.
+    pub fn build_async(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
+        let front = self.front()?;
+        Ok(AsyncCache {
+            core: Arc::new(Core { front, backend }),
+        })
     }
 
     fn front(self) -> Result<Front> {
-        if let Some(e) = self.deferred_error {
-            return Err(e);
-        }
         if self.default_expire.is_zero() {
             return Err(Error::config("default_expire must be greater than zero"));
         }
@@ -247,5 +135,265 @@ impl CacheBuilder {
             bypass,
             counters: Counters::default(),
         })
+    }
+}
+
+/// Builds a [`Cache`] or an [`AsyncCache`] on one Redis server: the server's
+/// options (address, credentials, timeouts, pool) and the cache's own
+/// ([`CacheOptions`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use rc_core::{Cache, CborSerializer};
+///
+/// let cache = Cache::builder()
+///     .host("redishost01").port(6379).db(0).password("pass")
+///     .socket_timeout(Duration::from_secs(5))
+///     .namespace("models:")
+///     .default_expire(Duration::from_secs(24 * 3600))
+///     .serializer(CborSerializer)
+///     .bypass_values([None::<()>])
+///     .build()?; // no network yet: the first call connects
+/// assert!(!format!("{cache:?}").contains("pass\""));
+/// # Ok::<(), rc_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct CacheBuilder {
+    host: HostConfig,
+    deferred_error: Option<Error>,
+    timeouts: Timeouts,
+    pool_size: usize,
+    /// The server options set, so that a cache on another backend can refuse them.
+    server_options: Vec<&'static str>,
+    options: CacheOptions,
+}
+
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("host", &self.host)
+            .field("timeouts", &self.timeouts)
+            .field("pool_size", &self.pool_size)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CacheBuilder {
+    /// Defaults: `localhost:6379` db 0, JSON, 3-day expiry, no namespace,
+    /// 1 s connect and response timeouts, 16 pooled connections.
+    pub fn new() -> Self {
+        CacheBuilder {
+            host: HostConfig::default(),
+            deferred_error: None,
+            timeouts: Timeouts::default(),
+            pool_size: DEFAULT_POOL_SIZE,
+            server_options: Vec::new(),
+            options: CacheOptions::new(),
+        }
+    }
+
+    /// Notes that server option `name` was set, and sets it.
+    fn server(mut self, name: &'static str, set: impl FnOnce(&mut Self)) -> Self {
+        if !self.server_options.contains(&name) {
+            self.server_options.push(name);
+        }
+        set(&mut self);
+        self
+    }
+
+    /// Takes server, db and credentials from a URL (see [`HostConfig::from_url`]).
+    /// A bad URL is reported by `build`.
+    pub fn url(self, url: &str) -> Self {
+        self.server("url", |b| match HostConfig::from_url(url) {
+            Ok(h) => b.host = h,
+            Err(e) => b.deferred_error = Some(e),
+        })
+    }
+
+    /// Makes `build` fail with `error` (for configuration found invalid early).
+    pub(crate) fn fail(mut self, error: Error) -> Self {
+        self.deferred_error = Some(error);
+        self
+    }
+
+    /// Uses a complete [`HostConfig`].
+    pub fn host_config(self, host: HostConfig) -> Self {
+        self.server("host_config", |b| b.host = host)
+    }
+
+    /// Server host name or IP.
+    pub fn host(self, host: impl Into<String>) -> Self {
+        self.server("host", |b| b.host.host = host.into())
+    }
+
+    /// Server TCP port.
+    pub fn port(self, port: u16) -> Self {
+        self.server("port", |b| b.host.port = port)
+    }
+
+    /// Database index.
+    pub fn db(self, db: i64) -> Self {
+        self.server("db", |b| b.host.db = db)
+    }
+
+    /// ACL user name.
+    pub fn username(self, username: impl Into<String>) -> Self {
+        self.server("username", |b| b.host.username = Some(username.into()))
+    }
+
+    /// Password (never printed).
+    pub fn password(self, password: impl Into<String>) -> Self {
+        self.server("password", |b| {
+            b.host = std::mem::take(&mut b.host).password(password)
+        })
+    }
+
+    /// Connect through a unix socket.
+    pub fn unix_socket_path(self, path: impl Into<PathBuf>) -> Self {
+        self.server("unix_socket_path", |b| {
+            b.host.unix_socket_path = Some(path.into())
+        })
+    }
+
+    /// Use TLS (needs the `tls` feature).
+    pub fn tls(self, tls: bool) -> Self {
+        self.server("tls", |b| b.host.ssl = tls)
+    }
+
+    /// Longest wait for a reply (rc's `socket_timeout`). Default 1 s.
+    pub fn socket_timeout(self, timeout: Duration) -> Self {
+        self.server("socket_timeout", |b| b.timeouts.response = timeout)
+    }
+
+    /// Longest wait to connect. Default 1 s.
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.server("connect_timeout", |b| b.timeouts.connect = timeout)
+    }
+
+    /// Idle connections kept by a blocking cache. Default 16.
+    pub fn pool_size(self, size: usize) -> Self {
+        self.server("pool_size", |b| b.pool_size = size)
+    }
+
+    /// Replaces the cache's own options ([`CacheOptions`]) at once.
+    pub fn options(mut self, options: CacheOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    fn with_options(mut self, set: impl FnOnce(CacheOptions) -> CacheOptions) -> Self {
+        self.options = set(self.options);
+        self
+    }
+
+    /// Prefix added, as is, to every key.
+    pub fn namespace(self, namespace: impl Into<String>) -> Self {
+        self.with_options(|o| o.namespace(namespace))
+    }
+
+    /// Expiry of writes that give none. Default 3 days.
+    pub fn default_expire(self, expire: Duration) -> Self {
+        self.with_options(|o| o.default_expire(expire))
+    }
+
+    /// The value format. Default [`JsonSerializer`](crate::JsonSerializer).
+    pub fn serializer<S: Serializer>(self, serializer: S) -> Self {
+        self.with_options(|o| o.serializer(serializer))
+    }
+
+    /// Results of decorated functions that are returned but never stored
+    /// (compared by their encoded bytes), e.g. `[None::<()>]` to not cache misses.
+    pub fn bypass_values<T, I>(self, values: I) -> Self
+    where
+        T: Serialize + Send + Sync + 'static,
+        I: IntoIterator<Item = T>,
+    {
+        self.with_options(|o| o.bypass_values(values))
+    }
+
+    /// A blocking cache on the configured server.
+    pub fn build(self) -> Result<Cache> {
+        self.check()?;
+        let backend = RedisBackend::new(&self.host, self.timeouts, self.pool_size)?;
+        self.options.build(Arc::new(backend))
+    }
+
+    /// An async cache on the configured server.
+    pub fn build_async(self) -> Result<AsyncCache> {
+        self.check()?;
+        let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
+        self.options.build_async(Arc::new(backend))
+    }
+
+    /// A blocking cache with these options over any byte store (a cluster,
+    /// a test store, your own). Server options (URL, host, timeouts, pool)
+    /// cannot apply to a store built elsewhere: setting any is an error.
+    pub fn build_with_backend(self, backend: Arc<dyn Backend>) -> Result<Cache> {
+        self.cache_options()?.build(backend)
+    }
+
+    /// The async twin of [`build_with_backend`](Self::build_with_backend).
+    pub fn build_async_with_backend(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
+        self.cache_options()?.build_async(backend)
+    }
+
+    /// The cache's own options, when no server option was set.
+    fn cache_options(self) -> Result<CacheOptions> {
+        if let Some(e) = self.deferred_error {
+            return Err(e);
+        }
+        if self.server_options.is_empty() {
+            return Ok(self.options);
+        }
+        Err(Error::config(format!(
+            "server options ({}) do not apply to a cache on another backend: \
+             configure the backend itself, or build() a cache on the server",
+            self.server_options.join(", ")
+        )))
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(e) = &self.deferred_error {
+            return Err(e.clone());
+        }
+        self.timeouts.validate()?;
+        self.host.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+
+    #[test]
+    fn server_options_on_another_backend_are_an_error_not_dropped() {
+        let store = || Arc::new(MemoryBackend::new());
+        assert!(
+            CacheBuilder::new()
+                .namespace("n:")
+                .build_with_backend(store())
+                .is_ok()
+        );
+        let err = CacheBuilder::new()
+            .host("h")
+            .socket_timeout(Duration::from_secs(2))
+            .build_with_backend(store())
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("host, socket_timeout"), "{msg}");
+        assert!(
+            CacheBuilder::new()
+                .url("redis://h")
+                .build_async_with_backend(store())
+                .is_err()
+        );
     }
 }

@@ -1,17 +1,15 @@
-//! [`Cache`]: the blocking front.
+//! [`Cache`]: the blocking face of the [core](crate::core).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::builder::CacheBuilder;
+use crate::core::{Blocking, Core, DefaultSlot, now};
 use crate::error::Result;
-use crate::front::{Front, encode_items, full_keys};
 use crate::stats::Stats;
 
 /// A blocking cache on one Redis server, a cluster, or a test store.
@@ -34,25 +32,16 @@ use crate::stats::Stats;
 /// ```
 #[derive(Clone)]
 pub struct Cache {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub front: Front,
-    pub backend: Arc<dyn Backend>,
+    pub(crate) core: Arc<Core<Blocking>>,
 }
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache")
-            .field("namespace", &self.inner.front.namespace)
-            .field("serializer", &self.inner.front.codec.name())
-            .field("default_expire", &self.inner.front.default_expire)
-            .finish_non_exhaustive()
+        self.core.debug("Cache", f)
     }
 }
 
-static DEFAULT: ArcSwapOption<Cache> = ArcSwapOption::const_empty();
+static DEFAULT: DefaultSlot<Cache> = DefaultSlot::new();
 
 impl Cache {
     /// A cache on `localhost:6379`, db 0. Does not connect yet.
@@ -72,20 +61,11 @@ impl Cache {
         CacheBuilder::new()
     }
 
-    pub(crate) fn from_parts(front: Front, backend: Arc<dyn Backend>) -> Cache {
-        Cache {
-            inner: Arc::new(Inner { front, backend }),
-        }
-    }
-
     /// The value stored under `key`, or `None`.
     ///
     /// Bytes that do not decode into `T` are an [`Error::Decode`](crate::Error::Decode).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let f = &self.inner.front;
-        let key = f.full_key(key);
-        let bytes = f.count(self.inner.backend.get(&key))?;
-        f.decode_direct(&key, bytes)
+        now(self.core.get(key))
     }
 
     /// Stores `value` under `key` for `expire` (`None`: the default expiry).
@@ -96,12 +76,7 @@ impl Cache {
         value: &T,
         expire: Option<Duration>,
     ) -> Result<bool> {
-        let f = &self.inner.front;
-        let bytes = f.encode(value)?;
-        let expire = f.expire(expire)?;
-        let ok = f.count(self.inner.backend.set(&f.full_key(key), &bytes, expire))?;
-        f.stored(ok as usize);
-        Ok(ok)
+        now(self.core.set(key, value, expire))
     }
 
     /// The values of `keys` in order, `None` where missing: one `MGET` per server.
@@ -111,10 +86,7 @@ impl Cache {
         I: IntoIterator<Item = K>,
         K: AsRef<str>,
     {
-        let f = &self.inner.front;
-        let keys = full_keys(f, keys);
-        let replies = self.inner.backend.get_many(&keys);
-        f.decode_many(&keys, replies)
+        now(self.core.get_many(keys))
     }
 
     /// Stores every pair with the same expiry in one pipelined round trip per
@@ -125,19 +97,12 @@ impl Cache {
         K: AsRef<str>,
         V: Serialize,
     {
-        let f = &self.inner.front;
-        let items = encode_items(f, items, expire)?;
-        let ok = f.count(self.inner.backend.set_many(&items))?;
-        if ok {
-            f.stored(items.len());
-        }
-        Ok(ok)
+        now(self.core.set_many(items, expire))
     }
 
     /// Deletes `key`; returns whether it existed.
     pub fn delete(&self, key: &str) -> Result<bool> {
-        let f = &self.inner.front;
-        f.count(self.inner.backend.delete(&f.full_key(key)))
+        now(self.core.delete(key))
     }
 
     /// Deletes `keys` with one `DEL` per server; returns how many existed.
@@ -146,42 +111,69 @@ impl Cache {
         I: IntoIterator<Item = K>,
         K: AsRef<str>,
     {
-        let f = &self.inner.front;
-        f.count(self.inner.backend.delete_many(&full_keys(f, keys)))
+        now(self.core.delete_many(keys))
+    }
+
+    /// The time `key` has left before it expires; `None` when it is missing
+    /// (or, written by another client, has no expiry).
+    pub fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        now(self.core.ttl(key))
+    }
+
+    /// Checks that every server of the cache answers (`PING`); the error
+    /// names the first one that does not.
+    pub fn ping(&self) -> Result<()> {
+        now(self.core.ping())
+    }
+
+    /// The [`redis`] crate's client for the server that holds `key` (on a
+    /// single server, any key), to run commands rc does not send. `key` is
+    /// given without the namespace, as to [`get`](Self::get).
+    ///
+    /// ```
+    /// # let server = rc_testing::RedisServer::start();
+    /// let cache = rc_core::Cache::open(&server.url())?;
+    /// let mut conn = cache.client("counter")?.get_connection().unwrap();
+    /// let n: i64 = redis::cmd("INCR").arg("counter").query(&mut conn).unwrap();
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), rc_core::Error>(())
+    /// ```
+    pub fn client(&self, key: &str) -> Result<redis::Client> {
+        self.core.client(key)
     }
 
     /// Starts a batch: decorated calls recorded with `batch_<fn>(&batch, ..)`
     /// are fetched together by [`Batch::run`].
     pub fn batch<'a>(&self) -> Batch<'a> {
-        Batch::new(self.clone())
+        Batch::new(self.core.clone())
     }
 
     /// The counters of this cache (shared by its clones).
     pub fn stats(&self) -> Stats {
-        self.inner.front.counters.snapshot()
+        self.core.front.counters.snapshot()
     }
 
     /// The namespace prepended to every key.
     pub fn namespace(&self) -> &str {
-        &self.inner.front.namespace
+        &self.core.front.namespace
     }
 
     /// Makes this cache the one `#[rc::cache]` functions without `cache = ..` use,
     /// replacing any earlier default.
     pub fn install_default(self) {
-        DEFAULT.store(Some(Arc::new(self)));
+        DEFAULT.install(self);
     }
 
     /// The installed default cache, if any.
     pub fn installed_default() -> Option<Cache> {
-        DEFAULT.load_full().map(|c| (*c).clone())
+        DEFAULT.get()
     }
 
-    pub(crate) fn default_slot() -> &'static ArcSwapOption<Cache> {
+    pub(crate) fn default_slot() -> &'static DefaultSlot<Cache> {
         &DEFAULT
     }
 
-    /// The decorated-call path: read, else compute and store; fails open.
+    /// The decorated-call path (see [`Core::cached`]).
     pub(crate) fn cached<T, R>(
         &self,
         key: String,
@@ -193,41 +185,16 @@ impl Cache {
     where
         T: Serialize + DeserializeOwned,
     {
-        let f = &self.inner.front;
-        let key = f.full_key_owned(key);
-        let read = self.inner.backend.get(&key);
-        let skip_store = matches!(&read, Err(e) if e.is_unavailable());
-        if let Some(v) = f.decode_cached::<T>(&key, read) {
-            return wrap(v);
-        }
-        let result = body();
-        if !skip_store
-            && let Some((key, bytes, expire)) =
-                peek(&result).and_then(|v| f.store_item(key, v, expire))
-        {
-            match self.inner.backend.set(&key, &bytes, expire) {
-                Ok(_) => f.stored(1),
-                Err(e) => f.failed_open(&e),
-            }
-        }
-        result
+        now(self.core.cached(key, expire, async { body() }, wrap, peek))
     }
 
     /// Deletes a decorated call's key; errors are counted and returned.
     pub(crate) fn try_invalidate_key(&self, key: String) -> Result<bool> {
-        let f = &self.inner.front;
-        f.count(self.inner.backend.delete(&f.full_key_owned(key)))
+        now(self.core.try_invalidate(key))
     }
 
     /// Deletes a decorated call's key; errors are counted and logged.
     pub(crate) fn invalidate_key(&self, key: String) -> bool {
-        let f = &self.inner.front;
-        match self.inner.backend.delete(&f.full_key_owned(key)) {
-            Ok(deleted) => deleted,
-            Err(e) => {
-                f.failed_open(&e);
-                false
-            }
-        }
+        now(self.core.invalidate(key))
     }
 }

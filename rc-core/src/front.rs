@@ -149,15 +149,16 @@ impl Front {
         Counters::add(&self.counters.misses, 1);
     }
 
-    /// Encodes a computed result for storing, or `None` when it is bypassed or cannot be encoded.
+    /// Encodes a computed result for storing, or `None` when there is
+    /// nothing to store (`value` is `None`), it is bypassed or cannot be encoded.
     pub fn store_item<T: Serialize + ?Sized>(
         &self,
         key: String,
-        value: &T,
+        value: Option<&T>,
         expire: Option<Duration>,
     ) -> Option<SetItem> {
         let encoded = self
-            .encode(value)
+            .encode(value?)
             .and_then(|b| Ok((b, self.expire(expire)?)));
         match encoded {
             Ok((bytes, _)) if self.bypass.contains(&bytes) => {
@@ -195,32 +196,29 @@ impl Front {
     pub fn stored(&self, n: usize) {
         Counters::add(&self.counters.sets, n as u64);
     }
-}
 
-/// Collects `(key, value)` pairs into namespaced, encoded set items.
-pub(crate) fn encode_items<K: AsRef<str>, V: Serialize>(
-    front: &Front,
-    items: impl IntoIterator<Item = (K, V)>,
-    expire: Option<Duration>,
-) -> Result<Vec<SetItem>> {
-    let expire = front.expire(expire)?;
-    items
-        .into_iter()
-        .map(|(k, v)| {
-            Ok((
-                front.full_key(k.as_ref()).into_owned(),
-                front.encode(&v)?,
-                expire,
-            ))
-        })
-        .collect()
-}
+    /// Collects `(key, value)` pairs into namespaced, encoded set items.
+    pub fn encode_items<K: AsRef<str>, V: Serialize>(
+        &self,
+        items: impl IntoIterator<Item = (K, V)>,
+        expire: Option<Duration>,
+    ) -> Result<Vec<SetItem>> {
+        let expire = self.expire(expire)?;
+        items
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    self.full_key(k.as_ref()).into_owned(),
+                    self.encode(&v)?,
+                    expire,
+                ))
+            })
+            .collect()
+    }
 
-pub(crate) fn full_keys<K: AsRef<str>>(
-    front: &Front,
-    keys: impl IntoIterator<Item = K>,
-) -> Vec<String> {
-    keys.into_iter()
-        .map(|k| front.full_key(k.as_ref()).into_owned())
-        .collect()
+    pub fn full_keys<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<String> {
+        keys.into_iter()
+            .map(|k| self.full_key(k.as_ref()).into_owned())
+            .collect()
+    }
 }

@@ -32,7 +32,32 @@ struct DownState {
     last_error: String,
 }
 
+/// Where a failure happened: what it says about the server depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Opening a connection (connect, handshake).
+    Connect,
+    /// A command on an open connection.
+    Command,
+}
+
 impl Health {
+    /// Records what a failure says about the server. An unreachable server
+    /// (at connect) or a stalled one (any timeout) is marked down; a
+    /// connection dropped under a command is only suspect, because it can be
+    /// that command's own fault (a value over the server's size limit).
+    /// Error replies say nothing about the server's health.
+    pub(crate) fn record(&self, err: &Error, stage: Stage) {
+        if !err.is_unavailable() {
+            return;
+        }
+        if stage == Stage::Connect || matches!(err, Error::Timeout { .. }) {
+            self.failed(err);
+        } else {
+            self.suspect(err);
+        }
+    }
+
     /// `Ok` when the server may be tried now; [`Error::HostDown`] while it backs off.
     pub fn check(&self, host: &str) -> Result<(), Error> {
         if !self.failing.load(Ordering::Acquire) {
@@ -124,6 +149,26 @@ mod tests {
         h.succeeded();
         assert!(h.check("h").is_ok());
         assert!(!h.is_down());
+    }
+
+    #[test]
+    fn record_classifies_by_stage_and_kind() {
+        let timeout = Error::Timeout {
+            host: "h".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let reply = Error::config("an error reply");
+        let h = Health::default();
+        h.record(&reply, Stage::Connect);
+        assert!(
+            !h.is_down(),
+            "errors that are not about reachability are ignored"
+        );
+        h.record(&timeout, Stage::Command);
+        assert!(h.is_down(), "a timeout marks the server down");
+        let h = Health::default();
+        h.record(&timeout, Stage::Connect);
+        assert!(h.is_down(), "a failed connect marks the server down");
     }
 
     #[test]

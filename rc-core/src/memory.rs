@@ -119,6 +119,14 @@ impl Backend for MemoryBackend {
             .filter(|k| map.remove(k.as_str()).is_some_and(|(_, exp)| exp > now))
             .count() as u64)
     }
+
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        Ok(MemoryBackend::ttl(self, key))
+    }
+
+    fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 crate::backend::async_via_sync!(MemoryBackend);

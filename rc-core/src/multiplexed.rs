@@ -7,10 +7,10 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
 use crate::backend::{AsyncBackend, BoxFuture, SetItem};
+use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
-use crate::health::Health;
+use crate::health::{Health, Stage};
 use crate::host::{HostConfig, Timeouts};
-use crate::protocol;
 
 /// One Redis server reached through a multiplexed async connection.
 ///
@@ -82,9 +82,7 @@ impl AsyncRedisBackend {
         let conn = match self.open().await {
             Ok(c) => c,
             Err(e) => {
-                if e.is_unavailable() {
-                    self.health.failed(&e);
-                }
+                self.health.record(&e, Stage::Connect);
                 return Err(e);
             }
         };
@@ -156,14 +154,7 @@ impl AsyncRedisBackend {
                         continue;
                     }
                     let err = Error::redis(&self.address, e, self.timeouts.response);
-                    // A stalled server is skipped for a while; a reset on a fresh
-                    // connection may be this command's fault (an oversized value),
-                    // so only a repeat marks the server down.
-                    if matches!(err, Error::Timeout { .. }) {
-                        self.health.failed(&err);
-                    } else {
-                        self.health.suspect(&err);
-                    }
+                    self.health.record(&err, Stage::Command);
                     return Err(err);
                 }
                 Err(e) => return Err(Error::redis(&self.address, e, self.timeouts.response)),
@@ -172,45 +163,65 @@ impl AsyncRedisBackend {
     }
 
     /// Runs one command.
-    pub async fn query(&self, cmd: &Cmd) -> Result<Value> {
+    async fn query(&self, cmd: &Cmd) -> Result<Value> {
         let v = self
             .run(Request::Cmd(cmd))
             .await?
             .pop()
             .unwrap_or(Value::Nil);
-        v.extract_error().map_err(|e| self.reply_error(e))
+        v.extract_error().map_err(|e| self.redis_err(e))
     }
 
-    /// Runs a pipeline and returns its replies in order.
-    pub async fn query_pipeline(&self, pipe: &Pipeline, count: usize) -> Result<Vec<Value>> {
+    /// Runs a pipeline and returns its replies in order. A connection the
+    /// server closed after an error reply fails its next command and is
+    /// replaced then.
+    async fn query_pipeline(&self, pipe: &Pipeline, count: usize) -> Result<Vec<Value>> {
         let values = self.run(Request::Pipeline(pipe, count)).await?;
         values
             .into_iter()
-            .map(|v| v.extract_error().map_err(|e| self.reply_error(e)))
+            .map(|v| v.extract_error().map_err(|e| self.redis_err(e)))
             .collect()
     }
 
-    /// An error reply. After a protocol error the server closes the connection: forget it now.
-    fn reply_error(&self, e: redis::RedisError) -> Error {
-        if e.to_string().contains("Protocol error") {
-            *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
+    fn redis_err(&self, e: redis::RedisError) -> Error {
         Error::redis(&self.address, e, self.timeouts.response)
     }
 
-    /// `MGET` of `keys`, per-key outcome.
-    pub async fn mget(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
-        if keys.is_empty() {
+    /// `MGET` of `keys`; the outcome is per key, in order.
+    pub async fn get_many_of<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Vec<Result<Option<Vec<u8>>>> {
+        let n = keys.len();
+        if n == 0 {
             return Vec::new();
         }
-        let mut cmd = redis::cmd("MGET");
-        for k in keys {
-            cmd.arg(k.as_str());
+        let reply = self.query(&commands::mget(keys)).await;
+        commands::mget_reply(reply, n, |e| self.redis_err(e))
+    }
+
+    /// One pipelined `SET .. EX` per item; true when all were stored.
+    pub async fn set_many_of<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = &'i SetItem>,
+    ) -> Result<bool> {
+        let n = items.len();
+        if n == 0 {
+            return Ok(true);
         }
-        let reply = self.query(&cmd).await.map(|v| vec![v]);
-        protocol::mget_reply(reply, keys.len(), |e| {
-            Error::redis(&self.address, e, self.timeouts.response)
-        })
+        let v = self.query_pipeline(&commands::set_many(items), n).await?;
+        Ok(commands::all_ok(&v))
+    }
+
+    /// `DEL` of `keys`; returns how many existed.
+    pub async fn delete_many_of<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Result<u64> {
+        if keys.len() == 0 {
+            return Ok(0);
+        }
+        Ok(commands::count(&self.query(&commands::del(keys)).await?))
     }
 }
 
@@ -224,13 +235,13 @@ enum Request<'a> {
 impl AsyncBackend for AsyncRedisBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let v = self.query(redis::cmd("GET").arg(key)).await?;
-            protocol::bulk(v).map_err(|e| Error::redis(&self.address, e, self.timeouts.response))
+            let v = self.query(&commands::get(key)).await?;
+            commands::bulk(v).map_err(|e| self.redis_err(e))
         })
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
-        Box::pin(self.mget(keys))
+        Box::pin(self.get_many_of(keys.iter().map(String::as_str)))
     }
 
     fn set<'a>(
@@ -240,43 +251,32 @@ impl AsyncBackend for AsyncRedisBackend {
         expire: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let v = self.query(&protocol::set_cmd(key, value, expire)).await?;
-            Ok(protocol::all_ok(&[v]))
+            let v = self.query(&commands::set(key, value, expire)).await?;
+            Ok(commands::all_ok(&[v]))
         })
     }
 
     fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
-            if items.is_empty() {
-                return Ok(true);
-            }
-            let mut pipe = redis::pipe();
-            for (k, v, e) in items {
-                pipe.add_command(protocol::set_cmd(k, v, *e));
-            }
-            let v = self.query_pipeline(&pipe, items.len()).await?;
-            Ok(protocol::all_ok(&v))
-        })
+        Box::pin(self.set_many_of(items.iter()))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
-            let v = self.query(redis::cmd("DEL").arg(key)).await?;
-            Ok(protocol::count(&[v]) > 0)
-        })
+        Box::pin(async move { Ok(self.delete_many_of([key].into_iter()).await? > 0) })
     }
 
     fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(0);
-            }
-            let mut cmd = redis::cmd("DEL");
-            for k in keys {
-                cmd.arg(k.as_str());
-            }
-            let v = self.query(&cmd).await?;
-            Ok(protocol::count(&[v]))
-        })
+        Box::pin(self.delete_many_of(keys.iter().map(String::as_str)))
+    }
+
+    fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Duration>>> {
+        Box::pin(async move { Ok(commands::ttl(&self.query(&commands::pttl(key)).await?)) })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.query(&commands::ping()).await.map(drop) })
+    }
+
+    fn client(&self, _key: &str) -> Result<redis::Client> {
+        Ok(self.client.clone())
     }
 }

@@ -29,6 +29,12 @@ impl Backend for NullBackend {
     fn delete_many(&self, keys: &[String]) -> Result<u64> {
         Ok(keys.len() as u64)
     }
+    fn ttl(&self, _key: &str) -> Result<Option<Duration>> {
+        Ok(None)
+    }
+    fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 crate::backend::async_via_sync!(NullBackend);

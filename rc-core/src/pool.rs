@@ -6,10 +6,10 @@ use std::time::Duration;
 use redis::{Connection, Value};
 
 use crate::backend::{Backend, SetItem};
+use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
-use crate::health::Health;
+use crate::health::{Health, Stage};
 use crate::host::{HostConfig, Timeouts};
-use crate::protocol;
 
 /// Idle connections kept per server when none is configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -42,10 +42,26 @@ impl std::fmt::Debug for RedisBackend {
 /// A command written to a server whose replies are not read yet.
 ///
 /// Writing to many servers first and reading afterwards is how the cluster
-/// talks to all of them at once without a thread per server.
-pub struct InFlight<'a> {
+/// talks to all of them at once without a thread per server: it starts
+/// [`RedisBackend::start_get_many`] (and friends) on every server, then
+/// calls [`wait`](Pending::wait) on each.
+pub struct Pending<'a, T> {
+    flight: InFlight<'a>,
+    n: usize,
+    read: fn(&RedisBackend, Result<Vec<Value>>, usize) -> T,
+}
+
+impl<T> Pending<'_, T> {
+    /// Reads the replies and returns the outcome.
+    pub fn wait(self) -> T {
+        let backend = self.flight.backend;
+        (self.read)(backend, self.flight.recv(), self.n)
+    }
+}
+
+struct InFlight<'a> {
     backend: &'a RedisBackend,
-    packed: &'a [u8],
+    packed: Vec<u8>,
     replies: usize,
     conn: Option<Connection>,
     reused: bool,
@@ -81,7 +97,7 @@ impl RedisBackend {
 
     /// Writes `packed` (one command or a pipeline expecting `replies` replies)
     /// and returns without waiting for the answer.
-    pub fn send<'a>(&'a self, packed: &'a [u8], replies: usize) -> InFlight<'a> {
+    fn send(&self, packed: Vec<u8>, replies: usize) -> InFlight<'_> {
         let mut flight = InFlight {
             backend: self,
             packed,
@@ -101,9 +117,58 @@ impl RedisBackend {
         flight
     }
 
-    /// Runs `packed` and waits for its `replies` replies.
-    pub fn query(&self, packed: &[u8], replies: usize) -> Result<Vec<Value>> {
-        self.send(packed, replies).recv()
+    fn start<T>(
+        &self,
+        packed: Vec<u8>,
+        n: usize,
+        replies: usize,
+        read: fn(&RedisBackend, Result<Vec<Value>>, usize) -> T,
+    ) -> Pending<'_, T> {
+        Pending {
+            flight: self.send(packed, replies),
+            n,
+            read,
+        }
+    }
+
+    /// Runs one command and returns its reply.
+    fn query(&self, cmd: &redis::Cmd) -> Result<Value> {
+        let mut v = self.send(cmd.get_packed_command(), 1).recv()?;
+        Ok(v.pop().unwrap_or(Value::Nil))
+    }
+
+    /// Sends `MGET` of `keys`; the outcome is per key, in order.
+    pub fn start_get_many<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Pending<'_, Vec<Result<Option<Vec<u8>>>>> {
+        let n = keys.len();
+        let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
+            let reply = reply.map(|mut v| v.pop().unwrap_or(Value::Nil));
+            commands::mget_reply(reply, n, |e| b.redis_err(e))
+        };
+        self.start(commands::mget(keys).get_packed_command(), n, 1, read)
+    }
+
+    /// Sends one pipelined `SET .. EX` per item; true when all were stored.
+    pub fn start_set_many<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = &'i SetItem>,
+    ) -> Pending<'_, Result<bool>> {
+        let n = items.len();
+        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::all_ok(&reply?));
+        self.start(commands::set_many(items).get_packed_pipeline(), n, n, read)
+    }
+
+    /// Sends `DEL` of `keys`; returns how many existed.
+    pub fn start_delete_many<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k str>,
+    ) -> Pending<'_, Result<u64>> {
+        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| {
+            Ok(reply?.first().map_or(0, commands::count))
+        };
+        self.start(commands::del(keys).get_packed_command(), 1, 1, read)
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -145,7 +210,7 @@ impl InFlight<'_> {
                 }
             },
         };
-        match conn.send_packed_command(self.packed) {
+        match conn.send_packed_command(&self.packed) {
             Ok(()) => self.conn = Some(conn),
             Err(e) if self.reused && is_connection_error(&e) => {
                 // A pooled connection the server closed while idle: one fresh try.
@@ -156,23 +221,20 @@ impl InFlight<'_> {
         }
     }
 
-    /// Records why the command could not be sent. Only an unreachable or
-    /// stalled server is marked down: a reset right after a successful connect
-    /// (an oversized value, say) concerns this command alone.
+    /// Records why the command could not be sent.
     fn fail(&mut self, e: Error) {
-        if self.connect_failed || matches!(e, Error::Timeout { .. }) {
-            if e.is_unavailable() {
-                self.backend.health.failed(&e);
-            }
-        } else if e.is_unavailable() {
-            self.backend.health.suspect(&e);
-        }
+        let stage = if self.connect_failed {
+            Stage::Connect
+        } else {
+            Stage::Command
+        };
+        self.backend.health.record(&e, stage);
         self.error = Some(e);
     }
 
     /// Reads the replies, in order. A reply that is a Redis error becomes the
     /// returned `Err` once all replies are read, so the connection stays in step.
-    pub fn recv(mut self) -> Result<Vec<Value>> {
+    fn recv(mut self) -> Result<Vec<Value>> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -201,11 +263,7 @@ impl InFlight<'_> {
                         return self.recv();
                     }
                     let e = b.redis_err(e);
-                    if matches!(e, Error::Timeout { .. }) {
-                        b.health.failed(&e);
-                    } else {
-                        b.health.suspect(&e);
-                    }
+                    b.health.record(&e, Stage::Command);
                     return Err(e);
                 }
                 Err(e) => {
@@ -215,13 +273,10 @@ impl InFlight<'_> {
             }
         }
         b.health.succeeded();
-        // After a protocol error the server closes the connection: do not pool it.
-        if !first_reply_error
-            .as_ref()
-            .is_some_and(|e| e.to_string().contains("Protocol error"))
-        {
-            b.release(conn);
-        }
+        // A connection the server closed after an error reply (a protocol
+        // error does that) fails its next write or read, and a pooled
+        // connection that fails so is replaced and the command sent again.
+        b.release(conn);
         match first_reply_error {
             Some(e) => Err(b.redis_err(e)),
             None => Ok(values),
@@ -231,48 +286,51 @@ impl InFlight<'_> {
 
 impl Backend for RedisBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let packed = protocol::get(key);
-        let mut v = self.query(&packed, 1)?;
-        protocol::bulk(v.pop().unwrap_or(Value::Nil)).map_err(|e| self.redis_err(e))
+        let v = self.query(&commands::get(key))?;
+        commands::bulk(v).map_err(|e| self.redis_err(e))
     }
 
     fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Vec::new();
         }
-        let packed = protocol::mget(keys);
-        let flight = self.send(&packed, 1);
-        protocol::mget_reply(flight.recv(), keys.len(), |e| self.redis_err(e))
+        self.start_get_many(keys.iter().map(String::as_str)).wait()
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
-        let packed = protocol::set(key, value, expire);
-        let v = self.query(&packed, 1)?;
-        Ok(protocol::all_ok(&v))
+        let v = self.query(&commands::set(key, value, expire))?;
+        Ok(commands::all_ok(&[v]))
     }
 
     fn set_many(&self, items: &[SetItem]) -> Result<bool> {
         if items.is_empty() {
             return Ok(true);
         }
-        let packed =
-            protocol::set_many(items.iter().map(|(k, v, e)| (k.as_str(), v.as_slice(), *e)));
-        let v = self.query(&packed, items.len())?;
-        Ok(protocol::all_ok(&v))
+        self.start_set_many(items.iter()).wait()
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let packed = protocol::del(std::slice::from_ref(&key));
-        let v = self.query(&packed, 1)?;
-        Ok(protocol::count(&v) > 0)
+        let v = self.query(&commands::del([key]))?;
+        Ok(commands::count(&v) > 0)
     }
 
     fn delete_many(&self, keys: &[String]) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
-        let packed = protocol::del(keys);
-        let v = self.query(&packed, 1)?;
-        Ok(protocol::count(&v))
+        self.start_delete_many(keys.iter().map(String::as_str))
+            .wait()
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        Ok(commands::ttl(&self.query(&commands::pttl(key))?))
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.query(&commands::ping()).map(drop)
+    }
+
+    fn client(&self, _key: &str) -> Result<redis::Client> {
+        Ok(self.client.clone())
     }
 }

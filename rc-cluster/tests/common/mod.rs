@@ -54,13 +54,16 @@ pub fn raw(config: &HostConfig) -> RedisBackend {
     RedisBackend::new(config, Timeouts::default(), 1).expect("valid host config")
 }
 
+/// Runs `cmd` on the server of `backend`, through the client rc hands out for raw commands.
+fn query<T: redis::FromRedisValue>(backend: &RedisBackend, cmd: &redis::Cmd) -> T {
+    let client = Backend::client(backend, "").expect("a Redis backend has a client");
+    let mut conn = client.get_connection().expect("connect");
+    cmd.query(&mut conn).expect("raw command")
+}
+
 /// `DBSIZE` of a server's db.
 pub fn dbsize(backend: &RedisBackend) -> u64 {
-    let packed = redis::cmd("DBSIZE").get_packed_command();
-    match backend.query(&packed, 1).expect("DBSIZE").as_slice() {
-        [redis::Value::Int(n)] => *n as u64,
-        other => panic!("unexpected DBSIZE reply {other:?}"),
-    }
+    query(backend, &redis::cmd("DBSIZE"))
 }
 
 /// True when `key` exists on the server of `config`.
@@ -95,9 +98,5 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// `TTL` of `key` on the server of `config`, in seconds (-2: missing, -1: no expiry).
 pub fn ttl(config: &HostConfig, key: &str) -> i64 {
-    let packed = redis::cmd("TTL").arg(key).get_packed_command();
-    match raw(config).query(&packed, 1).expect("TTL").as_slice() {
-        [redis::Value::Int(n)] => *n,
-        other => panic!("unexpected TTL reply {other:?}"),
-    }
+    query(&raw(config), redis::cmd("TTL").arg(key))
 }

@@ -1,0 +1,365 @@
+//! The one implementation of every cache operation, under both faces.
+//!
+//! [`Core`] is written once, as async code over the [`Io`] trait.
+//! [`AsyncCache`](crate::AsyncCache) awaits it on its backend's futures.
+//! [`Cache`](crate::Cache)'s backend does its I/O before returning, so every
+//! future the core awaits there is already complete and [`now`] finishes the
+//! whole operation in one poll, on the caller's thread, with no runtime.
+
+use std::future::{Future, Ready, ready};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+use crate::error::Result;
+use crate::front::Front;
+
+/// The byte-store verbs the core awaits, for one face: [`Blocking`] returns
+/// ready futures from a blocking [`Backend`], [`NonBlocking`] the
+/// [`AsyncBackend`]'s own. (Keyed on marker types rather than implemented on
+/// the `dyn` stores: rustc cannot prove a future `Send` through a projection
+/// on a `dyn Trait + 'd` type.)
+pub(crate) trait Io: Send + Sync + 'static {
+    type Store: ?Sized + Send + Sync;
+    type Fut<'a, T: Send + 'a>: Future<Output = T> + Send + 'a;
+    type Join<F: Future>: Future<Output = Vec<F::Output>>;
+
+    /// Runs `futs` to completion: concurrently on the async face, one after
+    /// the other on the blocking face (whose futures are ready when polled;
+    /// `join_all` could return `Pending` there, as it yields on a budget).
+    fn join<F: Future>(futs: Vec<F>) -> Self::Join<F>;
+
+    fn read<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<Option<Vec<u8>>>>;
+    fn read_many<'a>(
+        s: &'a Self::Store,
+        keys: &'a [String],
+    ) -> Self::Fut<'a, Vec<Result<Option<Vec<u8>>>>>;
+    fn write<'a>(
+        s: &'a Self::Store,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> Self::Fut<'a, Result<bool>>;
+    fn write_many<'a>(s: &'a Self::Store, items: &'a [SetItem]) -> Self::Fut<'a, Result<bool>>;
+    fn remove<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<bool>>;
+    fn remove_many<'a>(s: &'a Self::Store, keys: &'a [String]) -> Self::Fut<'a, Result<u64>>;
+    fn time_left<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<Option<Duration>>>;
+    fn ping_all(s: &Self::Store) -> Self::Fut<'_, Result<()>>;
+    fn redis_client(s: &Self::Store, key: &str) -> Result<redis::Client>;
+}
+
+/// The blocking face: a [`Backend`], whose futures are ready.
+pub(crate) enum Blocking {}
+
+/// The async face: an [`AsyncBackend`].
+pub(crate) enum NonBlocking {}
+
+impl Io for Blocking {
+    type Store = dyn Backend;
+    type Fut<'a, T: Send + 'a> = Ready<T>;
+    type Join<F: Future> = Ready<Vec<F::Output>>;
+
+    fn join<F: Future>(futs: Vec<F>) -> Ready<Vec<F::Output>> {
+        ready(futs.into_iter().map(now).collect())
+    }
+    fn read<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<Option<Vec<u8>>>> {
+        ready(s.get(key))
+    }
+    fn read_many<'a>(
+        s: &'a dyn Backend,
+        keys: &'a [String],
+    ) -> Ready<Vec<Result<Option<Vec<u8>>>>> {
+        ready(s.get_many(keys))
+    }
+    fn write<'a>(
+        s: &'a dyn Backend,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> Ready<Result<bool>> {
+        ready(s.set(key, value, expire))
+    }
+    fn write_many<'a>(s: &'a dyn Backend, items: &'a [SetItem]) -> Ready<Result<bool>> {
+        ready(s.set_many(items))
+    }
+    fn remove<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<bool>> {
+        ready(s.delete(key))
+    }
+    fn remove_many<'a>(s: &'a dyn Backend, keys: &'a [String]) -> Ready<Result<u64>> {
+        ready(s.delete_many(keys))
+    }
+    fn time_left<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<Option<Duration>>> {
+        ready(s.ttl(key))
+    }
+    fn ping_all(s: &dyn Backend) -> Ready<Result<()>> {
+        ready(s.ping())
+    }
+    fn redis_client(s: &dyn Backend, key: &str) -> Result<redis::Client> {
+        s.client(key)
+    }
+}
+
+impl Io for NonBlocking {
+    type Store = dyn AsyncBackend;
+    type Fut<'a, T: Send + 'a> = BoxFuture<'a, T>;
+    type Join<F: Future> = futures_util::future::JoinAll<F>;
+
+    fn join<F: Future>(futs: Vec<F>) -> Self::Join<F> {
+        futures_util::future::join_all(futs)
+    }
+    fn read<'a>(s: &'a dyn AsyncBackend, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        s.get(key)
+    }
+    fn read_many<'a>(
+        s: &'a dyn AsyncBackend,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
+        s.get_many(keys)
+    }
+    fn write<'a>(
+        s: &'a dyn AsyncBackend,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> BoxFuture<'a, Result<bool>> {
+        s.set(key, value, expire)
+    }
+    fn write_many<'a>(
+        s: &'a dyn AsyncBackend,
+        items: &'a [SetItem],
+    ) -> BoxFuture<'a, Result<bool>> {
+        s.set_many(items)
+    }
+    fn remove<'a>(s: &'a dyn AsyncBackend, key: &'a str) -> BoxFuture<'a, Result<bool>> {
+        s.delete(key)
+    }
+    fn remove_many<'a>(s: &'a dyn AsyncBackend, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+        s.delete_many(keys)
+    }
+    fn time_left<'a>(
+        s: &'a dyn AsyncBackend,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>>> {
+        s.ttl(key)
+    }
+    fn ping_all(s: &dyn AsyncBackend) -> BoxFuture<'_, Result<()>> {
+        s.ping()
+    }
+    fn redis_client(s: &dyn AsyncBackend, key: &str) -> Result<redis::Client> {
+        s.client(key)
+    }
+}
+
+/// Finishes a future of the blocking face, whose awaits are all on ready
+/// futures (see the module docs).
+pub(crate) fn now<F: Future>(fut: F) -> F::Output {
+    match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("rc: a blocking cache operation awaited a pending future"),
+    }
+}
+
+/// A cache: the front (namespace, serializer, expiry, counters) over a byte store.
+pub(crate) struct Core<I: Io> {
+    pub front: Front,
+    pub backend: Arc<I::Store>,
+}
+
+impl<I: Io> Core<I> {
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let f = &self.front;
+        let key = f.full_key(key);
+        let bytes = f.count(I::read(&self.backend, &key).await)?;
+        f.decode_direct(&key, bytes)
+    }
+
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        expire: Option<Duration>,
+    ) -> Result<bool> {
+        let f = &self.front;
+        let bytes = f.encode(value)?;
+        let expire = f.expire(expire)?;
+        let ok = f.count(I::write(&self.backend, &f.full_key(key), &bytes, expire).await)?;
+        f.stored(ok as usize);
+        Ok(ok)
+    }
+
+    pub async fn get_many<T, K>(&self, keys: impl IntoIterator<Item = K>) -> Result<Vec<Option<T>>>
+    where
+        T: DeserializeOwned,
+        K: AsRef<str>,
+    {
+        let keys = self.front.full_keys(keys);
+        let replies = I::read_many(&self.backend, &keys).await;
+        self.front.decode_many(&keys, replies)
+    }
+
+    pub async fn set_many<K, V>(
+        &self,
+        items: impl IntoIterator<Item = (K, V)>,
+        expire: Option<Duration>,
+    ) -> Result<bool>
+    where
+        K: AsRef<str>,
+        V: Serialize,
+    {
+        let f = &self.front;
+        let items = f.encode_items(items, expire)?;
+        let ok = f.count(I::write_many(&self.backend, &items).await)?;
+        if ok {
+            f.stored(items.len());
+        }
+        Ok(ok)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        let f = &self.front;
+        f.count(I::remove(&self.backend, &f.full_key(key)).await)
+    }
+
+    pub async fn delete_many<K: AsRef<str>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<u64> {
+        let f = &self.front;
+        f.count(I::remove_many(&self.backend, &f.full_keys(keys)).await)
+    }
+
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let f = &self.front;
+        f.count(I::time_left(&self.backend, &f.full_key(key)).await)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.front.count(I::ping_all(&self.backend).await)
+    }
+
+    pub fn client(&self, key: &str) -> Result<redis::Client> {
+        I::redis_client(&self.backend, &self.front.full_key(key))
+    }
+
+    /// A decorated call: read; on a miss run `body` and store what `peek`
+    /// finds in its result. Fails open: store errors are counted and logged.
+    pub async fn cached<T, R>(
+        &self,
+        key: String,
+        expire: Option<Duration>,
+        body: impl Future<Output = R>,
+        wrap: fn(T) -> R,
+        peek: fn(&R) -> Option<&T>,
+    ) -> R
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let f = &self.front;
+        let key = f.full_key_owned(key);
+        let read = I::read(&self.backend, &key).await;
+        let skip_store = matches!(&read, Err(e) if e.is_unavailable());
+        if let Some(v) = f.decode_cached::<T>(&key, read) {
+            return wrap(v);
+        }
+        let result = body.await;
+        if !skip_store && let Some((key, bytes, expire)) = f.store_item(key, peek(&result), expire)
+        {
+            match I::write(&self.backend, &key, &bytes, expire).await {
+                Ok(_) => f.stored(1),
+                Err(e) => f.failed_open(&e),
+            }
+        }
+        result
+    }
+
+    /// Deletes a decorated call's key; errors are counted and returned.
+    pub async fn try_invalidate(&self, key: String) -> Result<bool> {
+        let f = &self.front;
+        f.count(I::remove(&self.backend, &f.full_key_owned(key)).await)
+    }
+
+    /// Deletes a decorated call's key; errors are counted and logged.
+    pub async fn invalidate(&self, key: String) -> bool {
+        let f = &self.front;
+        match I::remove(&self.backend, &f.full_key_owned(key)).await {
+            Ok(deleted) => deleted,
+            Err(e) => {
+                f.failed_open(&e);
+                false
+            }
+        }
+    }
+
+    /// Stores the results a batch computed; errors are counted and logged.
+    pub async fn store_computed(&self, items: Vec<SetItem>) {
+        if items.is_empty() {
+            return;
+        }
+        match I::write_many(&self.backend, &items).await {
+            Ok(_) => self.front.stored(items.len()),
+            Err(e) => self.front.failed_open(&e),
+        }
+    }
+}
+
+impl<I: Io> Core<I> {
+    pub fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("namespace", &self.front.namespace)
+            .field("serializer", &self.front.codec.name())
+            .field("default_expire", &self.front.default_expire)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The process-wide default cache of one face, read by `#[rc::cache]`.
+pub(crate) struct DefaultSlot<C>(ArcSwapOption<C>);
+
+impl<C: Clone> DefaultSlot<C> {
+    pub const fn new() -> Self {
+        DefaultSlot(ArcSwapOption::const_empty())
+    }
+
+    pub fn install(&self, cache: C) {
+        self.0.store(Some(Arc::new(cache)));
+    }
+
+    pub fn get(&self) -> Option<C> {
+        self.0.load_full().map(|c| (*c).clone())
+    }
+
+    pub fn load(&self) -> Option<Arc<C>> {
+        self.0.load_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AsyncCache, NullBackend};
+    use std::sync::Arc;
+
+    fn send<T: Send>(_: T) {}
+
+    /// The async face's futures can move between threads (tokio::spawn, axum).
+    #[test]
+    fn async_futures_are_send() {
+        let cache: AsyncCache = crate::CacheOptions::new()
+            .build_async(Arc::new(NullBackend))
+            .unwrap();
+        send(cache.get::<i32>("k"));
+        send(cache.set("k", &1, None));
+        send(cache.get_many::<i32, _, _>(["k"]));
+        send(cache.set_many([("k", 1)], None));
+        send(cache.delete_many(["k"]));
+        send(cache.ttl("k"));
+        send(cache.ping());
+        send(cache.cached("k".into(), None, async { 1 }, |v: i32| v, |v: &i32| Some(v)));
+        send(cache.batch().run());
+    }
+}
