@@ -25,10 +25,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Every key of this blog starts with a namespace tied to its database
     // (see `Db::cache_namespace`), so several blogs can share one Redis.
-    let builder = rc::Cache::builder()
-        .url(&redis_url)
-        .namespace(db.cache_namespace());
-    let (cache, notice) = blog::connect_cache(builder).await;
+    let options = rc::CacheOptions::new().namespace(db.cache_namespace());
+    let (cache, notice) = blog::connect_cache(&redis_url, options).await;
     match notice {
         Some(notice) => println!("{notice}"),
         // `address()` shows host, port and db, never the password.

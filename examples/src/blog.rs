@@ -36,7 +36,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rc::{AsyncCache, CacheBuilder, MemoryBackend};
+use rc::{AsyncCache, CacheOptions, MemoryBackend};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -254,24 +254,25 @@ fn unix_now() -> i64 {
 // 3. The cache
 // ---------------------------------------------------------------------------
 
-/// The cache `builder` describes if its Redis answers; otherwise a cache with
-/// the same options on an in-process store, and a one-line notice saying so.
+/// A cache with `options` on the Redis at `url` if it answers; otherwise on
+/// an in-process store, with a one-line notice saying so.
 ///
 /// The blog works either way. In-process, the cache lives and dies with this
 /// process and is not shared with other instances of the app.
-pub async fn connect_cache(builder: CacheBuilder) -> (AsyncCache, Option<String>) {
+pub async fn connect_cache(url: &str, options: CacheOptions) -> (AsyncCache, Option<String>) {
     // Building does not connect; one read does. A missing key answers
     // `Ok(None)`; a refused connection or a timeout (1 s by default) is an
     // `Err` that names the server.
-    let error = match builder.clone().build_async() {
+    let builder = rc::Cache::builder().url(url).options(options.clone());
+    let error = match builder.build_async() {
         Ok(cache) => match cache.get::<String>("rc-blog:ping").await {
             Ok(_) => return (cache, None),
             Err(e) => e,
         },
         Err(e) => e,
     };
-    let fallback = builder
-        .build_async_with_backend(Arc::new(MemoryBackend::new()))
+    let fallback = options
+        .build_async(Arc::new(MemoryBackend::new()))
         .expect("the options were accepted by the builder already");
     let notice = format!("note: no Redis ({error}); caching in this process's memory instead");
     (fallback, Some(notice))

@@ -29,10 +29,8 @@ impl RunningBlog {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             rt.block_on(async move {
                 let db = Db::open(None).expect("an in-memory database");
-                let builder = rc::Cache::builder()
-                    .url(&url)
-                    .namespace(db.cache_namespace());
-                let (cache, notice) = blog::connect_cache(builder).await;
+                let options = rc::CacheOptions::new().namespace(db.cache_namespace());
+                let (cache, notice) = blog::connect_cache(&url, options).await;
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 ready_tx.send((addr, notice.is_none())).unwrap();

@@ -170,6 +170,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// Both timeouts at once.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
     /// Longest wait for connecting to a host (default 1 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.connect = timeout;
@@ -370,30 +376,25 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// A builder holding this configuration.
     pub fn into_builder(self) -> ClusterBuilder {
-        let mut b = ClusterBuilder::new().hosts(self.hosts);
-        b = match self.router {
+        let b = ClusterBuilder::new().hosts(self.hosts);
+        let b = match self.router {
             RouterKind::Crc32Hash => b.router(Crc32HashRouter::new),
             RouterKind::ConsistentHash => b.router(ConsistentHashRouter::new),
         };
-        if let Some(n) = self.pool_size {
-            b = b.pool_size(n);
-        }
-        if let Some(n) = self.max_concurrency {
-            b = b.max_concurrency(n);
-        }
-        if let Some(d) = self.connect_timeout {
-            b = b.connect_timeout(d);
-        }
-        if let Some(d) = self.response_timeout {
-            b = b.response_timeout(d);
-        }
-        if let Some(ns) = self.namespace {
-            b = b.namespace(ns);
-        }
-        if let Some(d) = self.default_expire {
-            b = b.default_expire(d);
-        }
-        b
+        let b = b.options(CacheOptions::configured(
+            self.namespace,
+            self.default_expire,
+        ));
+        let b = Timeouts::configured(self.connect_timeout, self.response_timeout)
+            .into_iter()
+            .fold(b, ClusterBuilder::timeouts);
+        let b = self
+            .pool_size
+            .into_iter()
+            .fold(b, ClusterBuilder::pool_size);
+        self.max_concurrency
+            .into_iter()
+            .fold(b, ClusterBuilder::max_concurrency)
     }
 }
 

@@ -103,6 +103,13 @@ impl CacheOptions {
         self
     }
 
+    /// Options as a config file gives them: the defaults, with what is given replaced.
+    #[doc(hidden)]
+    pub fn configured(namespace: Option<String>, default_expire: Option<Duration>) -> Self {
+        let o = namespace.into_iter().fold(Self::new(), Self::namespace);
+        default_expire.into_iter().fold(o, Self::default_expire)
+    }
+
     /// A blocking cache with these options over `backend`.
     pub fn build(self, backend: Arc<dyn Backend>) -> Result<Cache> {
         let front = self.front()?;
@@ -275,6 +282,11 @@ impl CacheBuilder {
     /// Longest wait to connect. Default 1 s.
     pub fn connect_timeout(self, timeout: Duration) -> Self {
         self.server("connect_timeout", |b| b.timeouts.connect = timeout)
+    }
+
+    /// Both timeouts at once.
+    pub fn timeouts(self, timeouts: Timeouts) -> Self {
+        self.server("timeouts", |b| b.timeouts = timeouts)
     }
 
     /// Idle connections kept by a blocking cache. Default 16.

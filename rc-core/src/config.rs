@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::builder::CacheBuilder;
+use crate::builder::{CacheBuilder, CacheOptions};
 use crate::error::Error;
-use crate::host::HostConfig;
+use crate::host::{HostConfig, Timeouts};
 
 /// The options of [`CacheBuilder`] as data, for an application's TOML, YAML
 /// or JSON configuration. Durations are seconds (fractions allowed).
@@ -49,8 +49,8 @@ impl CacheConfig {
     /// A builder holding this configuration; a config giving both `url` and
     /// `host` fails when built.
     pub fn into_builder(self) -> CacheBuilder {
-        let mut b = CacheBuilder::new();
-        b = match (self.url, self.host) {
+        let b = CacheBuilder::new();
+        let b = match (self.url, self.host) {
             (Some(_), Some(_)) => b.fail(Error::config(
                 "give the server as `url` or as `host`, not both",
             )),
@@ -58,22 +58,14 @@ impl CacheConfig {
             (None, Some(host)) => b.host_config(host),
             (None, None) => b,
         };
-        if let Some(ns) = self.namespace {
-            b = b.namespace(ns);
-        }
-        if let Some(d) = self.default_expire {
-            b = b.default_expire(d);
-        }
-        if let Some(n) = self.pool_size {
-            b = b.pool_size(n);
-        }
-        if let Some(d) = self.connect_timeout {
-            b = b.connect_timeout(d);
-        }
-        if let Some(d) = self.response_timeout {
-            b = b.socket_timeout(d);
-        }
-        b
+        let b = b.options(CacheOptions::configured(
+            self.namespace,
+            self.default_expire,
+        ));
+        let b = Timeouts::configured(self.connect_timeout, self.response_timeout)
+            .into_iter()
+            .fold(b, CacheBuilder::timeouts);
+        self.pool_size.into_iter().fold(b, CacheBuilder::pool_size)
     }
 }
 

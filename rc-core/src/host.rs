@@ -463,6 +463,20 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// Timeouts as a config file gives them: `None` when it gives neither,
+    /// else the defaults with what is given replaced.
+    #[doc(hidden)]
+    pub fn configured(connect: Option<Duration>, response: Option<Duration>) -> Option<Self> {
+        if connect.is_none() && response.is_none() {
+            return None;
+        }
+        let d = Timeouts::default();
+        Some(Timeouts {
+            connect: connect.unwrap_or(d.connect),
+            response: response.unwrap_or(d.response),
+        })
+    }
+
     /// Rejects zero durations, which the socket layer treats as "no timeout".
     pub fn validate(&self) -> Result<()> {
         if self.connect.is_zero() || self.response.is_zero() {

@@ -49,6 +49,10 @@ pub use promise::Promise;
 pub use serializer::{CborSerializer, Decode, JsonSerializer, Serializer};
 pub use stats::Stats;
 
+/// The `redis` crate rc talks through, re-exported for raw commands on the
+/// client of [`Cache::client`] without a second, possibly different, version.
+pub use redis;
+
 /// The type-erasure crate that [`Serializer`] signatures use, re-exported so
 /// a custom serializer needs no extra dependency.
 pub use erased_serde;
