@@ -303,7 +303,7 @@ fn sigstop_times_out_then_host_is_skipped_then_sigcont_resumes() {
     assert!(cache.set_many([("a", "A"), ("b", "B")], None).unwrap());
     assert_square_cached(&cache, 7);
 
-    server.stop();
+    server.pause();
     let start = Instant::now();
     let err = cache.get::<String>("a").unwrap_err();
     let took = start.elapsed();
@@ -353,7 +353,7 @@ async fn async_sigstop_times_out_then_host_is_skipped_then_sigcont_resumes() {
     );
     assert_cube_cached(&cache, 7).await;
 
-    server.stop();
+    server.pause();
     let start = Instant::now();
     let err = cache.get::<String>("a").await.unwrap_err();
     let took = start.elapsed();

@@ -150,7 +150,7 @@ fn hung_host_times_out_and_recovers() {
         .collect();
     assert!(backend.set_many(&items).unwrap());
 
-    c.servers[2].stop();
+    c.servers[2].pause();
     let started = Instant::now();
     let got = backend.get_many(&ks);
     let took = started.elapsed();
@@ -289,7 +289,7 @@ async fn async_hung_host_times_out_within_bounds() {
         .collect();
     assert!(backend.set_many(&items).await.unwrap());
 
-    c.servers[2].stop();
+    c.servers[2].pause();
     let started = Instant::now();
     let got = backend.get_many(&ks).await;
     let took = started.elapsed();

@@ -6,6 +6,47 @@
 //!   socket, in its own temp dir), with fault helpers for reliability tests.
 #![deny(missing_docs)]
 
+/// Declares a test double: a type that cannot be instantiated (an empty
+/// enum) and only carries the constructors of a [`Cache`](rc_core::Cache) or
+/// [`AsyncCache`](rc_core::AsyncCache) over the store `$store` makes (a new
+/// one per cache). `$what` completes "A blocking …" in the constructors' docs.
+macro_rules! test_double {
+    ($(#[$attr:meta])* $name:ident, $what:literal, $store:expr) => {
+        $(#[$attr])*
+        pub enum $name {}
+
+        impl $name {
+            #[doc = concat!("A blocking ", $what, ".")]
+            #[allow(clippy::new_ret_no_self)]
+            pub fn new() -> ::rc_core::Cache {
+                Self::build(::rc_core::CacheBuilder::new())
+                    .expect("default front options are valid")
+            }
+
+            #[doc = concat!("An async ", $what, ".")]
+            pub fn new_async() -> ::rc_core::AsyncCache {
+                Self::build_async(::rc_core::CacheBuilder::new())
+                    .expect("default front options are valid")
+            }
+
+            #[doc = concat!(
+                "A blocking ", $what, " with the front options (namespace, serializer, ",
+                "default expiry, bypass values) of `builder`; its server options are ignored."
+            )]
+            pub fn build(builder: ::rc_core::CacheBuilder) -> ::rc_core::Result<::rc_core::Cache> {
+                builder.build_with_backend(::std::sync::Arc::new($store))
+            }
+
+            #[doc = concat!("An async ", $what, " with the front options of `builder`.")]
+            pub fn build_async(
+                builder: ::rc_core::CacheBuilder,
+            ) -> ::rc_core::Result<::rc_core::AsyncCache> {
+                builder.build_async_with_backend(::std::sync::Arc::new($store))
+            }
+        }
+    };
+}
+
 mod fake;
 mod null;
 mod server;

@@ -2,18 +2,18 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode, utf8_percent_encode};
 use rc_core::HostConfig;
+use redis::{ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisConnectionInfo, Value};
+use tempfile::TempDir;
 
 const BINARY: &str = "redis-server";
 const NOT_FOUND: &str = "redis-server not found on PATH: run `cargo xtask test` (installs it) or `apt-get install redis-server`";
@@ -27,6 +27,16 @@ const PORT_ATTEMPTS: usize = 5;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Connect/read/write timeout of [`RedisServer::cli`].
 const CLI_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`RedisServer::stop`] waits for the process to exit before killing it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Percent-encoded in a URL component: all but RFC 3986's unreserved characters.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// Percent-encoded in a URL path: as [`COMPONENT`], but `/` separates segments.
+const PATH: &AsciiSet = &COMPONENT.remove(b'/');
 /// Directives the builder writes itself; overriding them would break the accessors.
 const RESERVED: &[&str] = &[
     "port",
@@ -68,7 +78,8 @@ impl fmt::Debug for RedisServerBuilder {
 }
 
 impl RedisServerBuilder {
-    /// `true`: listen only on a unix socket in the temp dir (mode 700, no TCP).
+    /// `true`: listen only on a unix socket in the temp dir (mode 700, no TCP);
+    /// unix platforms only ([`try_start`](Self::try_start) refuses it elsewhere).
     /// `false` (the default): listen only on a free TCP port of 127.0.0.1.
     pub fn unix_socket(mut self, unix: bool) -> Self {
         self.unix = unix;
@@ -108,7 +119,8 @@ impl RedisServerBuilder {
     ///
     /// A missing binary is an [`io::ErrorKind::NotFound`] error that says how
     /// to install it; a server that exits or does not answer in time is an
-    /// error holding the tail of its log.
+    /// error holding the tail of its log; a unix socket on a platform without
+    /// them is an [`io::ErrorKind::Unsupported`] error.
     ///
     /// ```
     /// use rc_testing::RedisServer;
@@ -119,10 +131,10 @@ impl RedisServerBuilder {
     pub fn try_start(&self) -> io::Result<RedisServer> {
         self.validate()?;
         let dir = make_temp_dir()?;
-        let socket = self.unix.then(|| dir.join("redis.sock"));
+        let socket = self.unix.then(|| dir.path().join("redis.sock"));
         // From here on, dropping `server` kills whatever was spawned and removes `dir`.
         let mut server = RedisServer {
-            conf: dir.join("redis.conf"),
+            conf: dir.path().join("redis.conf"),
             dir,
             port: None,
             socket,
@@ -130,6 +142,7 @@ impl RedisServerBuilder {
             state: Mutex::new(State {
                 child: None,
                 pid: 0,
+                paused: false,
             }),
         };
         let mut attempt = 0;
@@ -153,6 +166,12 @@ impl RedisServerBuilder {
     }
 
     fn validate(&self) -> io::Result<()> {
+        if self.unix && !cfg!(unix) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "RedisServer: unix sockets need a unix platform; use TCP (the default)",
+            ));
+        }
         let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         for (name, value) in &self.config {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -177,10 +196,10 @@ impl RedisServerBuilder {
             "save \"\"".to_owned(),
             "appendonly no".to_owned(),
             "daemonize no".to_owned(),
-            format!("dir {}", quote(&server.dir.to_string_lossy())),
+            format!("dir {}", quote(&server.dir().to_string_lossy())),
             format!(
                 "logfile {}",
-                quote(&server.dir.join("redis.log").to_string_lossy())
+                quote(&server.dir().join("redis.log").to_string_lossy())
             ),
         ];
         if let Some(socket) = &server.socket {
@@ -213,6 +232,15 @@ impl RedisServerBuilder {
 /// `&self`, so a test can share it with other threads (e.g. to kill it while
 /// a client is busy).
 ///
+/// Faults: [`pause`](Self::pause) freezes it (a hung server) until
+/// [`resume`](Self::resume); [`stop`](Self::stop) shuts it down cleanly and
+/// [`kill`](Self::kill) crashes it, and either is undone by
+/// [`restart`](Self::restart), on the same port or socket.
+///
+/// On Linux the process is killed when the test process exits, even if the
+/// `RedisServer` is never dropped (e.g. one in a `static`); on other
+/// platforms only dropping it ends the process.
+///
 /// ```
 /// use rc_testing::RedisServer;
 ///
@@ -222,7 +250,8 @@ impl RedisServerBuilder {
 /// assert!(server.url().starts_with("redis://127.0.0.1:"));
 /// ```
 pub struct RedisServer {
-    dir: PathBuf,
+    /// Removed when the server is dropped.
+    dir: TempDir,
     conf: PathBuf,
     port: Option<u16>,
     socket: Option<PathBuf>,
@@ -235,6 +264,8 @@ struct State {
     child: Option<Child>,
     /// Pid of the latest process.
     pid: u32,
+    /// Frozen by [`RedisServer::pause`] and not resumed since.
+    paused: bool,
 }
 
 impl fmt::Debug for RedisServer {
@@ -244,7 +275,7 @@ impl fmt::Debug for RedisServer {
             .field("port", &self.port)
             .field("socket", &self.socket)
             .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("dir", &self.dir)
+            .field("dir", &self.dir())
             .finish()
     }
 }
@@ -284,10 +315,13 @@ impl RedisServer {
     /// assert_eq!(server.url(), format!("redis://:pw@127.0.0.1:{port}"));
     /// ```
     pub fn url(&self) -> String {
-        let password = self.password.as_deref().map(|p| percent_encode(p, false));
+        let password = self
+            .password
+            .as_deref()
+            .map(|p| utf8_percent_encode(p, COMPONENT).to_string());
         match (&self.socket, self.port) {
             (Some(socket), _) => {
-                let path = percent_encode(&socket.to_string_lossy(), true);
+                let path = percent_encode(socket.as_os_str().as_encoded_bytes(), PATH);
                 match password {
                     Some(p) => format!("redis+unix://{path}?pass={p}"),
                     None => format!("redis+unix://{path}"),
@@ -335,7 +369,7 @@ impl RedisServer {
 
     /// Its temp dir (holds `redis.conf`, `redis.log`, and the socket), removed on drop.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// Pid of the process (the latest one after [`restart`](Self::restart)).
@@ -343,36 +377,78 @@ impl RedisServer {
         self.lock().pid
     }
 
-    /// Freezes the process (`SIGSTOP`): connections stay open but nothing is
-    /// answered, like a hung server. Undo with [`resume`](Self::resume).
+    /// Freezes the process (`SIGSTOP`): connections stay open and requests
+    /// are accepted by the kernel, but nothing is answered, like a hung
+    /// server. Undo with [`resume`](Self::resume).
     ///
     /// # Panics
     ///
-    /// If the process is not running.
+    /// If the process is not running, or on a platform without unix signals.
     ///
     /// ```
     /// let server = rc_testing::RedisServer::start();
-    /// server.stop();
+    /// server.pause();
     /// assert!(server.is_running()); // frozen, not gone
     /// server.resume();
     /// assert_eq!(server.cli(&["PING"]), "PONG");
     /// ```
-    pub fn stop(&self) {
-        self.signal(libc::SIGSTOP, "stop");
+    pub fn pause(&self) {
+        let mut state = self.lock();
+        signal(&mut state, Signal::Stop, "pause");
+        state.paused = true;
     }
 
-    /// Lets a process frozen by [`stop`](Self::stop) run again (`SIGCONT`).
+    /// Lets a process frozen by [`pause`](Self::pause) run again (`SIGCONT`);
+    /// the requests sent meanwhile are then answered. Harmless on a process
+    /// that is not frozen.
     ///
     /// # Panics
     ///
-    /// If the process is not running.
+    /// If the process is not running, or on a platform without unix signals.
     pub fn resume(&self) {
-        self.signal(libc::SIGCONT, "resume");
+        let mut state = self.lock();
+        signal(&mut state, Signal::Continue, "resume");
+        state.paused = false;
     }
 
-    /// Kills the process (`SIGKILL`) and waits for it to end, like a crash;
-    /// its data is gone. Does nothing if it is not running. Bring it back with
-    /// [`restart`](Self::restart).
+    /// Shuts the server down cleanly (`SHUTDOWN NOSAVE`: it closes its
+    /// clients and exits, writing nothing) and waits for the process to end;
+    /// a paused server is resumed first. If it refuses or has not exited
+    /// within 10 s, it is killed as by [`kill`](Self::kill). Does nothing if
+    /// it is not running. The port or socket, the temp dir and the
+    /// configuration stay: [`restart`](Self::restart) brings it back, empty.
+    ///
+    /// ```
+    /// let server = rc_testing::RedisServer::start();
+    /// server.cli(&["SET", "k", "v"]);
+    /// server.stop();
+    /// assert!(!server.is_running());
+    /// server.restart();
+    /// assert_eq!(server.cli(&["DBSIZE"]), "0");
+    /// ```
+    pub fn stop(&self) {
+        let mut state = self.lock();
+        if !is_alive(&mut state) {
+            return;
+        }
+        if state.paused {
+            signal(&mut state, Signal::Continue, "stop");
+            state.paused = false;
+        }
+        // On success the server exits without replying; a reply is a refusal
+        // (e.g. the password was changed by `CONFIG SET requirepass`).
+        let refused = self.call(&["SHUTDOWN", "NOSAVE"], CLI_TIMEOUT).is_ok();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while !refused && is_alive(&mut state) && Instant::now() < deadline {
+            thread::sleep(POLL);
+        }
+        kill_child(&mut state);
+    }
+
+    /// Kills the process (`SIGKILL`, or its platform's equivalent) and waits
+    /// for it to end, like a crash; its data is gone. Does nothing if it is
+    /// not running. Like [`stop`](Self::stop), it keeps the port or socket
+    /// for [`restart`](Self::restart).
     ///
     /// ```
     /// let server = rc_testing::RedisServer::start();
@@ -384,8 +460,9 @@ impl RedisServer {
     }
 
     /// Starts the server again, on the same port or socket with the same
-    /// configuration (killing the running process first, if any), and waits
-    /// until it answers `PING`. It starts empty.
+    /// configuration, and waits until it answers `PING`. It starts empty. A
+    /// running process (paused or not) is killed first; call
+    /// [`stop`](Self::stop) before for a clean shutdown.
     ///
     /// # Panics
     ///
@@ -406,17 +483,9 @@ impl RedisServer {
         }
     }
 
-    /// Whether the process is alive (a process frozen by [`stop`](Self::stop) is).
+    /// Whether the process is alive (a process frozen by [`pause`](Self::pause) is).
     pub fn is_running(&self) -> bool {
-        let mut state = self.lock();
-        let running = match &mut state.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        };
-        if !running {
-            state.child = None;
-        }
-        running
+        is_alive(&mut self.lock())
     }
 
     /// Runs one command on a fresh connection (authenticated when the server
@@ -430,10 +499,13 @@ impl RedisServer {
     /// | bulk string | its bytes (lossy UTF-8); `(nil)` when null |
     /// | array | `1) a\n2) b`, nested ones indented; `(empty array)`; `(nil)` when null |
     ///
+    /// A refused `AUTH` (e.g. after `CONFIG SET requirepass`) is returned as
+    /// its `(error) ...` reply, in place of the command's.
+    ///
     /// # Panics
     ///
     /// If `args` is empty, or the server cannot be reached or does not reply
-    /// within 5 s (e.g. it is stopped or killed).
+    /// within 5 s (e.g. it is paused, stopped or killed).
     ///
     /// ```
     /// let server = rc_testing::RedisServer::start();
@@ -444,24 +516,47 @@ impl RedisServer {
     /// ```
     pub fn cli(&self, args: &[&str]) -> String {
         assert!(!args.is_empty(), "RedisServer::cli needs a command");
-        let reply = (|| {
-            let mut conn = self.connect(CLI_TIMEOUT)?;
-            if let Some(password) = &self.password {
-                let auth = conn.call(&["AUTH", password])?;
-                if matches!(auth, Reply::Error(_)) {
-                    return Ok(auth);
-                }
-            }
-            conn.call(args)
-        })();
-        match reply {
-            Ok(reply) => reply.to_string(),
+        match self.call(args, CLI_TIMEOUT) {
+            Ok(reply) => Reply(&reply).to_string(),
             Err(e) => panic!(
-                "RedisServer::cli({:?}) on {}: {e} (is the server stopped or killed?)",
+                "RedisServer::cli({:?}) on {}: {e} (is the server paused, stopped or killed?)",
                 args[0],
                 self.address()
             ),
         }
+    }
+
+    /// Runs `args` on a fresh connection, after `AUTH` when the server has a
+    /// password; a refused `AUTH` is the reply.
+    fn call(&self, args: &[&str], timeout: Duration) -> redis::RedisResult<Value> {
+        let mut conn = self.connect(timeout)?;
+        if let Some(password) = &self.password {
+            let auth = conn.req_command(redis::cmd("AUTH").arg(password))?;
+            if matches!(auth, Value::ServerError(_)) {
+                return Ok(auth);
+            }
+        }
+        let mut command = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            command.arg(*arg);
+        }
+        conn.req_command(&command)
+    }
+
+    /// A plain RESP2 connection: no `AUTH`, `HELLO` or `CLIENT SETINFO` on
+    /// connect, so that [`call`](Self::call) sees the server's own replies.
+    fn connect(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+        let addr = match (&self.socket, self.port) {
+            (Some(socket), _) => ConnectionAddr::Unix(socket.clone()),
+            (None, port) => ConnectionAddr::Tcp("127.0.0.1".to_owned(), port.unwrap_or(0)),
+        };
+        let info = addr
+            .into_connection_info()?
+            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let conn = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
+        conn.set_read_timeout(Some(timeout))?;
+        conn.set_write_timeout(Some(timeout))?;
+        Ok(conn)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -477,36 +572,13 @@ impl RedisServer {
         }
     }
 
-    fn signal(&self, signal: libc::c_int, what: &str) {
-        let mut state = self.lock();
-        let pid = state.pid;
-        // `try_wait` returning `None` means the process is not reaped yet, so
-        // its pid cannot have been reused by another process.
-        let alive = match &mut state.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        };
-        assert!(
-            alive,
-            "RedisServer::{what}: redis-server (pid {pid}) is not running"
-        );
-        let pid = libc::pid_t::try_from(pid).expect("pid fits in pid_t");
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        if unsafe { libc::kill(pid, signal) } != 0 {
-            panic!(
-                "RedisServer::{what}: kill({pid}): {}",
-                io::Error::last_os_error()
-            );
-        }
-    }
-
     /// Spawns the process from `self.conf` and waits until it answers.
     fn launch(&self, state: &mut State) -> io::Result<()> {
-        let output = File::create(self.dir.join("output.log"))?;
+        let output = File::create(self.dir().join("output.log"))?;
         let mut command = Command::new(BINARY);
         command
             .arg(&self.conf)
-            .current_dir(&self.dir)
+            .current_dir(self.dir())
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output);
@@ -516,6 +588,7 @@ impl RedisServer {
         })?;
         state.pid = child.id();
         state.child = Some(child);
+        state.paused = false;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let child = state.child.as_mut().expect("just spawned");
@@ -553,21 +626,23 @@ impl RedisServer {
         }
     }
 
-    /// `PING` answers `+PONG` (`-NOAUTH` with a password), and the server that
+    /// `PING` answers `PONG` (`NOAUTH` with a password), and the server that
     /// answers is our process, not another one that holds the port.
     fn probe(&self, pid: u32) -> bool {
-        let ours = || -> io::Result<bool> {
+        let ours = || -> redis::RedisResult<bool> {
             let mut conn = self.connect(PROBE_TIMEOUT)?;
-            match (conn.call(&["PING"])?, &self.password) {
-                (Reply::Simple(s), None) if s == "PONG" => {}
-                (Reply::Error(e), Some(password)) if e.starts_with("NOAUTH") => {
-                    if !matches!(conn.call(&["AUTH", password])?, Reply::Simple(_)) {
+            match (conn.req_command(&redis::cmd("PING"))?, &self.password) {
+                (Value::SimpleString(s), None) if s == "PONG" => {}
+                (Value::ServerError(e), Some(password)) if e.code() == "NOAUTH" => {
+                    let auth = conn.req_command(redis::cmd("AUTH").arg(password))?;
+                    if !matches!(auth, Value::Okay) {
                         return Ok(false);
                     }
                 }
                 _ => return Ok(false),
             }
-            let Reply::Bulk(Some(info)) = conn.call(&["INFO", "server"])? else {
+            let Value::BulkString(info) = conn.req_command(redis::cmd("INFO").arg("server"))?
+            else {
                 return Ok(false);
             };
             let want = format!("process_id:{pid}");
@@ -578,31 +653,11 @@ impl RedisServer {
         ours().unwrap_or(false)
     }
 
-    fn connect(&self, timeout: Duration) -> io::Result<Conn> {
-        let stream = match (&self.socket, self.port) {
-            (Some(socket), _) => {
-                let s = UnixStream::connect(socket)?;
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
-                Stream::Unix(s)
-            }
-            (None, port) => {
-                let addr = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0)));
-                let s = TcpStream::connect_timeout(&addr, timeout)?;
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
-                s.set_nodelay(true)?;
-                Stream::Tcp(s)
-            }
-        };
-        Ok(Conn(BufReader::new(stream)))
-    }
-
     /// The last lines of the server's log and of its stdout/stderr.
     fn log_tail(&self) -> String {
         let mut out = String::new();
         for name in ["redis.log", "output.log"] {
-            let text = fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let text = fs::read_to_string(self.dir().join(name)).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             if !lines.is_empty() {
                 out += &format!("--- {name} (last lines) ---\n");
@@ -626,8 +681,24 @@ impl Drop for RedisServer {
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         kill_child(state);
-        let _ = fs::remove_dir_all(&self.dir);
+        // Then the `TempDir` field removes the dir.
     }
+}
+
+/// Whether the process is alive; forgets it once it has been reaped.
+///
+/// `try_wait` returning `None` means the process is not reaped yet, so its
+/// pid cannot have been reused by another process.
+fn is_alive(state: &mut State) -> bool {
+    let alive = match &mut state.child {
+        Some(child) => matches!(child.try_wait(), Ok(None)),
+        None => false,
+    };
+    if !alive {
+        state.child = None;
+        state.paused = false;
+    }
+    alive
 }
 
 fn kill_child(state: &mut State) {
@@ -636,6 +707,53 @@ fn kill_child(state: &mut State) {
         let _ = child.kill();
         let _ = child.wait();
     }
+    state.paused = false;
+}
+
+/// The signals [`RedisServer::pause`] and [`RedisServer::resume`] send.
+#[derive(Clone, Copy)]
+enum Signal {
+    /// `SIGSTOP`
+    Stop,
+    /// `SIGCONT`
+    Continue,
+}
+
+/// Sends `signal` to the running process; `what` names the caller in panics.
+#[cfg(unix)]
+fn signal(state: &mut State, signal: Signal, what: &str) {
+    let pid = state.pid;
+    assert!(
+        is_alive(state),
+        "RedisServer::{what}: redis-server (pid {pid}) is not running"
+    );
+    let signal = match signal {
+        Signal::Stop => libc::SIGSTOP,
+        Signal::Continue => libc::SIGCONT,
+    };
+    let pid = libc::pid_t::try_from(pid).expect("pid fits in pid_t");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        panic!(
+            "RedisServer::{what}: kill({pid}): {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// Without unix signals a process cannot be frozen.
+#[cfg(not(unix))]
+fn signal(state: &mut State, signal: Signal, what: &str) {
+    let pid = state.pid;
+    assert!(
+        is_alive(state),
+        "RedisServer::{what}: redis-server (pid {pid}) is not running"
+    );
+    let name = match signal {
+        Signal::Stop => "SIGSTOP",
+        Signal::Continue => "SIGCONT",
+    };
+    panic!("RedisServer::{what} sends {name}, a unix signal this platform does not have");
 }
 
 /// A port of 127.0.0.1 that was free a moment ago.
@@ -643,33 +761,23 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
-/// A new private dir, short enough for a unix socket path inside it.
-fn make_temp_dir() -> io::Result<PathBuf> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// A new private dir (mode 700 on unix), short enough for a unix socket path
+/// inside it; removed when dropped.
+fn make_temp_dir() -> io::Result<TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("rc-redis-");
+    #[allow(unused_mut)]
     let mut base = std::env::temp_dir();
-    // sun_path holds 108 bytes; leave room for "/rc-redis-…/redis.sock".
-    if base.as_os_str().len() > 60 {
-        base = PathBuf::from("/tmp");
-    }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut last = None;
-    for _ in 0..100 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("rc-redis-{}-{n}-{nanos:x}", std::process::id()));
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot create {}: {e}", dir.display()),
-                ));
-            }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o700));
+        // sun_path holds 104 to 108 bytes; leave room for "/rc-redis-…/redis.sock".
+        if base.as_os_str().len() > 60 {
+            base = PathBuf::from("/tmp");
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::other("cannot create a temp dir")))
+    builder.tempdir_in(&base)
 }
 
 /// A `redis.conf` double-quoted argument.
@@ -689,151 +797,57 @@ fn quote(s: &str) -> String {
     out
 }
 
-fn percent_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out += &format!("%{b:02X}");
-        }
-    }
-    out
-}
+/// A reply as [`RedisServer::cli`] shows it.
+struct Reply<'a>(&'a Value);
 
-enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.flush(),
-            Stream::Unix(s) => s.flush(),
-        }
-    }
-}
-
-/// A RESP2 connection.
-struct Conn(BufReader<Stream>);
-
-impl Conn {
-    fn call(&mut self, args: &[&str]) -> io::Result<Reply> {
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            request.extend_from_slice(arg.as_bytes());
-            request.extend_from_slice(b"\r\n");
-        }
-        self.0.get_mut().write_all(&request)?;
-        self.read_reply()
-    }
-
-    fn read_line(&mut self) -> io::Result<String> {
-        let mut line = Vec::new();
-        self.0.read_until(b'\n', &mut line)?;
-        if !line.ends_with(b"\r\n") {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed mid-reply",
-            ));
-        }
-        line.truncate(line.len() - 2);
-        Ok(String::from_utf8_lossy(&line).into_owned())
-    }
-
-    fn read_reply(&mut self) -> io::Result<Reply> {
-        let line = self.read_line()?;
-        let bad = || {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("bad RESP reply line {line:?}"),
-            )
-        };
-        let Some(kind) = line.chars().next() else {
-            return Err(bad());
-        };
-        let rest = &line[1..];
-        let length = || rest.parse::<i64>().map_err(|_| bad());
-        Ok(match kind {
-            '+' => Reply::Simple(rest.to_owned()),
-            '-' => Reply::Error(rest.to_owned()),
-            ':' => Reply::Integer(length()?),
-            '$' => match usize::try_from(length()?) {
-                Err(_) => Reply::Bulk(None),
-                Ok(n) => {
-                    let mut data = vec![0; n + 2];
-                    self.0.read_exact(&mut data)?;
-                    data.truncate(n);
-                    Reply::Bulk(Some(data))
-                }
-            },
-            '*' => match usize::try_from(length()?) {
-                Err(_) => Reply::Array(None),
-                Ok(n) => Reply::Array(Some(
-                    (0..n)
-                        .map(|_| self.read_reply())
-                        .collect::<io::Result<_>>()?,
-                )),
-            },
-            _ => return Err(bad()),
-        })
-    }
-}
-
-enum Reply {
-    Simple(String),
-    Error(String),
-    Integer(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-}
-
-impl fmt::Display for Reply {
+impl fmt::Display for Reply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reply::Simple(s) => f.write_str(s),
-            Reply::Error(e) => write!(f, "(error) {e}"),
-            Reply::Integer(n) => write!(f, "{n}"),
-            Reply::Bulk(Some(data)) => f.write_str(&String::from_utf8_lossy(data)),
-            Reply::Bulk(None) | Reply::Array(None) => f.write_str("(nil)"),
-            Reply::Array(Some(items)) if items.is_empty() => f.write_str("(empty array)"),
-            Reply::Array(Some(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let label = format!("{}) ", i + 1);
-                    let indent = " ".repeat(label.len());
-                    if i > 0 {
-                        f.write_str("\n")?;
-                    }
-                    for (j, line) in item.to_string().split('\n').enumerate() {
-                        if j > 0 {
-                            f.write_str("\n")?;
-                        }
-                        f.write_str(if j == 0 { &label } else { &indent })?;
-                        f.write_str(line)?;
-                    }
-                }
-                Ok(())
-            }
+        match self.0 {
+            Value::Okay => f.write_str("OK"),
+            Value::SimpleString(s) => f.write_str(s),
+            Value::ServerError(e) => match e.details() {
+                Some(details) => write!(f, "(error) {} {details}", e.code()),
+                None => write!(f, "(error) {}", e.code()),
+            },
+            Value::Int(n) => write!(f, "{n}"),
+            Value::BulkString(data) => f.write_str(&String::from_utf8_lossy(data)),
+            Value::Nil => f.write_str("(nil)"),
+            Value::Array(items) | Value::Set(items) => write_list(f, items.iter()),
+            Value::Map(pairs) => write_list(f, pairs.iter().flat_map(|(k, v)| [k, v])),
+            Value::Attribute { data, .. } => Reply(data).fmt(f),
+            Value::Double(d) => write!(f, "{d}"),
+            Value::Boolean(b) => write!(f, "({b})"),
+            Value::VerbatimString { text, .. } => f.write_str(text),
+            // RESP3-only kinds this RESP2 connection does not receive.
+            other => write!(f, "{other:?}"),
         }
     }
+}
+
+/// `1) a\n2) b`, the lines of nested items indented; `(empty array)`.
+fn write_list<'a>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl IntoIterator<Item = &'a Value>,
+) -> fmt::Result {
+    let mut items = items.into_iter().peekable();
+    if items.peek().is_none() {
+        return f.write_str("(empty array)");
+    }
+    for (i, item) in items.enumerate() {
+        let label = format!("{}) ", i + 1);
+        let indent = " ".repeat(label.len());
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        for (j, line) in Reply(item).to_string().split('\n').enumerate() {
+            if j > 0 {
+                f.write_str("\n")?;
+            }
+            f.write_str(if j == 0 { &label } else { &indent })?;
+            f.write_str(line)?;
+        }
+    }
+    Ok(())
 }
 
 /// Spawns `command` so that it is killed when this process exits, even if the
@@ -841,6 +855,7 @@ impl fmt::Display for Reply {
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, so
 /// every server is forked by one spawner thread that lives as long as the process.
+#[cfg(target_os = "linux")]
 fn spawn_tied_to_process(command: Command) -> io::Result<Child> {
     use std::os::unix::process::CommandExt;
     use std::sync::OnceLock;
@@ -878,4 +893,11 @@ fn spawn_tied_to_process(command: Command) -> io::Result<Child> {
     reply_rx
         .recv()
         .map_err(|_| io::Error::other("the redis-server spawner thread is gone"))?
+}
+
+/// Spawns `command`. Without Linux's `PR_SET_PDEATHSIG`, a server that is
+/// never dropped (one in a `static`) outlives this process.
+#[cfg(not(target_os = "linux"))]
+fn spawn_tied_to_process(mut command: Command) -> io::Result<Child> {
+    command.spawn()
 }

@@ -2,7 +2,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -48,6 +50,7 @@ fn tcp_server_answers_ping_set_get() {
 }
 
 #[test]
+#[cfg(unix)]
 fn unix_server_listens_only_on_its_socket() {
     let server = RedisServer::builder().unix_socket(true).start();
     assert!(server.port().is_none());
@@ -92,7 +95,11 @@ fn password_server_rejects_clients_without_auth() {
         Some("p@ss word")
     );
     assert_eq!(from_url, server.host_config());
+}
 
+#[test]
+#[cfg(unix)]
+fn password_unix_server_rejects_clients_without_auth() {
     let unix = RedisServer::builder()
         .unix_socket(true)
         .password("pw")
@@ -149,9 +156,10 @@ fn bad_config_is_an_error_with_the_log() {
 }
 
 #[test]
-fn stop_freezes_and_resume_thaws() {
+#[cfg(unix)]
+fn pause_freezes_and_resume_thaws() {
     let server = RedisServer::start();
-    server.stop();
+    server.pause();
     assert!(server.is_running());
     let stream = TcpStream::connect(("127.0.0.1", server.port().unwrap())).unwrap();
     stream
@@ -210,6 +218,7 @@ fn kill_and_restart_on_the_same_port() {
 }
 
 #[test]
+#[cfg(unix)]
 fn kill_and_restart_on_the_same_socket() {
     let server = RedisServer::builder().unix_socket(true).start();
     let socket = server.socket_path().unwrap().to_owned();
@@ -222,19 +231,70 @@ fn kill_and_restart_on_the_same_socket() {
 
 #[test]
 #[should_panic(expected = "is not running")]
-fn stop_after_kill_panics() {
+fn pause_after_kill_panics() {
     let server = RedisServer::start();
     server.kill();
-    server.stop();
+    server.pause();
 }
 
 #[test]
+fn stop_shuts_down_cleanly_and_restart_brings_it_back() {
+    let server = RedisServer::builder().password("pw").start();
+    let (port, url, pid) = (server.port(), server.url(), server.pid());
+    assert_eq!(server.cli(&["SET", "k", "v"]), "OK");
+    server.stop();
+    assert!(!server.is_running());
+    assert!(TcpStream::connect(("127.0.0.1", port.unwrap())).is_err());
+    let log = std::fs::read_to_string(server.dir().join("redis.log")).unwrap();
+    assert!(log.contains("ready to exit, bye bye"), "{log}");
+    assert!(
+        !server.dir().join("dump.rdb").exists(),
+        "SHUTDOWN NOSAVE saves nothing"
+    );
+    server.stop(); // no-op
+    server.restart();
+    assert!(server.is_running());
+    assert_ne!(server.pid(), pid);
+    assert_eq!((server.port(), server.url()), (port, url));
+    assert_eq!(
+        server.cli(&["DBSIZE"]),
+        "0",
+        "a restarted server starts empty"
+    );
+}
+
+#[test]
+#[cfg(unix)]
+fn stop_of_a_paused_server_shuts_it_down() {
+    let server = RedisServer::builder().unix_socket(true).start();
+    let socket = server.socket_path().unwrap().to_owned();
+    server.pause();
+    server.stop();
+    assert!(!server.is_running());
+    let log = std::fs::read_to_string(server.dir().join("redis.log")).unwrap();
+    assert!(log.contains("ready to exit, bye bye"), "{log}");
+    server.restart();
+    assert_eq!(server.socket_path(), Some(socket.as_path()));
+    assert_eq!(server.cli(&["PING"]), "PONG");
+}
+
+#[test]
+fn stop_after_a_password_change_still_stops() {
+    let server = RedisServer::builder().password("pw").start();
+    assert_eq!(server.cli(&["CONFIG", "SET", "requirepass", "other"]), "OK");
+    assert!(server.cli(&["PING"]).starts_with("(error) WRONGPASS"));
+    server.stop(); // SHUTDOWN is refused: killed instead
+    assert!(!server.is_running());
+}
+
+#[test]
+#[cfg(unix)]
 fn drop_kills_the_process_and_removes_the_temp_dir() {
     let server = RedisServer::builder().unix_socket(true).start();
     let dir = server.dir().to_owned();
     let pid = server.pid();
     assert!(dir.join("redis.log").is_file());
-    server.stop(); // a frozen server is killed too
+    server.pause(); // a frozen server is killed too
     drop(server);
     assert!(!dir.exists(), "{} still exists", dir.display());
     // SAFETY: signal 0 only checks whether the pid exists.
@@ -258,4 +318,29 @@ fn many_servers_at_once_get_distinct_ports() {
                 .contains(&format!("process_id:{}", s.pid()))
         );
     }
+}
+
+#[test]
+fn password_with_url_special_characters_round_trips() {
+    let password = "a%41/b:c?d#e+f é";
+    let server = RedisServer::builder().password(password).start();
+    let from_url = HostConfig::from_url(&server.url()).unwrap();
+    assert_eq!(
+        from_url.password.as_ref().map(|p| p.expose()),
+        Some(password)
+    );
+    assert_eq!(server.cli(&["PING"]), "PONG");
+}
+
+#[test]
+fn cli_shows_nested_arrays_indented() {
+    let server = RedisServer::start();
+    assert_eq!(
+        server.cli(&["EVAL", "return {1, {'a', {}}, 'b'}", "0"]),
+        "1) 1\n2) 1) a\n   2) (empty array)\n3) b"
+    );
+    assert_eq!(
+        server.cli(&["EVAL", "return redis.error_reply('MY oops')", "0"]),
+        "(error) MY oops"
+    );
 }
