@@ -1,5 +1,9 @@
 #![doc = include_str!("../docs/guide.md")]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The guide links to `testing::…`, which exists only with the `testing`
+// feature; builds with it (docs.rs, `cargo xtask test`) still check every link.
+#![cfg_attr(not(feature = "testing"), allow(rustdoc::broken_intra_doc_links))]
 
 pub use rc_core::{
     AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
@@ -18,6 +22,10 @@ pub use rc_cluster::{
 
 /// Test doubles and a throwaway `redis-server`: [`testing::NullCache`],
 /// [`testing::FakeRedisCache`], [`testing::RedisServer`].
+///
+/// Only with the `testing` feature, usually turned on in `[dev-dependencies]`.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing {
     pub use rc_testing::*;
 }

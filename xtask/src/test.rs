@@ -53,11 +53,30 @@ pub fn run(args: &[String]) -> Result {
         (
             "tls tests",
             Step::Cargo(cargo_cmd(
-                &["test", "-p", "rc", "--features", "tls", "--test", "tls"],
+                &[
+                    "test",
+                    "-p",
+                    "rc-cache",
+                    "--features",
+                    "tls",
+                    "--test",
+                    "tls",
+                ],
                 test_args,
             )),
         ),
         ("docs", Step::Cargo(rustdoc_cmd())),
+        // Packages every publishable crate and builds each from its package
+        // against the others' packages, as crates.io would see them.
+        // `--allow-dirty`: nothing is uploaded, and a local run usually has
+        // uncommitted changes; a real `cargo publish` still refuses them.
+        (
+            "publish dry run",
+            Step::Cargo(cargo_cmd(
+                &["publish", "--workspace", "--dry-run", "--allow-dirty"],
+                &[],
+            )),
+        ),
     ];
     let total = steps.len();
     for (i, (name, step)) in steps.iter_mut().enumerate() {
