@@ -471,3 +471,251 @@ impl Timeouts {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(host: &str, port: u16, db: i64) -> HostConfig {
+        HostConfig::new().host(host).port(port).db(db)
+    }
+
+    fn unix(path: &str, db: i64) -> HostConfig {
+        HostConfig::new().unix_socket_path(path).db(db)
+    }
+
+    fn insecure() -> SslOptions {
+        SslOptions {
+            insecure: true,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn from_url_accepts_every_documented_form() {
+        let cases = [
+            ("redis://", HostConfig::new()),
+            ("redis://localhost", HostConfig::new()),
+            ("redis:///", HostConfig::new()),
+            ("redis://cache.local:6380/2", tcp("cache.local", 6380, 2)),
+            ("redis://Cache.Local", tcp("Cache.Local", 6379, 0)),
+            ("redis://127.0.0.1:6379/0", tcp("127.0.0.1", 6379, 0)),
+            ("redis://h:06380", tcp("h", 6380, 0)),
+            ("redis://h:65535", tcp("h", 65535, 0)),
+            ("redis://héllo", tcp("héllo", 6379, 0)),
+            ("redis://:6380", tcp("localhost", 6380, 0)),
+            ("redis://:6380/3", tcp("localhost", 6380, 3)),
+            // TLS
+            ("rediss://h", tcp("h", 6379, 0).ssl(true)),
+            ("rediss://h:6390/1", tcp("h", 6390, 1).ssl(true)),
+            (
+                "rediss://h?insecure",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            (
+                "rediss://h?insecure=",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            (
+                "rediss://h?insecure=true",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            (
+                "rediss://h?insecure=1",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            ("rediss://h?insecure=0", tcp("h", 6379, 0).ssl(true)),
+            ("rediss://h?insecure=false", tcp("h", 6379, 0).ssl(true)),
+            // credentials
+            (
+                "redis://user:pw@h:1/3",
+                tcp("h", 1, 3).username("user").password("pw"),
+            ),
+            ("redis://:pw@h", tcp("h", 6379, 0).password("pw")),
+            ("redis://user@h", tcp("h", 6379, 0).username("user")),
+            ("redis://user:@h", tcp("h", 6379, 0).username("user")),
+            ("redis://@h", tcp("h", 6379, 0)),
+            (
+                "redis://u%40x:p%40ss@h",
+                tcp("h", 6379, 0).username("u@x").password("p@ss"),
+            ),
+            (
+                "redis://:p%3As%2Fs%25@h",
+                tcp("h", 6379, 0).password("p:s/s%"),
+            ),
+            ("redis://:p%C3%A9@h", tcp("h", 6379, 0).password("pé")),
+            ("redis://:pé@h", tcp("h", 6379, 0).password("pé")),
+            ("redis://:p ss@h", tcp("h", 6379, 0).password("p ss")),
+            ("redis://:p@ss@h", tcp("h", 6379, 0).password("p@ss")),
+            ("redis://:pa#ss@h", tcp("h", 6379, 0).password("pa#ss")),
+            ("redis://:p[s]s@h", tcp("h", 6379, 0).password("p[s]s")),
+            (
+                "redis://u:p:q@h",
+                tcp("h", 6379, 0).username("u").password("p:q"),
+            ),
+            ("redis://:pw@", HostConfig::new().password("pw")),
+            ("redis://:pw@/1", HostConfig::new().db(1).password("pw")),
+            (
+                "redis://:pw@:6380/1",
+                tcp("localhost", 6380, 1).password("pw"),
+            ),
+            // db and query parameters
+            ("redis://h/15", tcp("h", 6379, 15)),
+            ("redis://h?db=4", tcp("h", 6379, 4)),
+            ("redis://h/1?db=5", tcp("h", 6379, 5)),
+            ("redis://h/?db=5", tcp("h", 6379, 5)),
+            (
+                "redis://h?pass=x&user=u",
+                tcp("h", 6379, 0).username("u").password("x"),
+            ),
+            (
+                "redis://h?password=x&username=u",
+                tcp("h", 6379, 0).username("u").password("x"),
+            ),
+            (
+                "redis://h?pass=p%40ss%26",
+                tcp("h", 6379, 0).password("p@ss&"),
+            ),
+            ("redis://h?pass=a+b", tcp("h", 6379, 0).password("a+b")),
+            ("redis://h?pass=a#b", tcp("h", 6379, 0).password("a#b")),
+            ("redis://h?pass=a=b", tcp("h", 6379, 0).password("a=b")),
+            ("redis://h?pass=a b", tcp("h", 6379, 0).password("a b")),
+            ("redis://h?db=1&&pass=x&", tcp("h", 6379, 1).password("x")),
+            (
+                "redis://u:p@h?user=v&pass=q",
+                tcp("h", 6379, 0).username("v").password("q"),
+            ),
+            // IPv6
+            ("redis://[::1]", tcp("::1", 6379, 0)),
+            ("redis://[::1]:6380", tcp("::1", 6380, 0)),
+            ("redis://[::1]:6380/2", tcp("::1", 6380, 2)),
+            (
+                "redis://u:p@[::1]:6380/2?db=3",
+                tcp("::1", 6380, 3).username("u").password("p"),
+            ),
+            ("redis://[2001:db8::7]", tcp("2001:db8::7", 6379, 0)),
+            // unix sockets
+            ("unix:///tmp/redis.sock", unix("/tmp/redis.sock", 0)),
+            ("redis+unix:///tmp/redis.sock", unix("/tmp/redis.sock", 0)),
+            ("redis+unix:///path/to/sock?db=3", unix("/path/to/sock", 3)),
+            (
+                "redis+unix:///path/to/sock?db=3&pass=p%40ss",
+                unix("/path/to/sock", 3).password("p@ss"),
+            ),
+            (
+                "redis+unix:///s?password=x&username=u",
+                unix("/s", 0).username("u").password("x"),
+            ),
+            (
+                "unix://user:pass@/path/to/sock?db=2",
+                unix("/path/to/sock", 2).username("user").password("pass"),
+            ),
+            (
+                "unix://:pa%40ss@/path/to/sock",
+                unix("/path/to/sock", 0).password("pa@ss"),
+            ),
+            ("redis+unix://user@/s", unix("/s", 0).username("user")),
+            ("redis+unix:///tmp/my%20sock", unix("/tmp/my sock", 0)),
+            ("redis+unix:///tmp/my sock", unix("/tmp/my sock", 0)),
+            (
+                "redis+unix:///tmp/r%C3%A9dis.sock",
+                unix("/tmp/rédis.sock", 0),
+            ),
+            ("redis+unix:///", unix("/", 0)),
+            ("redis+unix://redis.sock", unix("redis.sock", 0)),
+            ("unix://run/redis.sock?db=1", unix("run/redis.sock", 1)),
+        ];
+        for (url, want) in cases {
+            let got = HostConfig::from_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(got, want, "{url}");
+            // `==` compares passwords too, but says nothing when they differ.
+            assert_eq!(
+                got.password.as_ref().map(Secret::expose),
+                want.password.as_ref().map(Secret::expose),
+                "{url}"
+            );
+        }
+    }
+
+    const PW: &str = "s3cr3t";
+
+    #[test]
+    fn from_url_errors_say_what_is_wrong_without_the_password() {
+        let cases = [
+            ("", "missing scheme"),
+            ("redis", "missing scheme"),
+            ("localhost:6379", "missing scheme"),
+            ("redis:/localhost", "missing scheme"),
+            ("redis:localhost", "missing scheme"),
+            ("http://localhost", "unknown scheme"),
+            ("rediss+unix:///tmp/s.sock", "unknown scheme"),
+            ("redis://localhost:0", "port"),
+            ("redis://localhost:65536", "port"),
+            ("redis://localhost:99999", "port"),
+            ("redis://localhost:-1", "port"),
+            ("redis://localhost:abc", "port"),
+            ("redis://localhost:", "port"),
+            ("redis://[::1]:99999", "port"),
+            ("redis://:s3cr3t@localhost:0", "port"),
+            ("redis://user:s3cr3t@localhost:99999/0", "port"),
+            ("redis://localhost/-1", "db"),
+            ("redis://localhost/x", "db"),
+            ("redis://localhost/1/2", "db"),
+            ("redis://localhost/99999999999999999999", "db"),
+            ("redis://localhost?db=-1", "db"),
+            ("redis://localhost?db=x", "db"),
+            ("redis://localhost?db=", "db"),
+            ("redis://localhost?password=s3cr3t&db=x", "db"),
+            ("redis+unix:///tmp/s.sock?db=-1", "db"),
+            ("redis+unix:///tmp/s.sock?pass=s3cr3t&db=-1", "db"),
+            ("unix://u:s3cr3t@/tmp/s.sock?db=x", "db"),
+            ("redis://localhost?bogus=1", "unknown query parameter"),
+            ("redis+unix:///tmp/s.sock?nope=1", "unknown query parameter"),
+            ("redis+unix://", "missing socket path"),
+            ("unix://", "missing socket path"),
+            ("unix://?db=1", "missing socket path"),
+            ("redis://:%zz@localhost", "percent"),
+            ("redis://:s3cr3t%@localhost", "percent"),
+            ("redis://%zz@localhost", "percent"),
+            ("redis://h?pass=s3cr3t%4", "percent"),
+            ("redis+unix:///tmp/%zz", "percent"),
+            ("redis://:%ff%fe@localhost", "UTF-8"),
+            ("redis+unix:///tmp/%ff", "UTF-8"),
+            ("redis://h?pass=%ff", "UTF-8"),
+            // Messages for these differ between the parsers; any config error will do.
+            ("redis://[::1", ""),
+            ("redis://ho st", ""),
+            ("redis://tab\thost", ""),
+            ("redis://nul\0host", ""),
+            ("redis://héllo wörld:6379", ""),
+        ];
+        for (url, want) in cases {
+            match HostConfig::from_url(url) {
+                Err(Error::Config(msg)) => {
+                    assert!(msg.contains(want), "{url:?}: {msg}");
+                    assert!(!msg.contains(PW), "{url:?}: {msg}");
+                }
+                other => panic!("{url:?}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn redact_url_hides_passwords() {
+        for (url, want) in [
+            ("redis://h:6379/1", "redis://h:6379/1"),
+            ("redis://:s3cr3t@h", "redis://:***@h"),
+            ("redis://user:s3cr3t@h:1/2", "redis://user:***@h:1/2"),
+            ("redis://:s3/cr#3t@h", "redis://:***@h"),
+            ("unix://u:s3cr3t@/tmp/s", "unix://u:***@/tmp/s"),
+            (
+                "redis+unix:///tmp/s?pass=s3cr3t",
+                "redis+unix:///tmp/s?pass=***",
+            ),
+            ("redis://h?db=1&password=s3cr3t", "redis://h?db=1&pass=***"),
+            ("no scheme", "no scheme"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+}
