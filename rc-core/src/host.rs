@@ -4,7 +4,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
+use url::{Host, ParseError, Url};
 
 use crate::error::{Error, Result};
 
@@ -118,64 +120,38 @@ impl HostConfig {
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
         let bad = |why: &str| Error::config(format!("bad redis URL {:?}: {why}", redact_url(url)));
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        let ParsedUrl {
+            url: parsed,
+            location,
+        } = parse_url(url).map_err(|e| bad(&e))?;
         let mut cfg = HostConfig::new();
-        match scheme {
-            "redis" | "rediss" => {
+        match parsed.scheme() {
+            scheme @ ("redis" | "rediss") => {
                 cfg.ssl = scheme == "rediss";
-                let (authority, path) = match rest.find(['/', '?']) {
-                    Some(i) => rest.split_at(i),
-                    None => (rest, ""),
-                };
-                let (userinfo, hostport) = match authority.rsplit_once('@') {
-                    Some((u, h)) => (Some(u), h),
-                    None => (None, authority),
-                };
-                if let Some(userinfo) = userinfo {
-                    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                    if !user.is_empty() {
-                        cfg.username = Some(percent_decode(user).map_err(|e| bad(&e))?);
-                    }
-                    if !pass.is_empty() {
-                        cfg.password = Some(Secret(percent_decode(pass).map_err(|e| bad(&e))?));
-                    }
+                match parsed.host() {
+                    Some(Host::Domain(host)) => cfg.host = decode(host).map_err(|e| bad(&e))?,
+                    Some(Host::Ipv4(ip)) => cfg.host = ip.to_string(),
+                    Some(Host::Ipv6(ip)) => cfg.host = ip.to_string(),
+                    None => {}
                 }
-                let (host, port) = split_host_port(hostport).map_err(|e| bad(&e))?;
-                if let Some(host) = host {
-                    cfg.host = host;
+                match parsed.port() {
+                    Some(0) => return Err(bad("port 0 is out of range 1..=65535")),
+                    Some(port) => cfg.port = port,
+                    None => {}
                 }
-                if let Some(port) = port {
-                    cfg.port = port;
+                let db = location.split_once('/').map_or("", |(_, db)| db);
+                let db = db.trim_start_matches('/');
+                if !db.is_empty() {
+                    cfg.db = parse_db(db).map_err(|e| bad(&e))?;
                 }
-                let (db_path, query) = path.split_once('?').unwrap_or((path, ""));
-                let db_path = db_path.trim_start_matches('/');
-                if !db_path.is_empty() {
-                    cfg.db = parse_db(db_path).map_err(|e| bad(&e))?;
-                }
-                apply_query(&mut cfg, query).map_err(|e| bad(&e))?;
             }
             "redis+unix" | "unix" => {
-                // redis-py's form puts credentials before the path: unix://[user][:pass]@/path
-                let rest = match rest.find("@/") {
-                    Some(i) if !rest.starts_with('/') => {
-                        let (user, pass) = rest[..i].split_once(':').unwrap_or((&rest[..i], ""));
-                        if !user.is_empty() {
-                            cfg.username = Some(percent_decode(user).map_err(|e| bad(&e))?);
-                        }
-                        if !pass.is_empty() {
-                            cfg.password = Some(Secret(percent_decode(pass).map_err(|e| bad(&e))?));
-                        }
-                        &rest[i + 1..]
-                    }
-                    _ => rest,
-                };
-                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                // `unix://run/redis.sock` names the relative path `run/redis.sock`.
+                let path = decode(&location).map_err(|e| bad(&e))?;
                 if path.is_empty() {
                     return Err(bad("missing socket path"));
                 }
-                cfg.unix_socket_path =
-                    Some(PathBuf::from(percent_decode(path).map_err(|e| bad(&e))?));
-                apply_query(&mut cfg, query).map_err(|e| bad(&e))?;
+                cfg.unix_socket_path = Some(PathBuf::from(path));
             }
             other => {
                 return Err(bad(&format!(
@@ -183,7 +159,17 @@ impl HostConfig {
                 )));
             }
         }
-        cfg.validate()?;
+        if !parsed.username().is_empty() {
+            cfg.username = Some(decode(parsed.username()).map_err(|e| bad(&e))?);
+        }
+        if let Some(pass) = parsed.password().filter(|p| !p.is_empty()) {
+            cfg.password = Some(Secret(decode(pass).map_err(|e| bad(&e))?));
+        }
+        apply_query(&mut cfg, parsed.query().unwrap_or("")).map_err(|e| bad(&e))?;
+        cfg.validate().map_err(|e| match e {
+            Error::Config(why) => bad(&why),
+            e => e,
+        })?;
         Ok(cfg)
     }
 
@@ -357,27 +343,63 @@ fn tls_addr(cfg: &HostConfig) -> Result<redis::ConnectionAddr> {
     )))
 }
 
-fn split_host_port(s: &str) -> std::result::Result<(Option<String>, Option<u16>), String> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or("unclosed '[' in host")?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
+/// Characters `url` would drop (tabs, newlines), trim (blanks and controls at
+/// either end) or cut at (`#`), escaped before parsing so that they reach
+/// [`decode`] as rc's earlier parser saw them: a password may hold a `#`.
+const KEEP: &AsciiSet = &CONTROLS.add(b' ').add(b'#');
+
+/// A redis URL parsed by [`parse_url`].
+struct ParsedUrl {
+    url: Url,
+    /// Host, port and path as written, up to `?`: the socket path of a unix
+    /// URL, or a db path that `url` would have rewritten (`/./1` is no db 1).
+    location: String,
+}
+
+/// Parses a redis URL with the `url` crate, keeping the rules of rc's
+/// earlier parser where `url` differs:
+/// - blanks, controls and `#` are ordinary characters (see [`KEEP`]);
+/// - in redis-py's `unix://user:pass@/path`, all before the first `@/` is
+///   user and password, `/` and `?` included;
+/// - `host:` with no port number is refused, not read as the default port;
+/// - an empty host before `:port` or after `user:pass@` is localhost, where
+///   `url` fails; this also lets `unix://user:pass@/path` through.
+fn parse_url(url: &str) -> std::result::Result<ParsedUrl, String> {
+    let mut url = utf8_percent_encode(url, KEEP).to_string();
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return Err("missing scheme".into());
     };
-    let port = match port {
-        Some(p) => {
-            let n: u32 = p.parse().map_err(|_| format!("invalid port {p:?}"))?;
-            match u16::try_from(n) {
-                Ok(n) if n != 0 => Some(n),
-                _ => return Err(format!("port {n} is out of range 1..=65535")),
-            }
-        }
-        None => None,
+    let scheme = url[..start - 3].to_ascii_lowercase();
+    if (scheme == "unix" || scheme == "redis+unix")
+        && !url[start..].starts_with('/')
+        && let Some(at) = url[start..].find("@/")
+    {
+        let userinfo = url[start..start + at]
+            .replace('/', "%2F")
+            .replace('?', "%3F");
+        url.replace_range(start..start + at, &userinfo);
+    }
+    let authority = url[start..].split(['/', '?']).next().unwrap_or("");
+    if authority.ends_with(':') {
+        return Err("missing port number after ':'".into());
+    }
+    let host_start = start + authority.rfind('@').map_or(0, |i| i + 1);
+    let location = url[host_start..].split('?').next().unwrap_or("").to_owned();
+    let parsed = match Url::parse(&url) {
+        Err(ParseError::EmptyHost) => Url::parse(&format!(
+            "{}localhost{}",
+            &url[..host_start],
+            &url[host_start..]
+        )),
+        parsed => parsed,
     };
-    Ok(((!host.is_empty()).then(|| host.to_owned()), port))
+    match parsed {
+        Ok(url) if url.has_authority() => Ok(ParsedUrl { url, location }),
+        Ok(_) | Err(ParseError::RelativeUrlWithoutBase) => Err("missing scheme".into()),
+        Err(ParseError::InvalidPort) => Err("invalid port, expected 1..=65535".into()),
+        Err(ParseError::InvalidDomainCharacter) => Err("invalid character in host name".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_db(s: &str) -> std::result::Result<i64, String> {
@@ -390,7 +412,7 @@ fn parse_db(s: &str) -> std::result::Result<i64, String> {
 fn apply_query(cfg: &mut HostConfig, query: &str) -> std::result::Result<(), String> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v)?;
+        let v = decode(v)?;
         match k {
             "db" => cfg.db = parse_db(&v)?,
             "pass" | "password" => cfg.password = Some(Secret(v)),
@@ -402,26 +424,21 @@ fn apply_query(cfg: &mut HostConfig, query: &str) -> std::result::Result<(), Str
     Ok(())
 }
 
-fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            let b = hex
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("bad percent escape")?;
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+/// Percent-decodes `s`, refusing a `%` without two hex digits after it and
+/// escapes that do not make UTF-8 (where `url` would pass them through).
+fn decode(s: &str) -> std::result::Result<String, String> {
+    let hex2 = |t: &str| {
+        t.as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    };
+    if !s.split('%').skip(1).all(hex2) {
+        return Err("bad percent escape".into());
     }
-    String::from_utf8(out).map_err(|_| "percent escapes are not UTF-8".to_owned())
+    match percent_decode_str(s).decode_utf8() {
+        Ok(decoded) => Ok(decoded.into_owned()),
+        Err(_) => Err("percent escapes are not UTF-8".into()),
+    }
 }
 
 /// The URL with its password replaced by `***`, for error messages.
@@ -483,5 +500,280 @@ impl Timeouts {
             return Err(Error::config("timeouts must be greater than zero"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(host: &str, port: u16, db: i64) -> HostConfig {
+        HostConfig::new().host(host).port(port).db(db)
+    }
+
+    fn unix(path: &str, db: i64) -> HostConfig {
+        HostConfig::new().unix_socket_path(path).db(db)
+    }
+
+    fn insecure() -> SslOptions {
+        SslOptions {
+            insecure: true,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn from_url_accepts_every_documented_form() {
+        let cases = [
+            ("redis://", HostConfig::new()),
+            ("redis://localhost", HostConfig::new()),
+            ("redis:///", HostConfig::new()),
+            ("redis://cache.local:6380/2", tcp("cache.local", 6380, 2)),
+            ("redis://Cache.Local", tcp("Cache.Local", 6379, 0)),
+            ("redis://127.0.0.1:6379/0", tcp("127.0.0.1", 6379, 0)),
+            ("redis://h:06380", tcp("h", 6380, 0)),
+            ("redis://h:65535", tcp("h", 65535, 0)),
+            ("redis://héllo", tcp("héllo", 6379, 0)),
+            ("redis://:6380", tcp("localhost", 6380, 0)),
+            ("redis://:6380/3", tcp("localhost", 6380, 3)),
+            // Schemes are case-insensitive (RFC 3986); rc's hand-written parser refused this.
+            ("REDIS://h", tcp("h", 6379, 0)),
+            // TLS
+            ("rediss://h", tcp("h", 6379, 0).ssl(true)),
+            ("rediss://h:6390/1", tcp("h", 6390, 1).ssl(true)),
+            (
+                "rediss://h?insecure",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            (
+                "rediss://h?insecure=",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            (
+                "rediss://h?insecure=true",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            (
+                "rediss://h?insecure=1",
+                tcp("h", 6379, 0).ssl_options(insecure()),
+            ),
+            ("rediss://h?insecure=0", tcp("h", 6379, 0).ssl(true)),
+            ("rediss://h?insecure=false", tcp("h", 6379, 0).ssl(true)),
+            // credentials
+            (
+                "redis://user:pw@h:1/3",
+                tcp("h", 1, 3).username("user").password("pw"),
+            ),
+            ("redis://:pw@h", tcp("h", 6379, 0).password("pw")),
+            ("redis://user@h", tcp("h", 6379, 0).username("user")),
+            ("redis://user:@h", tcp("h", 6379, 0).username("user")),
+            ("redis://@h", tcp("h", 6379, 0)),
+            (
+                "redis://u%40x:p%40ss@h",
+                tcp("h", 6379, 0).username("u@x").password("p@ss"),
+            ),
+            (
+                "redis://:p%3As%2Fs%25@h",
+                tcp("h", 6379, 0).password("p:s/s%"),
+            ),
+            ("redis://:p%C3%A9@h", tcp("h", 6379, 0).password("pé")),
+            ("redis://:pé@h", tcp("h", 6379, 0).password("pé")),
+            ("redis://:p ss@h", tcp("h", 6379, 0).password("p ss")),
+            ("redis://:p@ss@h", tcp("h", 6379, 0).password("p@ss")),
+            ("redis://:pa#ss@h", tcp("h", 6379, 0).password("pa#ss")),
+            ("redis://:p[s]s@h", tcp("h", 6379, 0).password("p[s]s")),
+            ("redis://:p\tss@h", tcp("h", 6379, 0).password("p\tss")),
+            (
+                "redis://u:p:q@h",
+                tcp("h", 6379, 0).username("u").password("p:q"),
+            ),
+            ("redis://:pw@", HostConfig::new().password("pw")),
+            ("redis://:pw@/1", HostConfig::new().db(1).password("pw")),
+            (
+                "redis://:pw@:6380/1",
+                tcp("localhost", 6380, 1).password("pw"),
+            ),
+            // db and query parameters
+            ("redis://h/15", tcp("h", 6379, 15)),
+            ("redis://h?db=4", tcp("h", 6379, 4)),
+            ("redis://h/1?db=5", tcp("h", 6379, 5)),
+            ("redis://h/?db=5", tcp("h", 6379, 5)),
+            (
+                "redis://h?pass=x&user=u",
+                tcp("h", 6379, 0).username("u").password("x"),
+            ),
+            (
+                "redis://h?password=x&username=u",
+                tcp("h", 6379, 0).username("u").password("x"),
+            ),
+            (
+                "redis://h?pass=p%40ss%26",
+                tcp("h", 6379, 0).password("p@ss&"),
+            ),
+            ("redis://h?pass=a+b", tcp("h", 6379, 0).password("a+b")),
+            ("redis://h?pass=a#b", tcp("h", 6379, 0).password("a#b")),
+            ("redis://h?pass=a=b", tcp("h", 6379, 0).password("a=b")),
+            ("redis://h?pass=a b", tcp("h", 6379, 0).password("a b")),
+            ("redis://h?pass=x ", tcp("h", 6379, 0).password("x ")),
+            ("redis://h?db=1&&pass=x&", tcp("h", 6379, 1).password("x")),
+            (
+                "redis://u:p@h?user=v&pass=q",
+                tcp("h", 6379, 0).username("v").password("q"),
+            ),
+            // IPv6
+            ("redis://[::1]", tcp("::1", 6379, 0)),
+            ("redis://[::1]:6380", tcp("::1", 6380, 0)),
+            ("redis://[::1]:6380/2", tcp("::1", 6380, 2)),
+            (
+                "redis://u:p@[::1]:6380/2?db=3",
+                tcp("::1", 6380, 3).username("u").password("p"),
+            ),
+            ("redis://[2001:db8::7]", tcp("2001:db8::7", 6379, 0)),
+            // unix sockets
+            ("unix:///tmp/redis.sock", unix("/tmp/redis.sock", 0)),
+            ("redis+unix:///tmp/redis.sock", unix("/tmp/redis.sock", 0)),
+            ("redis+unix:///path/to/sock?db=3", unix("/path/to/sock", 3)),
+            (
+                "redis+unix:///path/to/sock?db=3&pass=p%40ss",
+                unix("/path/to/sock", 3).password("p@ss"),
+            ),
+            (
+                "redis+unix:///s?password=x&username=u",
+                unix("/s", 0).username("u").password("x"),
+            ),
+            (
+                "unix://user:pass@/path/to/sock?db=2",
+                unix("/path/to/sock", 2).username("user").password("pass"),
+            ),
+            (
+                "unix://:pa%40ss@/path/to/sock",
+                unix("/path/to/sock", 0).password("pa@ss"),
+            ),
+            ("redis+unix://user@/s", unix("/s", 0).username("user")),
+            (
+                "unix://u:p/a?ss@/s",
+                unix("/s", 0).username("u").password("p/a?ss"),
+            ),
+            (
+                "unix://u:p#ss@/s?db=1",
+                unix("/s", 1).username("u").password("p#ss"),
+            ),
+            // rc's hand-written parser kept `u:pw@` in the path here.
+            (
+                "unix://u:pw@run/redis.sock",
+                unix("run/redis.sock", 0).username("u").password("pw"),
+            ),
+            ("redis+unix:///tmp/my%20sock", unix("/tmp/my sock", 0)),
+            ("redis+unix:///tmp/my sock", unix("/tmp/my sock", 0)),
+            (
+                "redis+unix:///tmp/r%C3%A9dis.sock",
+                unix("/tmp/rédis.sock", 0),
+            ),
+            ("redis+unix:///", unix("/", 0)),
+            ("redis+unix://redis.sock", unix("redis.sock", 0)),
+            ("unix://run/redis.sock?db=1", unix("run/redis.sock", 1)),
+            ("unix://run/../redis.sock", unix("run/../redis.sock", 0)),
+            (
+                "redis+unix:///var/run/../redis.sock",
+                unix("/var/run/../redis.sock", 0),
+            ),
+            ("redis+unix:///tmp/a#b", unix("/tmp/a#b", 0)),
+        ];
+        for (url, want) in cases {
+            let got = HostConfig::from_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(got, want, "{url}");
+            // `==` compares passwords too, but says nothing when they differ.
+            assert_eq!(
+                got.password.as_ref().map(Secret::expose),
+                want.password.as_ref().map(Secret::expose),
+                "{url}"
+            );
+        }
+    }
+
+    const PW: &str = "s3cr3t";
+
+    #[test]
+    fn from_url_errors_say_what_is_wrong_without_the_password() {
+        let cases = [
+            ("", "missing scheme"),
+            ("redis", "missing scheme"),
+            ("localhost:6379", "missing scheme"),
+            ("redis:/localhost", "missing scheme"),
+            ("redis:localhost", "missing scheme"),
+            ("http://localhost", "unknown scheme"),
+            ("rediss+unix:///tmp/s.sock", "unknown scheme"),
+            ("redis://localhost:0", "port"),
+            ("redis://localhost:65536", "port"),
+            ("redis://localhost:99999", "port"),
+            ("redis://localhost:-1", "port"),
+            ("redis://localhost:abc", "port"),
+            ("redis://localhost:", "port"),
+            ("redis://[::1]:99999", "port"),
+            ("redis://:s3cr3t@localhost:0", "port"),
+            ("redis://user:s3cr3t@localhost:99999/0", "port"),
+            ("redis://localhost/-1", "db"),
+            ("redis://localhost/x", "db"),
+            ("redis://localhost/1/2", "db"),
+            ("redis://localhost/./1", "db"),
+            ("redis://localhost/..", "db"),
+            ("redis://localhost/1#x", "db"),
+            ("redis://localhost/99999999999999999999", "db"),
+            ("redis://localhost?db=-1", "db"),
+            ("redis://localhost?db=x", "db"),
+            ("redis://localhost?db=", "db"),
+            ("redis://localhost?password=s3cr3t&db=x", "db"),
+            ("redis+unix:///tmp/s.sock?db=-1", "db"),
+            ("redis+unix:///tmp/s.sock?pass=s3cr3t&db=-1", "db"),
+            ("unix://u:s3cr3t@/tmp/s.sock?db=x", "db"),
+            ("redis://localhost?bogus=1", "unknown query parameter"),
+            ("redis+unix:///tmp/s.sock?nope=1", "unknown query parameter"),
+            ("redis+unix://", "missing socket path"),
+            ("unix://", "missing socket path"),
+            ("unix://?db=1", "missing socket path"),
+            ("redis://:%zz@localhost", "percent"),
+            ("redis://:s3cr3t%@localhost", "percent"),
+            ("redis://%zz@localhost", "percent"),
+            ("redis://h?pass=s3cr3t%4", "percent"),
+            ("redis+unix:///tmp/%zz", "percent"),
+            ("redis://:%ff%fe@localhost", "UTF-8"),
+            ("redis+unix:///tmp/%ff", "UTF-8"),
+            ("redis://h?pass=%ff", "UTF-8"),
+            // Messages for these differ between the parsers; any config error will do.
+            ("redis://[::1", ""),
+            ("redis://ho st", ""),
+            ("redis://tab\thost", ""),
+            ("redis://nul\0host", ""),
+            ("redis://héllo wörld:6379", ""),
+        ];
+        for (url, want) in cases {
+            match HostConfig::from_url(url) {
+                Err(Error::Config(msg)) => {
+                    assert!(msg.starts_with("bad redis URL \""), "{url:?}: {msg}");
+                    assert!(msg.contains(want), "{url:?}: {msg}");
+                    assert!(!msg.contains(PW), "{url:?}: {msg}");
+                }
+                other => panic!("{url:?}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn redact_url_hides_passwords() {
+        for (url, want) in [
+            ("redis://h:6379/1", "redis://h:6379/1"),
+            ("redis://:s3cr3t@h", "redis://:***@h"),
+            ("redis://user:s3cr3t@h:1/2", "redis://user:***@h:1/2"),
+            ("redis://:s3/cr#3t@h", "redis://:***@h"),
+            ("unix://u:s3cr3t@/tmp/s", "unix://u:***@/tmp/s"),
+            (
+                "redis+unix:///tmp/s?pass=s3cr3t",
+                "redis+unix:///tmp/s?pass=***",
+            ),
+            ("redis://h?db=1&password=s3cr3t", "redis://h?db=1&pass=***"),
+            ("no scheme", "no scheme"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
     }
 }
