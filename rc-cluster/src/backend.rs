@@ -62,6 +62,13 @@ impl<B> Hosts<B> {
 
     /// Index of the host that holds `key`.
     fn route(&self, key: &str) -> Result<usize> {
+        if let Some(i) = self
+            .router
+            .host_index(key)
+            .filter(|&i| i < self.names.len())
+        {
+            return Ok(i);
+        }
         let name = self.router.host_for_key(key);
         self.index.get(name).copied().ok_or_else(|| {
             Error::config(format!(

@@ -78,9 +78,13 @@ fn slot(key: &str, n: usize) -> usize {
 impl Router for Crc32HashRouter {
     /// The host of `key`; `""` when the router has no hosts.
     fn host_for_key(&self, key: &str) -> &str {
+        self.host_index(key).map_or("", |i| &self.names[i])
+    }
+
+    fn host_index(&self, key: &str) -> Option<usize> {
         match self.names.len() {
-            0 => "",
-            n => &self.names[slot(key, n)],
+            0 => None,
+            n => Some(slot(key, n)),
         }
     }
 }

@@ -107,21 +107,26 @@ impl ConsistentHashRouter {
 impl Router for ConsistentHashRouter {
     /// The host of `key`; `""` when the router has no hosts.
     fn host_for_key(&self, key: &str) -> &str {
+        self.host_index(key).map_or("", |i| &self.names[i])
+    }
+
+    fn host_index(&self, key: &str) -> Option<usize> {
         if self.points.is_empty() {
-            return "";
+            return None;
         }
-        self.owner_of_point(le_u32(&md5(key.as_bytes())))
+        Some(self.owner_of_point(le_u32(&md5(key.as_bytes()))))
     }
 }
 
 impl ConsistentHashRouter {
-    /// Owner of the first ring point strictly greater than `point`, wrapping around.
-    fn owner_of_point(&self, point: u32) -> &str {
+    /// Owner (index in `names`) of the first ring point strictly greater
+    /// than `point`, wrapping around.
+    fn owner_of_point(&self, point: u32) -> usize {
         let mut pos = self.points.partition_point(|&p| p <= point);
         if pos == self.points.len() {
             pos = 0;
         }
-        &self.names[self.owners[pos] as usize]
+        self.owners[pos] as usize
     }
 }
 
@@ -252,7 +257,7 @@ mod tests {
             ("b", HostConfig::new().port(7002)),
             ("c", HostConfig::new().port(7003)),
         ]));
-        let owner = |i: usize| r.names[r.owners[i] as usize].as_str();
+        let owner = |i: usize| r.owners[i] as usize;
         // Find two neighbouring points with different owners.
         let i = (0..r.points.len() - 1)
             .find(|&i| owner(i) != owner(i + 1))
