@@ -249,6 +249,108 @@ fn result_errors_are_not_cached() {
     assert_eq!(PARSES.load(SeqCst), 3);
 }
 
+/// A `Result` alias that does not say `Result`.
+type Fallible<T> = Result<T, String>;
+
+static ALIASED: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = CACHE)]
+fn aliased(n: i64) -> Fallible<i64> {
+    ALIASED.fetch_add(1, SeqCst);
+    if n < 0 {
+        return Err(format!("{n} < 0"));
+    }
+    Ok(n * 2)
+}
+
+static IO_READS: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = CACHE)]
+fn io_read(name: &str) -> std::io::Result<String> {
+    IO_READS.fetch_add(1, SeqCst);
+    if name.is_empty() {
+        return Err(std::io::Error::other("no name"));
+    }
+    Ok(name.to_uppercase())
+}
+
+#[test]
+fn result_aliases_cache_only_ok() {
+    assert_eq!(aliased(-1), Err("-1 < 0".into()));
+    assert_eq!(ALIASED.load(SeqCst), 1);
+    assert_eq!(aliased(-1), Err("-1 < 0".into()));
+    assert_eq!(ALIASED.load(SeqCst), 2, "after an Err the body runs again");
+    let err_key = format!("{} aliased -1", module_path!());
+    assert_eq!(SERVER.cli(&["EXISTS", &err_key]), "0");
+    assert_eq!(aliased(4), Ok(8));
+    assert_eq!(aliased(4), Ok(8));
+    assert_eq!(ALIASED.load(SeqCst), 3, "Ok is cached");
+    // The `Ok` value itself is stored, not the `Result`.
+    let ok_key = format!("{} aliased 4", module_path!());
+    assert_eq!(SERVER.cli(&["GET", &ok_key]), "8");
+
+    assert_eq!(io_read("").unwrap_err().to_string(), "no name");
+    assert!(io_read("").is_err());
+    assert_eq!(IO_READS.load(SeqCst), 2, "after an Err the body runs again");
+    assert_eq!(io_read("a").unwrap(), "A");
+    assert_eq!(io_read("a").unwrap(), "A");
+    assert_eq!(IO_READS.load(SeqCst), 3, "Ok is cached");
+    let key = format!("{} io_read a", module_path!());
+    assert_eq!(SERVER.cli(&["GET", &key]), "\"A\"");
+
+    // In a batch too.
+    let batch = CACHE.batch();
+    let err = batch_aliased(&batch, -2);
+    let ok = batch_io_read(&batch, "a");
+    batch.run();
+    assert_eq!(err.into_value(), Some(Err("-2 < 0".into())));
+    assert_eq!(ok.into_value().unwrap().unwrap(), "A");
+    assert_eq!(IO_READS.load(SeqCst), 3, "the batch hit");
+    assert_eq!(
+        SERVER.cli(&["EXISTS", &format!("{} aliased -2", module_path!())]),
+        "0"
+    );
+}
+
+static TRIES: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = CACHE)]
+fn tried(n: u32) -> u32 {
+    TRIES.fetch_add(1, SeqCst);
+    n + 1
+}
+
+#[test]
+fn try_invalidate_tells_nothing_cached_from_a_failure() {
+    assert!(!try_invalidate_tried(1).unwrap(), "nothing cached yet");
+    assert_eq!(tried(1), 2);
+    assert!(try_invalidate_tried(1).unwrap());
+    assert!(!try_invalidate_tried(1).unwrap());
+    assert_eq!(tried(1), 2);
+    assert_eq!(TRIES.load(SeqCst), 2, "recomputed after the invalidation");
+
+    // Against a server that went away: an error, where `invalidate_` says false.
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .url(&server.url())
+        .connect_timeout(std::time::Duration::from_millis(200))
+        .build()
+        .unwrap();
+    #[rc::cache(cache = cache, skip(cache))]
+    fn on(cache: &Cache, n: u32) -> u32 {
+        let _ = cache;
+        n
+    }
+    assert_eq!(on(&cache, 1), 1);
+    assert!(try_invalidate_on(&cache, 1).unwrap());
+    assert_eq!(on(&cache, 1), 1);
+    server.kill();
+    let errors = cache.stats().errors;
+    assert!(try_invalidate_on(&cache, 1).is_err());
+    assert!(!invalidate_on(&cache, 1));
+    assert!(cache.stats().errors > errors, "failures are counted");
+}
+
 static IDENT_CALLS: AtomicU32 = AtomicU32::new(0);
 
 #[rc::cache(cache = CACHE)]

@@ -108,6 +108,91 @@ async fn async_batch_runs_misses_concurrently_and_mixes_functions() {
     assert_eq!(SERVER.cli(&["EXISTS", &zero_key]), "0", "Err is not cached");
 }
 
+/// A `Result` alias that does not say `Result`.
+type Fallible<T> = Result<T, String>;
+
+static ALIASED: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = CACHE)]
+async fn aliased(n: i64) -> Fallible<i64> {
+    ALIASED.fetch_add(1, SeqCst);
+    tokio::task::yield_now().await;
+    if n < 0 {
+        return Err(format!("{n} < 0"));
+    }
+    Ok(n * 2)
+}
+
+static IO_READS: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = CACHE)]
+async fn io_read(name: &str) -> std::io::Result<String> {
+    IO_READS.fetch_add(1, SeqCst);
+    if name.is_empty() {
+        return Err(std::io::Error::other("no name"));
+    }
+    Ok(name.to_uppercase())
+}
+
+#[tokio::test]
+async fn async_result_aliases_cache_only_ok() {
+    assert_eq!(aliased(-1).await, Err("-1 < 0".into()));
+    assert_eq!(aliased(-1).await, Err("-1 < 0".into()));
+    assert_eq!(ALIASED.load(SeqCst), 2, "after an Err the body runs again");
+    assert_eq!(aliased(4).await, Ok(8));
+    assert_eq!(aliased(4).await, Ok(8));
+    assert_eq!(ALIASED.load(SeqCst), 3, "Ok is cached");
+    assert_eq!(
+        SERVER.cli(&["GET", &format!("{} aliased 4", module_path!())]),
+        "8"
+    );
+    assert_eq!(
+        SERVER.cli(&["EXISTS", &format!("{} aliased -1", module_path!())]),
+        "0"
+    );
+
+    assert!(io_read("").await.is_err());
+    assert!(io_read("").await.is_err());
+    assert_eq!(IO_READS.load(SeqCst), 2, "after an Err the body runs again");
+    assert_eq!(io_read("a").await.unwrap(), "A");
+    assert_eq!(io_read("a").await.unwrap(), "A");
+    assert_eq!(IO_READS.load(SeqCst), 3, "Ok is cached");
+
+    let batch = CACHE.batch();
+    let err = batch_aliased(&batch, -2);
+    let ok = batch_io_read(&batch, "a");
+    batch.run().await;
+    assert_eq!(err.into_value(), Some(Err("-2 < 0".into())));
+    assert_eq!(ok.into_value().unwrap().unwrap(), "A");
+    assert_eq!(IO_READS.load(SeqCst), 3, "the batch hit");
+}
+
+#[tokio::test]
+async fn async_try_invalidate_tells_nothing_cached_from_a_failure() {
+    let server = RedisServer::start();
+    let cache = AsyncCache::builder()
+        .url(&server.url())
+        .connect_timeout(Duration::from_millis(200))
+        .build_async()
+        .unwrap();
+    #[rc::cache(cache = cache, skip(cache))]
+    async fn on(cache: &AsyncCache, n: u32) -> u32 {
+        let _ = cache;
+        n
+    }
+    assert!(
+        !try_invalidate_on(&cache, 1).await.unwrap(),
+        "nothing cached"
+    );
+    assert_eq!(on(&cache, 1).await, 1);
+    assert!(try_invalidate_on(&cache, 1).await.unwrap());
+    assert!(!try_invalidate_on(&cache, 1).await.unwrap());
+    assert_eq!(on(&cache, 1).await, 1);
+    server.kill();
+    assert!(try_invalidate_on(&cache, 1).await.is_err());
+    assert!(!invalidate_on(&cache, 1).await);
+}
+
 #[tokio::test]
 async fn async_fail_open_when_the_server_is_killed() {
     let server = RedisServer::start();

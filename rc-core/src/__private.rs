@@ -29,10 +29,6 @@ pub fn key_arg<A: KeyArg + ?Sized>(a: &A) -> &A {
     a
 }
 
-/// Checks, at compile time, that the return type can be cached.
-#[inline(always)]
-pub fn assert_cacheable<T: Cacheable>() {}
-
 /// The installed default [`Cache`], held for one call.
 ///
 /// A full `Arc` rather than an `arc_swap` guard: the call may run a long body
@@ -77,18 +73,6 @@ fn warn_uncached() {
     });
 }
 
-fn same<T>(v: T) -> T {
-    v
-}
-
-fn some<T>(v: &T) -> Option<&T> {
-    Some(v)
-}
-
-fn ok<T, E>(r: &Result<T, E>) -> Option<&T> {
-    r.as_ref().ok()
-}
-
 /// Per-function options of a decorated function, built by the macro as a
 /// `const` chain so new options never change the entry points' signatures.
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,6 +100,8 @@ impl Options {
 /// [`ReturnsValue::kind`] (the impl on the reference).
 pub struct Returns<R>(PhantomData<fn() -> R>);
 
+// Only the macro builds one, with `new` (a `const fn`, unlike `Default`).
+#[allow(clippy::new_without_default)]
 impl<R> Returns<R> {
     /// The marker.
     pub const fn new() -> Self {
@@ -153,13 +139,43 @@ impl<R> ReturnsValue for &Returns<R> {
     }
 }
 
+/// What an entry-point kind stores: `T` for [`Plain<T>`] and [`Fallible<T, E>`].
+pub trait Kind {
+    /// The cached type.
+    type Cached;
+}
+
+impl<T> Kind for Plain<T> {
+    type Cached = T;
+}
+
+impl<T, E> Kind for Fallible<T, E> {
+    type Cached = T;
+}
+
+/// Passes `kind` through, checking at compile time that what it stores can
+/// be cached: the compiler finds that type (the `Ok` type of a `Result`,
+/// aliases included), and the macro spans this call on the return type,
+/// where the error then points.
+#[inline(always)]
+pub fn assert_cacheable<K: Kind>(kind: K) -> K
+where
+    K::Cached: Cacheable,
+{
+    kind
+}
+
 /// Entry points of a function whose whole result `T` is cached.
 pub struct Plain<T>(PhantomData<fn() -> T>);
 
 /// Entry points of a function returning `Result<T, E>`: only `Ok(T)` is cached.
 pub struct Fallible<T, E>(PhantomData<fn() -> Result<T, E>>);
 
-impl<T: Cacheable> Plain<T> {
+// `T: Cacheable` is on each method, not on the impl: with an unmet bound on
+// the impl the method is "not found" (E0599), an error of its own, while an
+// unmet bound on the method is the same error, at the same span (the macro
+// sees to it), as `assert_cacheable`'s, which rustc shows once.
+impl<T> Plain<T> {
     /// A decorated sync call.
     pub fn call(
         self,
@@ -167,8 +183,17 @@ impl<T: Cacheable> Plain<T> {
         key: String,
         opts: Options,
         body: impl FnOnce() -> T,
-    ) -> T {
-        call(cache, key, opts.expire, body)
+    ) -> T
+    where
+        T: Cacheable,
+    {
+        match cache {
+            Some(c) => c.cached(key, opts.expire, body, |v| v, |v| Some(v)),
+            None => {
+                warn_uncached();
+                body()
+            }
+        }
     }
 
     /// A decorated async call.
@@ -178,8 +203,17 @@ impl<T: Cacheable> Plain<T> {
         key: String,
         opts: Options,
         body: impl Future<Output = T>,
-    ) -> T {
-        call_async(cache, key, opts.expire, body).await
+    ) -> T
+    where
+        T: Cacheable,
+    {
+        match cache {
+            Some(c) => c.cached(key, opts.expire, body, |v| v, |v| Some(v)).await,
+            None => {
+                warn_uncached();
+                body.await
+            }
+        }
     }
 
     /// Records a decorated call in a batch.
@@ -191,9 +225,9 @@ impl<T: Cacheable> Plain<T> {
         body: impl FnOnce() -> T + 'a,
     ) -> Promise<T>
     where
-        T: 'a,
+        T: Cacheable + 'a,
     {
-        batch_call(batch, key, opts.expire, body)
+        batch.record(key, opts.expire, body, |v| v, |v| Some(v))
     }
 
     /// Records a decorated async call in an async batch.
@@ -205,13 +239,13 @@ impl<T: Cacheable> Plain<T> {
         body: impl Future<Output = T> + Send + 'a,
     ) -> Promise<T>
     where
-        T: Send + Sync + 'a,
+        T: Cacheable + Send + Sync + 'a,
     {
-        batch_call_async(batch, key, opts.expire, body)
+        batch.record(key, opts.expire, body, |v| v, |v| Some(v))
     }
 }
 
-impl<T: Cacheable, E> Fallible<T, E> {
+impl<T, E> Fallible<T, E> {
     /// A decorated sync call.
     pub fn call(
         self,
@@ -219,8 +253,17 @@ impl<T: Cacheable, E> Fallible<T, E> {
         key: String,
         opts: Options,
         body: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, E> {
-        call_result(cache, key, opts.expire, body)
+    ) -> Result<T, E>
+    where
+        T: Cacheable,
+    {
+        match cache {
+            Some(c) => c.cached(key, opts.expire, body, Ok, |r| r.as_ref().ok()),
+            None => {
+                warn_uncached();
+                body()
+            }
+        }
     }
 
     /// A decorated async call.
@@ -230,8 +273,20 @@ impl<T: Cacheable, E> Fallible<T, E> {
         key: String,
         opts: Options,
         body: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        call_async_result(cache, key, opts.expire, body).await
+    ) -> Result<T, E>
+    where
+        T: Cacheable,
+    {
+        match cache {
+            Some(c) => {
+                c.cached(key, opts.expire, body, Ok, |r| r.as_ref().ok())
+                    .await
+            }
+            None => {
+                warn_uncached();
+                body.await
+            }
+        }
     }
 
     /// Records a decorated call in a batch.
@@ -243,10 +298,10 @@ impl<T: Cacheable, E> Fallible<T, E> {
         body: impl FnOnce() -> Result<T, E> + 'a,
     ) -> Promise<Result<T, E>>
     where
-        T: 'a,
+        T: Cacheable + 'a,
         E: 'a,
     {
-        batch_call_result(batch, key, opts.expire, body)
+        batch.record(key, opts.expire, body, Ok, |r| r.as_ref().ok())
     }
 
     /// Records a decorated async call in an async batch.
@@ -258,10 +313,10 @@ impl<T: Cacheable, E> Fallible<T, E> {
         body: impl Future<Output = Result<T, E>> + Send + 'a,
     ) -> Promise<Result<T, E>>
     where
-        T: Send + Sync + 'a,
+        T: Cacheable + Send + Sync + 'a,
         E: Send + Sync + 'a,
     {
-        batch_call_async_result(batch, key, opts.expire, body)
+        batch.record(key, opts.expire, body, Ok, |r| r.as_ref().ok())
     }
 }
 
@@ -288,70 +343,6 @@ fn no_default() -> crate::Error {
     )
 }
 
-/// A decorated sync call.
-pub fn call<T: Cacheable, F: FnOnce() -> T>(
-    cache: Option<&Cache>,
-    key: String,
-    expire: Option<Duration>,
-    body: F,
-) -> T {
-    match cache {
-        Some(c) => c.cached(key, expire, body, same, some),
-        None => {
-            warn_uncached();
-            body()
-        }
-    }
-}
-
-/// A decorated sync call returning `Result`: only `Ok` is cached.
-pub fn call_result<T: Cacheable, E, F: FnOnce() -> Result<T, E>>(
-    cache: Option<&Cache>,
-    key: String,
-    expire: Option<Duration>,
-    body: F,
-) -> Result<T, E> {
-    match cache {
-        Some(c) => c.cached(key, expire, body, Ok, ok),
-        None => {
-            warn_uncached();
-            body()
-        }
-    }
-}
-
-/// A decorated async call.
-pub async fn call_async<T: Cacheable, Fut: Future<Output = T>>(
-    cache: Option<&AsyncCache>,
-    key: String,
-    expire: Option<Duration>,
-    body: Fut,
-) -> T {
-    match cache {
-        Some(c) => c.cached(key, expire, body, same, some).await,
-        None => {
-            warn_uncached();
-            body.await
-        }
-    }
-}
-
-/// A decorated async call returning `Result`: only `Ok` is cached.
-pub async fn call_async_result<T: Cacheable, E, Fut: Future<Output = Result<T, E>>>(
-    cache: Option<&AsyncCache>,
-    key: String,
-    expire: Option<Duration>,
-    body: Fut,
-) -> Result<T, E> {
-    match cache {
-        Some(c) => c.cached(key, expire, body, Ok, ok).await,
-        None => {
-            warn_uncached();
-            body.await
-        }
-    }
-}
-
 /// Deletes a decorated call's cached value; true if one was deleted.
 pub fn invalidate(cache: Option<&Cache>, key: String) -> bool {
     match cache {
@@ -368,61 +359,15 @@ pub async fn invalidate_async(cache: Option<&AsyncCache>, key: String) -> bool {
     }
 }
 
-/// Records a decorated call in a batch.
-pub fn batch_call<'a, T: Cacheable + 'a, F: FnOnce() -> T + 'a>(
-    batch: &Batch<'a>,
-    key: String,
-    expire: Option<Duration>,
-    body: F,
-) -> Promise<T> {
-    batch.record(key, expire, body, same, some)
-}
-
-/// Records a decorated call returning `Result` in a batch.
-pub fn batch_call_result<'a, T: Cacheable + 'a, E: 'a, F: FnOnce() -> Result<T, E> + 'a>(
-    batch: &Batch<'a>,
-    key: String,
-    expire: Option<Duration>,
-    body: F,
-) -> Promise<Result<T, E>> {
-    batch.record(key, expire, body, Ok, ok)
-}
-
-/// Records a decorated async call in an async batch.
-pub fn batch_call_async<
-    'a,
-    T: Cacheable + Send + Sync + 'a,
-    Fut: Future<Output = T> + Send + 'a,
->(
-    batch: &AsyncBatch<'a>,
-    key: String,
-    expire: Option<Duration>,
-    body: Fut,
-) -> Promise<T> {
-    batch.record(key, expire, body, same, some)
-}
-
-/// Records a decorated async call returning `Result` in an async batch.
-pub fn batch_call_async_result<'a, T, E, Fut>(
-    batch: &AsyncBatch<'a>,
-    key: String,
-    expire: Option<Duration>,
-    body: Fut,
-) -> Promise<Result<T, E>>
-where
-    T: Cacheable + Send + Sync + 'a,
-    E: Send + Sync + 'a,
-    Fut: Future<Output = Result<T, E>> + Send + 'a,
-{
-    batch.record(key, expire, body, Ok, ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     type Fallible2<T> = Result<T, String>;
 
+    // The borrow is what picks the kind; clippy only sees it is not needed
+    // for method lookup on `Result`s.
+    #[allow(clippy::needless_borrow)]
     #[test]
     fn the_resolved_type_picks_the_kind() {
         let _: Fallible<i32, String> = (&Returns::<Fallible2<i32>>::new()).kind();

@@ -1,12 +1,16 @@
 //! Parsing of the attribute's own arguments: `#[rc::cache(key_prefix = "..",
 //! expire = 3600, include_self = true, cache = EXPR, skip(a, b))]`.
 //!
-//! Every misuse is a [`syn::Error`] spanned on the offending token.
+//! Every misuse is a [`syn::Error`] spanned on the offending token, and all
+//! of them are reported.
 
+use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, Token};
+
+use crate::errors::Errors;
 
 /// The parsed arguments of one `#[rc::cache(...)]`.
 #[derive(Default)]
@@ -33,100 +37,150 @@ impl CacheArgs {
 const KNOWN: &str = "expected one of `key_prefix = \"..\"`, `expire = <seconds>`, \
                      `include_self = <bool>`, `cache = <expr>`, `skip(<arg>, ..)`";
 
-impl Parse for CacheArgs {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+impl CacheArgs {
+    /// Parses the attribute's arguments. Every error is recorded in `errors`
+    /// and parsing goes on at the next argument, so that all mistakes of one
+    /// attribute are reported together; what parsed is kept.
+    pub(crate) fn parse(attr: TokenStream, errors: &mut Errors) -> CacheArgs {
         let mut args = CacheArgs::default();
-        // Spans of the names already seen, to reject duplicates.
-        let mut seen: Vec<String> = Vec::new();
-        while !input.is_empty() {
-            // `Ident::parse_any` so that a keyword (`type = ..`) gets our
-            // message instead of syn's "expected identifier".
-            let name = input.call(Ident::parse_any).map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    format!("unexpected token in #[rc::cache(..)]: {KNOWN}"),
-                )
-            })?;
-            let key = name.to_string();
-            if seen.contains(&key) {
-                return Err(syn::Error::new_spanned(
-                    &name,
-                    format!("duplicate rc::cache argument `{key}`"),
-                ));
+        let mut errs = Errors::default();
+        let parser = |input: ParseStream<'_>| {
+            // The names already seen, to reject duplicates.
+            let mut seen: Vec<String> = Vec::new();
+            while !input.is_empty() {
+                if let Err(e) = args.parse_one(input, &mut seen, &mut errs) {
+                    errs.push(e);
+                    skip_to_comma(input);
+                }
+                if input.is_empty() {
+                    break;
+                }
+                if let Err(e) = input.parse::<Token![,]>() {
+                    errs.push(e);
+                    skip_to_comma(input);
+                    let _ = input.parse::<Option<Token![,]>>();
+                }
             }
-            match key.as_str() {
-                "key_prefix" => {
-                    let value = parse_value(input, &name)?;
-                    if let Expr::Lit(ExprLit { lit, .. }) = &value
-                        && !matches!(lit, Lit::Str(_))
-                    {
-                        return Err(syn::Error::new_spanned(
-                            lit,
-                            "`key_prefix` must be a string, e.g. `key_prefix = \"v2\"`",
-                        ));
-                    }
-                    args.key_prefix = Some(value);
+            Ok(())
+        };
+        let result = parser.parse2(attr);
+        // After a recovered error syn may also complain about the tokens
+        // left in a group the failed parse was in: a consequence, not news.
+        if let Err(e) = result
+            && errs.is_empty()
+        {
+            errs.push(e);
+        }
+        errors.append(errs);
+        args
+    }
+
+    /// Parses one `name = value` or `skip(..)`. An `Err` leaves the rest of
+    /// the argument unparsed; mistakes in a value that parsed are pushed to
+    /// `errors` instead.
+    fn parse_one(
+        &mut self,
+        input: ParseStream<'_>,
+        seen: &mut Vec<String>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        // `Ident::parse_any` so that a keyword (`type = ..`) gets our
+        // message instead of syn's "expected identifier".
+        let name = input.call(Ident::parse_any).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("unexpected token in #[rc::cache(..)]: {KNOWN}"),
+            )
+        })?;
+        let key = name.to_string();
+        if seen.contains(&key) {
+            return Err(syn::Error::new_spanned(
+                &name,
+                format!("duplicate rc::cache argument `{key}`"),
+            ));
+        }
+        match key.as_str() {
+            "key_prefix" => {
+                let value = parse_value(input, &name)?;
+                if let Expr::Lit(ExprLit { lit, .. }) = &value
+                    && !matches!(lit, Lit::Str(_))
+                {
+                    errors.push(syn::Error::new_spanned(
+                        lit,
+                        "`key_prefix` must be a string, e.g. `key_prefix = \"v2\"`",
+                    ));
+                } else {
+                    self.key_prefix = Some(value);
                 }
-                "expire" => {
-                    let value = parse_value(input, &name)?;
-                    check_expire(&value)?;
-                    args.expire = Some(value);
+            }
+            "expire" => {
+                let value = parse_value(input, &name)?;
+                match check_expire(&value) {
+                    Ok(()) => self.expire = Some(value),
+                    Err(e) => errors.push(e),
                 }
-                "include_self" => {
-                    let value = parse_value(input, &name)?;
-                    match value {
-                        Expr::Lit(ExprLit {
-                            lit: Lit::Bool(b), ..
-                        }) => args.include_self = Some(b),
-                        other => {
-                            return Err(syn::Error::new_spanned(
-                                other,
-                                "`include_self` must be `true` or `false`",
-                            ));
-                        }
-                    }
-                }
-                "cache" => {
-                    args.cache = Some(parse_value(input, &name)?);
-                }
-                "skip" => {
-                    if !input.peek(syn::token::Paren) {
-                        return Err(syn::Error::new_spanned(
-                            &name,
-                            "`skip` takes a list of argument names: `skip(db, conn)`",
-                        ));
-                    }
-                    let content;
-                    syn::parenthesized!(content in input);
-                    let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
-                        &content,
-                        Ident::parse_any,
-                    )?;
-                    for ident in names {
-                        if args.skip.contains(&ident) {
-                            return Err(syn::Error::new_spanned(
-                                &ident,
-                                format!("`{ident}` is already skipped"),
-                            ));
-                        }
-                        args.skip.push(ident);
-                    }
-                }
-                _ => {
+            }
+            "include_self" => match parse_value(input, &name)? {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => self.include_self = Some(b),
+                other => errors.push(syn::Error::new_spanned(
+                    other,
+                    "`include_self` must be `true` or `false`",
+                )),
+            },
+            "cache" => {
+                self.cache = Some(parse_value(input, &name)?);
+            }
+            "skip" => {
+                if !input.peek(syn::token::Paren) {
                     return Err(syn::Error::new_spanned(
                         &name,
-                        format!("unknown rc::cache argument `{key}`: {KNOWN}"),
+                        "`skip` takes a list of argument names: `skip(db, conn)`",
                     ));
                 }
+                let content;
+                syn::parenthesized!(content in input);
+                let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
+                    &content,
+                    Ident::parse_any,
+                )?;
+                for ident in names {
+                    if self.skip.contains(&ident) {
+                        errors.push(syn::Error::new_spanned(
+                            &ident,
+                            format!("`{ident}` is already skipped"),
+                        ));
+                    } else {
+                        self.skip.push(ident);
+                    }
+                }
             }
-            seen.push(key);
-            if input.is_empty() {
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    format!("unknown rc::cache argument `{key}`: {KNOWN}"),
+                ));
+            }
+        }
+        seen.push(key);
+        Ok(())
+    }
+}
+
+/// Skips the rest of a malformed argument: up to the next top-level comma
+/// (left in place) or the end.
+fn skip_to_comma(input: ParseStream<'_>) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
                 break;
             }
-            input.parse::<Token![,]>()?;
+            rest = next;
         }
-        Ok(args)
-    }
+        Ok(((), rest))
+    });
 }
 
 /// Parses `= <expr>` after `name`.

@@ -1,24 +1,35 @@
-//! Code generation: the cached wrapper, `invalidate_<fn>` and `batch_<fn>`.
+//! Code generation: the cached wrapper, `invalidate_<fn>`,
+//! `try_invalidate_<fn>` and `batch_<fn>`.
 //!
 //! Generated code names runtime items only through the facade
 //! (`::rc::__private::..`, `::rc::Batch`, ..), so users depend on `rc` alone.
 //! Locals introduced here use [`Span::mixed_site`] so they can neither shadow
 //! nor be shadowed by the user's names.
+//!
+//! Whether a `Result`'s `Err` is cached is not decided here from the return
+//! type's spelling: the generated code asks the compiler
+//! (`(&Returns::<R>::new()).kind()`, through a local), which sees through
+//! aliases.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Block, Expr, FnArg, Ident, Item, ItemFn, Pat, PatType, Receiver, ReturnType,
-    Signature, Type, Visibility,
+    Attribute, Block, Expr, FnArg, Ident, Item, ItemFn, Meta, Pat, PatType, Receiver, ReturnType,
+    Signature, Token, Type, Visibility,
 };
 
 use crate::args::CacheArgs;
+use crate::errors::Errors;
 use crate::lifetimes::{self, Outlives};
 
-/// Entry point: expands `#[rc::cache(attr)] item`. Errors come back as
-/// `compile_error!`s next to the unchanged item, so that a misuse of the
-/// attribute does not also break every caller of the function.
+/// Entry point: expands `#[rc::cache(attr)] item`.
+///
+/// Errors come back as `compile_error!`s next to the unchanged function and
+/// stand-ins for its generated siblings, with their usual signatures, so that
+/// one misuse of the attribute gives one error, not one more at every caller
+/// of the function or of a sibling. Every error found is reported.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let parsed_item: Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
@@ -32,13 +43,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         other => return with_item(not_a_function(&other), item),
     };
-    let args: CacheArgs = match syn::parse2(attr) {
-        Ok(a) => a,
-        Err(e) => return with_item(e, item),
-    };
-    match Cached::new(args, func) {
-        Ok(cached) => cached.generate(),
-        Err(e) => with_item(e, item),
+    let mut errors = Errors::default();
+    let args = CacheArgs::parse(attr, &mut errors);
+    let cached = Cached::new(args, func, &mut errors);
+    match errors.finish() {
+        None => cached.generate(),
+        Some(e) => cached.fallback(e),
     }
 }
 
@@ -78,17 +88,28 @@ fn not_a_function(item: &Item) -> syn::Error {
     )
 }
 
-/// One plain-identifier argument of the decorated function.
+/// One argument of the decorated function.
 struct Arg {
     /// The argument as written (attributes, `mut`, type).
     typed: PatType,
-    /// Its name.
-    ident: Ident,
+    /// Its name; `None` for a pattern, which is an error (reported), and
+    /// then only stand-in siblings are generated.
+    ident: Option<Ident>,
     /// Whether `skip(..)` leaves it out of the key.
     skipped: bool,
 }
 
-/// Everything needed to generate the three functions.
+/// How a generated sibling's body is made.
+#[derive(Clone, Copy, PartialEq)]
+enum Body {
+    /// The real thing.
+    Real,
+    /// `unreachable!()`: the attribute was misused, the error is reported,
+    /// and the sibling only exists so that its callers still type-check.
+    Stub,
+}
+
+/// Everything needed to generate the four functions.
 struct Cached {
     args: CacheArgs,
     func: ItemFn,
@@ -96,30 +117,35 @@ struct Cached {
     inputs: Vec<Arg>,
     /// The return type (`()` when there is none).
     ret: Type,
-    /// `Some(T)` when the return type is `..Result<T, ..>`: only `Ok` is cached.
-    result_ok: Option<Option<Type>>,
+    /// The return type contains `impl Trait` (an error): no `batch_<fn>`
+    /// stand-in can name it.
+    ret_impl_trait: bool,
     is_async: bool,
 }
 
 impl Cached {
-    fn new(args: CacheArgs, func: ItemFn) -> syn::Result<Self> {
+    /// Checks the function against the arguments; every problem goes to
+    /// `errors`, and what is returned can always generate stand-ins.
+    fn new(args: CacheArgs, func: ItemFn, errors: &mut Errors) -> Self {
         let sig = &func.sig;
         if let Some(c) = &sig.constness {
-            return Err(syn::Error::new_spanned(
+            errors.push(syn::Error::new_spanned(
                 c,
                 "#[rc::cache] cannot be used on a `const fn`: a cached call talks to Redis at run time",
             ));
         }
         if let Some(v) = &sig.variadic {
-            return Err(syn::Error::new_spanned(
+            errors.push(syn::Error::new_spanned(
                 v,
                 "#[rc::cache] does not support variadic functions",
             ));
         }
+        let mut ret_impl_trait = false;
         if let ReturnType::Type(_, ty) = &sig.output
             && contains_impl_trait(ty)
         {
-            return Err(syn::Error::new_spanned(
+            ret_impl_trait = true;
+            errors.push(syn::Error::new_spanned(
                 ty,
                 "a cached function must return a concrete type (cached values are deserialized), not `impl Trait`",
             ));
@@ -133,23 +159,25 @@ impl Cached {
                 FnArg::Typed(t) => {
                     let ident = match &*t.pat {
                         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
-                            p.ident.clone()
+                            Some(p.ident.clone())
                         }
                         Pat::Wild(w) => {
-                            return Err(syn::Error::new_spanned(
+                            errors.push(syn::Error::new_spanned(
                                 w,
                                 "#[rc::cache] needs a name for each argument (it is part of \
                                  the cache key): name it, and leave it out of the key with \
                                  `skip(<name>)` if it should not be part of it",
                             ));
+                            None
                         }
                         other => {
-                            return Err(syn::Error::new_spanned(
+                            errors.push(syn::Error::new_spanned(
                                 other,
                                 "#[rc::cache] needs a plain identifier for each argument \
                                  (it is part of the cache key); bind the argument to a name \
                                  and destructure it in the body",
                             ));
+                            None
                         }
                     };
                     inputs.push(Arg {
@@ -163,21 +191,27 @@ impl Cached {
 
         for s in &args.skip {
             if s == "self" {
-                return Err(syn::Error::new_spanned(
+                errors.push(syn::Error::new_spanned(
                     s,
                     "`self` is never part of the key unless `include_self = true`; no need to skip it",
                 ));
+                continue;
             }
-            match inputs.iter_mut().find(|a| a.ident == *s) {
+            match inputs.iter_mut().find(|a| a.ident.as_ref() == Some(s)) {
                 Some(a) => a.skipped = true,
                 None => {
-                    let names: Vec<String> = inputs.iter().map(|a| a.ident.to_string()).collect();
-                    let known = if names.is_empty() {
+                    let names: Vec<String> = inputs
+                        .iter()
+                        .filter_map(|a| a.ident.as_ref().map(Ident::to_string))
+                        .collect();
+                    let known = if names.is_empty() && inputs.is_empty() {
                         "it has none".to_owned()
+                    } else if names.is_empty() {
+                        "it has no named argument".to_owned()
                     } else {
                         format!("its arguments are: {}", names.join(", "))
                     };
-                    return Err(syn::Error::new_spanned(
+                    errors.push(syn::Error::new_spanned(
                         s,
                         format!(
                             "cannot skip `{s}`: `{}` has no argument named `{s}` ({known})",
@@ -192,7 +226,7 @@ impl Cached {
             && flag.value
             && receiver.is_none()
         {
-            return Err(syn::Error::new_spanned(
+            errors.push(syn::Error::new_spanned(
                 flag,
                 format!(
                     "`include_self = true` needs a method: `{}` has no `self` argument",
@@ -205,24 +239,35 @@ impl Cached {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => (**ty).clone(),
         };
-        let result_ok = result_ok_type(&ret);
         let is_async = sig.asyncness.is_some();
-        Ok(Cached {
+        Cached {
             args,
             func,
             receiver,
             inputs,
             ret,
-            result_ok,
+            ret_impl_trait,
             is_async,
-        })
+        }
     }
 
     fn generate(&self) -> TokenStream {
         let wrapper = self.wrapper();
-        let invalidate = self.invalidate_fn();
-        let batch = self.batch_fn();
-        quote!(#wrapper #invalidate #batch)
+        let invalidate = self.invalidate_fn(false, Body::Real);
+        let try_invalidate = self.invalidate_fn(true, Body::Real);
+        let batch = self.batch_fn(Body::Real);
+        quote!(#wrapper #invalidate #try_invalidate #batch)
+    }
+
+    /// After a misuse: the errors, the function unchanged, and stand-ins for
+    /// the siblings with their usual signatures.
+    fn fallback(&self, err: syn::Error) -> TokenStream {
+        let err = err.to_compile_error();
+        let func = &self.func;
+        let invalidate = self.invalidate_fn(false, Body::Stub);
+        let try_invalidate = self.invalidate_fn(true, Body::Stub);
+        let batch = (!self.ret_impl_trait).then(|| self.batch_fn(Body::Stub));
+        quote!(#err #func #invalidate #try_invalidate #batch)
     }
 
     fn name(&self) -> &Ident {
@@ -249,7 +294,7 @@ impl Cached {
             pushes.push(quote_spanned!(span=> #k.arg(::rc::__private::key_arg(#s));));
         }
         for arg in self.inputs.iter().filter(|a| !a.skipped) {
-            let ident = &arg.ident;
+            let Some(ident) = &arg.ident else { continue };
             let span = ident.span();
             // `&*x` for `x: &T`, so that a missing `Display` names `T`, not `&T`.
             let value = if matches!(&*arg.typed.ty, Type::Reference(_)) {
@@ -285,11 +330,13 @@ impl Cached {
         }
     }
 
-    fn expire_expr(&self) -> TokenStream {
-        match &self.args.expire {
-            Some(e) => quote!(::core::option::Option::Some(::core::time::Duration::from_secs(#e))),
-            None => quote!(::core::option::Option::None),
+    /// The per-function `Options`, as a `const fn` chain.
+    fn options_expr(&self) -> TokenStream {
+        let mut opts = quote!(::rc::__private::Options::new());
+        if let Some(e) = &self.args.expire {
+            opts.extend(quote!(.expire(#e)));
         }
+        opts
     }
 
     /// Statements binding the cache, and the `Option<&Cache>` expression.
@@ -319,19 +366,64 @@ impl Cached {
         }
     }
 
-    /// `assert_cacheable::<T>()` spanned on the cached type, so that a type
-    /// without `Serialize`/`Deserialize` is reported there.
-    fn assert_cacheable(&self) -> TokenStream {
-        let ty = match &self.result_ok {
-            Some(Some(ok)) => ok,
-            Some(None) => return TokenStream::new(),
-            None => &self.ret,
+    /// Where a return type that cannot be cached is reported: the last
+    /// segment's name for a path (`Post`, `Result` in `io::Result<Post>`),
+    /// else the type's first token; the call site without a return type.
+    ///
+    /// Everything that may fail on that account is spanned here, the check
+    /// (`assert_cacheable`) and the entry point's own bound alike: rustc
+    /// then reports it once per body, and identically for the wrapper and
+    /// `batch_<fn>`, so once in all.
+    fn ret_span(&self) -> Span {
+        let ReturnType::Type(_, ty) = &self.func.sig.output else {
+            return Span::call_site();
         };
-        if matches!(self.func.sig.output, ReturnType::Default) {
-            return TokenStream::new();
+        match &**ty {
+            Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .map_or_else(|| ty.span(), |s| s.ident.span()),
+            other => other.span(),
         }
-        let span = ty.span();
-        quote_spanned!(span=> ::rc::__private::assert_cacheable::<#ty>();)
+    }
+
+    /// `<kind>.<method>(args)`: the entry point for the return type, picked by the
+    /// compiler from the resolved type (`Fallible` for any `Result`, aliases
+    /// included, `Plain` otherwise). For an explicit return type, the kind
+    /// goes through `assert_cacheable`, so that a type without
+    /// `Serialize`/`Deserialize` is reported on the return type. All of it
+    /// is spanned at [`Self::ret_span`], with no macro-local names, so that
+    /// whichever part rustc blames is shown there.
+    ///
+    /// `args` are the entry point's arguments; `.await` is added for
+    /// `call_async`. The parentheses and `.await` are spanned there too: the
+    /// whole call's span is then the return type's, which is where rustc
+    /// reports an unmet bound of the awaited future.
+    fn invoke(&self, method: &str, args: TokenStream) -> TokenStream {
+        let ret = &self.ret;
+        let span = self.ret_span();
+        // Through a local, not `(&Returns::<R>::new()).kind()`, which
+        // clippy's `needless_borrow` flags (wrongly) in the user's crate.
+        let returns = Ident::new("__rc_returns", span);
+        let kind = quote_spanned!(span=> {
+            #[allow(unused_imports)]
+            use ::rc::__private::{ReturnsResult as _, ReturnsValue as _};
+            let #returns = &::rc::__private::Returns::<#ret>::new();
+            #returns.kind()
+        });
+        let kind = if matches!(self.func.sig.output, ReturnType::Type(..)) {
+            quote_spanned!(span=> ::rc::__private::assert_cacheable(#kind))
+        } else {
+            kind
+        };
+        let method = Ident::new(method, span);
+        let call = quote_spanned!(span=> #kind.#method(#args));
+        if method == "call_async" {
+            quote_spanned!(span=> #call.await)
+        } else {
+            call
+        }
     }
 
     /// The body as a closure (sync) or an `async move` block (async).
@@ -365,41 +457,19 @@ impl Cached {
             };
             // The statements are spliced (not nested as `{ #block }`) so that
             // `unused_braces` does not fire on the user's body.
+            // Spanned on the function's `async`: what is wrong with the future
+            // as a whole (not `Send`, for `batch_<fn>`) is reported there.
             let stmts = &block.stmts;
-            quote!(async move { #fake #(#stmts)* })
+            let span = self
+                .func
+                .sig
+                .asyncness
+                .map_or_else(Span::call_site, |a| a.span);
+            quote_spanned!(span=> async move { #fake #(#stmts)* })
         } else if explicit_ret {
             quote!(move || -> #ret #block)
         } else {
             quote!(move || #block)
-        }
-    }
-
-    /// The path of a runtime function, `base` + `_async` / `_result` as
-    /// needed, with the cached type given explicitly (`call::<Post, _>`):
-    /// rustc then reports an unsatisfied `T: Cacheable` on that type, which is
-    /// the user's return type token, with the same span and predicate as
-    /// [`Self::assert_cacheable`], so the error is shown once.
-    ///
-    /// Relies on the runtime's generic parameter order: `T` first after the
-    /// lifetime, then `E` for `_result`, then the body's type.
-    fn runtime_fn(&self, base: &str) -> TokenStream {
-        let mut name = base.to_owned();
-        if self.is_async {
-            name.push_str("_async");
-        }
-        if self.result_ok.is_some() {
-            name.push_str("_result");
-        }
-        let ident = Ident::new(&name, Span::call_site());
-        let cached = match (&self.func.sig.output, &self.result_ok) {
-            (ReturnType::Default, _) | (_, Some(None)) => None,
-            (_, Some(Some(ok))) => Some(ok),
-            (_, None) => Some(&self.ret),
-        };
-        match cached {
-            Some(t) if self.result_ok.is_some() => quote!(::rc::__private::#ident::<#t, _, _>),
-            Some(t) => quote!(::rc::__private::#ident::<#t, _>),
-            None => quote!(::rc::__private::#ident),
         }
     }
 
@@ -411,19 +481,13 @@ impl Cached {
         let key_ident = Ident::new("__rc_key", Span::mixed_site());
         let key = self.key_expr(self.receiver.as_ref().map(Self::self_key_expr));
         let (cache_lets, cache) = self.cache_binding();
-        let expire = self.expire_expr();
-        let assert = self.assert_cacheable();
+        let opts = self.options_expr();
         let body = self.deferred_body();
-        let call = self.runtime_fn("call");
-        let invoke = if self.is_async {
-            quote!(#call(#cache, #key_ident, #expire, #body).await)
-        } else {
-            quote!(#call(#cache, #key_ident, #expire, #body))
-        };
+        let method = if self.is_async { "call_async" } else { "call" };
+        let invoke = self.invoke(method, quote!(#cache, #key_ident, #opts, #body));
         quote!(
             #(#attrs)*
             #vis #sig {
-                #assert
                 let #key_ident: ::std::string::String = #key;
                 #cache_lets
                 #invoke
@@ -443,29 +507,46 @@ impl Cached {
         )
     }
 
-    /// Attributes copied from the decorated function to the generated ones.
-    fn sibling_attrs(&self) -> Vec<&Attribute> {
-        self.func
-            .attrs
-            .iter()
-            .filter(|a| {
-                let p = a.path();
-                p.is_ident("cfg")
-                    || p.is_ident("allow")
-                    || p.is_ident("deprecated")
-                    || (p.is_ident("doc") && a.to_token_stream().to_string().contains("hidden"))
-            })
-            .collect()
+    /// Attributes copied from the decorated function to the generated ones:
+    /// `cfg`, `allow`, `deprecated`, and `doc(hidden)` (alone: other `doc`
+    /// attributes are about the function, not its siblings).
+    fn sibling_attrs(&self) -> Vec<TokenStream> {
+        let mut out = Vec::new();
+        let mut hidden = false;
+        for a in &self.func.attrs {
+            let p = a.path();
+            if p.is_ident("cfg") || p.is_ident("allow") || p.is_ident("deprecated") {
+                out.push(a.to_token_stream());
+            } else if is_doc_hidden(a) && !hidden {
+                hidden = true;
+                out.push(quote!(#[doc(hidden)]));
+            }
+        }
+        out
     }
 
-    /// `invalidate_<fn>`: same arguments (a `&self` receiver for methods),
-    /// deletes the cached value.
-    fn invalidate_fn(&self) -> TokenStream {
+    /// Lints allowed on a stand-in, whose body ignores its arguments.
+    fn stub_lints(body: Body) -> TokenStream {
+        match body {
+            Body::Real => TokenStream::new(),
+            Body::Stub => quote!(#[allow(unused, clippy::unused_self)]),
+        }
+    }
+
+    /// `invalidate_<fn>` (`-> bool`), or `try_invalidate_<fn>` (`->
+    /// rc::Result<bool>`) when `try_`: same arguments (a `&self` receiver for
+    /// methods), deletes the cached value.
+    fn invalidate_fn(&self, try_: bool, body: Body) -> TokenStream {
         let attrs = self.sibling_attrs();
         let lints = Self::signature_lints();
+        let stub_lints = Self::stub_lints(body);
         let vis: &Visibility = &self.func.vis;
         let sig = &self.func.sig;
-        let name = format_ident!("invalidate_{}", sig.ident);
+        let name = if try_ {
+            format_ident!("try_invalidate_{}", sig.ident)
+        } else {
+            format_ident!("invalidate_{}", sig.ident)
+        };
         let generics = &sig.generics;
         let where_clause = &sig.generics.where_clause;
         let receiver = self.receiver.as_ref().map(|r| {
@@ -479,51 +560,80 @@ impl Cached {
             }
             quote!(#typed)
         });
-        let unused = self.inputs.iter().filter(|a| a.skipped).map(|a| {
-            let ident = &a.ident;
-            quote!(let _ = &#ident;)
-        });
-        let self_expr = self.receiver.as_ref().map(|r| {
-            let self_token = &r.self_token;
-            let span = self_token.span;
-            quote_spanned!(span=> &*#self_token)
-        });
-        let key = self.key_expr(self_expr);
-        let key_ident = Ident::new("__rc_key", Span::mixed_site());
-        let (cache_lets, cache) = self.cache_binding();
-        let doc = format!(
-            " Deletes the value cached by `{}` for these arguments; `true` if one was deleted.\n\n \
-             Generated by `#[rc::cache]`. Redis errors are logged and counted, and give `false`.",
-            sig.ident
-        );
-        let (asyncness, invoke) = if self.is_async {
-            (
-                quote!(async),
-                quote!(::rc::__private::invalidate_async(#cache, #key_ident).await),
+        let doc = if try_ {
+            format!(
+                " Deletes the value cached by `{0}` for these arguments: `Ok(true)` if one was \
+                 deleted, `Ok(false)` if none was cached, `Err` if the cache failed (Redis \
+                 unreachable, ..) or there is none to use (no `cache =` and no default \
+                 installed).\n\n Generated by `#[rc::cache]`. Unlike `invalidate_{0}`, tells \
+                 a failure from nothing cached.",
+                sig.ident
             )
         } else {
-            (
-                TokenStream::new(),
-                quote!(::rc::__private::invalidate(#cache, #key_ident)),
+            format!(
+                " Deletes the value cached by `{}` for these arguments; `true` if one was \
+                 deleted.\n\n Generated by `#[rc::cache]`. Redis errors are logged and \
+                 counted, and give `false`.",
+                sig.ident
             )
+        };
+        let output = if try_ {
+            quote!(::rc::Result<bool>)
+        } else {
+            quote!(bool)
+        };
+        let asyncness = self.is_async.then(|| quote!(async));
+        let block = match body {
+            Body::Stub => quote!(::core::unreachable!()),
+            Body::Real => {
+                let unused = self
+                    .inputs
+                    .iter()
+                    .filter(|a| a.skipped)
+                    .filter_map(|a| a.ident.as_ref())
+                    .map(|ident| quote!(let _ = &#ident;));
+                let self_expr = self.receiver.as_ref().map(|r| {
+                    let self_token = &r.self_token;
+                    let span = self_token.span;
+                    quote_spanned!(span=> &*#self_token)
+                });
+                let key = self.key_expr(self_expr);
+                let key_ident = Ident::new("__rc_key", Span::mixed_site());
+                let (cache_lets, cache) = self.cache_binding();
+                let invoke = match (try_, self.is_async) {
+                    (false, false) => quote!(::rc::__private::invalidate(#cache, #key_ident)),
+                    (false, true) => {
+                        quote!(::rc::__private::invalidate_async(#cache, #key_ident).await)
+                    }
+                    (true, false) => quote!(::rc::__private::try_invalidate(#cache, #key_ident)),
+                    (true, true) => {
+                        quote!(::rc::__private::try_invalidate_async(#cache, #key_ident).await)
+                    }
+                };
+                quote!(
+                    #(#unused)*
+                    let #key_ident: ::std::string::String = #key;
+                    #cache_lets
+                    #invoke
+                )
+            }
         };
         quote!(
             #(#attrs)*
             #[doc = #doc]
             #[allow(#lints)]
-            #vis #asyncness fn #name #generics(#receiver #(#params),*) -> bool #where_clause {
-                #(#unused)*
-                let #key_ident: ::std::string::String = #key;
-                #cache_lets
-                #invoke
+            #stub_lints
+            #vis #asyncness fn #name #generics(#receiver #(#params),*) -> #output #where_clause {
+                #block
             }
         )
     }
 
     /// `batch_<fn>`: records the call in a batch and returns its promise.
-    fn batch_fn(&self) -> TokenStream {
+    fn batch_fn(&self, body: Body) -> TokenStream {
         let attrs = self.sibling_attrs();
         let lints = Self::signature_lints();
+        let stub_lints = Self::stub_lints(body);
         let vis: &Visibility = &self.func.vis;
         let sig: &Signature = &self.func.sig;
         let name = format_ident!("batch_{}", sig.ident);
@@ -562,7 +672,11 @@ impl Cached {
         lifetimes::add_batch_bounds(&mut generics, &outlives, self.receiver.is_some());
         let where_clause = &generics.where_clause;
 
-        let batch_name = if self.inputs.iter().any(|a| a.ident == "batch") {
+        let batch_name = if self
+            .inputs
+            .iter()
+            .any(|a| a.ident.as_ref().is_some_and(|i| i == "batch"))
+        {
             "__rc_batch"
         } else {
             "batch"
@@ -574,12 +688,25 @@ impl Cached {
             quote!(::rc::Batch<#rc>)
         };
         let ret = &self.ret;
-        let key_ident = Ident::new("__rc_key", Span::mixed_site());
-        let key = self.key_expr(self.receiver.as_ref().map(Self::self_key_expr));
-        let expire = self.expire_expr();
-        let assert = self.assert_cacheable();
-        let body = self.deferred_body();
-        let call = self.runtime_fn("batch_call");
+        let block = match body {
+            Body::Stub => quote!(::core::unreachable!()),
+            Body::Real => {
+                let key_ident = Ident::new("__rc_key", Span::mixed_site());
+                let key = self.key_expr(self.receiver.as_ref().map(Self::self_key_expr));
+                let opts = self.options_expr();
+                let deferred = self.deferred_body();
+                let method = if self.is_async {
+                    "batch_async"
+                } else {
+                    "batch"
+                };
+                let record = self.invoke(method, quote!(#batch, #key_ident, #opts, #deferred));
+                quote!(
+                    let #key_ident: ::std::string::String = #key;
+                    #record
+                )
+            }
+        };
         let doc = format!(
             " Records a call of `{}` in `batch` and returns its promise, resolved when the \
              batch runs: one multi-get for all recorded calls, then the misses are computed \
@@ -590,17 +717,31 @@ impl Cached {
             #(#attrs)*
             #[doc = #doc]
             #[allow(#lints)]
+            #stub_lints
             #vis #unsafety fn #name #generics(
                 #receiver
                 #batch: &#batch_ty,
                 #(#params),*
             ) -> ::rc::Promise<#ret> #where_clause {
-                #assert
-                let #key_ident: ::std::string::String = #key;
-                #call(#batch, #key_ident, #expire, #body)
+                #block
             }
         )
     }
+}
+
+/// Whether `attr` is `#[doc(hidden)]` (possibly among other `doc(..)` items).
+fn is_doc_hidden(attr: &Attribute) -> bool {
+    let Meta::List(list) = &attr.meta else {
+        return false;
+    };
+    list.path.is_ident("doc")
+        && list
+            .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+            .is_ok_and(|items| {
+                items
+                    .iter()
+                    .any(|m| matches!(m, Meta::Path(p) if p.is_ident("hidden")))
+            })
 }
 
 /// `&EXPR` with the `&` spanned on the expression, so that a type mismatch is
@@ -633,27 +774,6 @@ fn reference_to(expr: &Expr) -> TokenStream {
         quote_spanned!(span=> &(#expr))
     } else {
         quote_spanned!(span=> &#expr)
-    }
-}
-
-/// For a return type whose last path segment is `Result`: `Some(Some(T))`
-/// with the first generic argument, `Some(None)` for a `Result` alias without
-/// arguments. `None` for any other type.
-fn result_ok_type(ty: &Type) -> Option<Option<Type>> {
-    let Type::Path(p) = ty else { return None };
-    if p.qself.is_some() {
-        return None;
-    }
-    let last = p.path.segments.last()?;
-    if last.ident != "Result" {
-        return None;
-    }
-    match &last.arguments {
-        syn::PathArguments::AngleBracketed(a) => Some(a.args.iter().find_map(|g| match g {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        })),
-        _ => Some(None),
     }
 }
 
@@ -690,8 +810,11 @@ mod tests {
             ":: rc :: __private :: KeyBuilder :: new (:: core :: option :: Option :: Some (\"v2\") , :: core :: module_path ! () , \"load\")",
             "key_arg (& * name)",
             "key_arg (& offset)",
-            ":: rc :: __private :: call :: < Post , _ > (__rc_cache . get () , __rc_key , :: core :: option :: Option :: Some (:: core :: time :: Duration :: from_secs (3600)) , move || -> Post { body (name , offset) })",
+            ":: rc :: __private :: assert_cacheable ({ # [allow (unused_imports)] use :: rc :: __private :: { ReturnsResult as _ , ReturnsValue as _ } ; let __rc_returns = & :: rc :: __private :: Returns :: < Post > :: new () ; __rc_returns . kind () }) . call (__rc_cache . get () , __rc_key , :: rc :: __private :: Options :: new () . expire (3600) , move || -> Post { body (name , offset) })",
             "pub fn invalidate_load (name : & str , offset : u32) -> bool",
+            ":: rc :: __private :: invalidate (__rc_cache . get () , __rc_key)",
+            "pub fn try_invalidate_load (name : & str , offset : u32) -> :: rc :: Result < bool >",
+            ":: rc :: __private :: try_invalidate (__rc_cache . get () , __rc_key)",
             "pub fn batch_load < '__rc > (batch : & :: rc :: Batch < '__rc > , name : & '__rc str , offset : u32) -> :: rc :: Promise < Post >",
         ] {
             assert!(out.contains(want), "missing `{want}` in {out}");
@@ -705,14 +828,31 @@ mod tests {
         for want in [
             "key_arg (& * self)",
             "let __rc_cache : & :: rc :: AsyncCache = & self . cache ;",
-            "call_async_result :: < Vec < u8 > , _ , _ >",
-            "async move {",
+            "Returns :: < Result < Vec < u8 > , E > > :: new ()",
+            ". call_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key , :: rc :: __private :: Options :: new () , async move {",
+            "}) . await",
             "async fn invalidate_get (& self , id : u32) -> bool",
+            ":: rc :: __private :: invalidate_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key) . await",
+            "async fn try_invalidate_get (& self , id : u32) -> :: rc :: Result < bool >",
+            ":: rc :: __private :: try_invalidate_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key) . await",
             "fn batch_get < '__rc > (& '__rc self , batch : & :: rc :: AsyncBatch < '__rc > , id : u32)",
-            "batch_call_async_result :: < Vec < u8 > , _ , _ >",
+            ". batch_async (batch , __rc_key , :: rc :: __private :: Options :: new () , async move {",
         ] {
             assert!(out.contains(want), "missing `{want}` in {out}");
         }
+        // Whether `Err` is cached is the compiler's call, not the spelling's.
+        assert!(!out.contains("_result"), "{out}");
+
+        // No return type: `()`, no check needed.
+        let out = expand_str("", "fn touch(n: u8) { body(n) }");
+        for want in [
+            "fn touch (n : u8) { let __rc_key",
+            "{ # [allow (unused_imports)] use :: rc :: __private :: { ReturnsResult as _ , ReturnsValue as _ } ; let __rc_returns = & :: rc :: __private :: Returns :: < () > :: new () ; __rc_returns . kind () } . call (__rc_cache . get () , __rc_key , :: rc :: __private :: Options :: new () , move || { body (n) })",
+            "-> :: rc :: Promise < () >",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+        assert!(!out.contains("assert_cacheable"), "{out}");
     }
 
     #[test]
@@ -758,10 +898,90 @@ mod tests {
     }
 
     #[test]
-    fn errors_keep_the_item() {
-        let out = expand_str("nope = 1", "fn f() {}");
-        assert!(out.contains("compile_error"), "{out}");
-        assert!(out.contains("fn f"), "{out}");
-        assert!(!out.contains("invalidate_f"), "{out}");
+    fn errors_keep_the_item_and_its_siblings() {
+        let out = expand_str("nope = 1", "pub fn f(id: u32) -> u32 { id }");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        for want in [
+            "pub fn f (id : u32) -> u32 { id }",
+            "pub fn invalidate_f (id : u32) -> bool { :: core :: unreachable ! () }",
+            "pub fn try_invalidate_f (id : u32) -> :: rc :: Result < bool > { :: core :: unreachable ! () }",
+            "pub fn batch_f < '__rc > (batch : & :: rc :: Batch < '__rc > , id : u32) -> :: rc :: Promise < u32 > { :: core :: unreachable ! () }",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+        assert!(!out.contains("__private"), "{out}");
+
+        // A pattern argument stays a pattern in the stand-ins.
+        let out = expand_str("", "async fn g((a, b): (u8, u8)) -> u8 { a + b }");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        for want in [
+            "async fn g ((a , b) : (u8 , u8)) -> u8 { a + b }",
+            "async fn invalidate_g ((a , b) : (u8 , u8)) -> bool",
+            "async fn try_invalidate_g ((a , b) : (u8 , u8)) -> :: rc :: Result < bool >",
+            "fn batch_g < '__rc > (batch : & :: rc :: AsyncBatch < '__rc > , (a , b) : (u8 , u8)) -> :: rc :: Promise < u8 >",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+
+        // `impl Trait` cannot be named in a stand-in `batch_<fn>`.
+        let out = expand_str("", "fn h() -> impl X { 1 }");
+        assert!(out.contains("fn invalidate_h"), "{out}");
+        assert!(!out.contains("fn batch_h"), "{out}");
+
+        // Not a function: the item alone.
+        let out = expand_str("", "struct S;");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(!out.contains("fn "), "{out}");
+    }
+
+    #[test]
+    fn every_error_is_reported() {
+        let count =
+            |attr: &str, item: &str| expand_str(attr, item).matches("compile_error").count();
+        let f = "fn f(id: u32) -> u32 { id }";
+        assert_eq!(count("nope = 1, expire = 0", f), 2);
+        assert_eq!(
+            count("expire = \"1h\", key_prefix = 2, include_self = 1", f),
+            3
+        );
+        assert_eq!(
+            count("skip(conn), skip(id)", f),
+            2,
+            "unknown skip + duplicate"
+        );
+        assert_eq!(count("skip(id, id), skip(x)", f), 2);
+        // A syntax error in one argument: the others are still checked.
+        assert_eq!(count("expire = 1 +, nope", f), 2);
+        assert_eq!(count("skip(a b), expire = 0", f), 2);
+        assert_eq!(count("expire = 1 key_prefix = \"v\", nope = 2", f), 2);
+        assert_eq!(count(", expire = 0", f), 2);
+        // Attribute and function errors together.
+        assert_eq!(
+            count(
+                "include_self = true, skip(zz)",
+                "const fn f((a, b): (u8, u8), _: u8) -> u8 { a }"
+            ),
+            5
+        );
+        assert_eq!(count("expire = 60, key_prefix = \"v2\", skip(id)", f), 0);
+    }
+
+    #[test]
+    fn doc_hidden_is_parsed() {
+        // The attributes of `invalidate_f`: between the wrapper's body and
+        // the generated doc.
+        let sibling_attrs = |attrs: &str| {
+            let out = expand_str("", &format!("{attrs}\nfn f() -> u8 {{ 1 }}"));
+            let before = &out[..out.find("# [doc = \" Deletes").unwrap()];
+            before[before.rfind('}').unwrap() + 1..].trim().to_owned()
+        };
+        assert_eq!(sibling_attrs("#[doc(hidden)]"), "# [doc (hidden)]");
+        assert_eq!(
+            sibling_attrs("/// Docs.\n#[doc(alias = \"g\", hidden)]\n#[allow(dead_code)]"),
+            "# [doc (hidden)] # [allow (dead_code)]"
+        );
+        assert_eq!(sibling_attrs("/// This is hidden from no one."), "");
+        assert_eq!(sibling_attrs("#[doc = \"hidden\"]"), "");
+        assert_eq!(sibling_attrs("#[doc(alias = \"hidden\")]"), "");
     }
 }

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod errors;
 mod expand;
 mod lifetimes;
 
@@ -49,12 +50,17 @@ use proc_macro::TokenStream;
 ///
 /// * `fn <name>(..)` — the same signature; the body runs on a cache miss (or
 ///   when no cache is available), unchanged, so `return` and `?` behave as
-///   before. A return type named `Result` (`Result`, `io::Result`,
-///   `anyhow::Result`, ..) caches only `Ok` values. The cached type must
-///   implement `serde::Serialize + serde::de::DeserializeOwned`.
+///   before. A return type that resolves to a `Result` (`Result`,
+///   `io::Result`, `anyhow::Result`, any alias) caches only `Ok` values; the
+///   compiler decides, not the type's spelling, and a generic return type
+///   `T` is cached whole. The cached type must implement
+///   `serde::Serialize + serde::de::DeserializeOwned`.
 /// * `fn invalidate_<name>(..) -> bool` — the same arguments (methods take
-///   `&self`); deletes the cached value for them, `true` if one was deleted.
-///   `async` for an `async fn`.
+///   `&self`); deletes the cached value for them, `true` if one was deleted
+///   (a Redis error is logged and gives `false`). `async` for an `async fn`.
+/// * `fn try_invalidate_<name>(..) -> rc::Result<bool>` — the same, telling
+///   "nothing cached" (`Ok(false)`) from a failure (`Err`, also when there is
+///   no cache to use). `async` for an `async fn`.
 /// * `fn batch_<name>(batch: &rc::Batch<'_>, ..) -> rc::Promise<T>` — records
 ///   the call in a batch (`&rc::AsyncBatch<'_>` for an `async fn`; this
 ///   function itself is not `async`); the promise resolves when the batch
@@ -72,7 +78,10 @@ use proc_macro::TokenStream;
 ///
 /// # Errors
 ///
-/// Misuse is a compile error on the offending token: an unknown argument, a
+/// Misuse is a compile error on the offending token, every one of them
+/// reported (not only the first); the function and stand-ins for its
+/// generated siblings are still emitted, so callers see no follow-up errors.
+/// Misuses: an unknown argument, a
 /// non-integer `expire`, `skip` of an argument that does not exist,
 /// `include_self` without `self`, an argument pattern that is not a plain
 /// identifier, the attribute on something else than a function, a `const fn`.

@@ -137,6 +137,54 @@ fn result_alias_and_key_prefix() {
     );
 }
 
+/// A local `Result` alias, spelled without `Result`.
+type Fallible<T> = Result<T, String>;
+
+static ALIAS_CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// The compiler, not the spelling, decides: only `Ok` is cached.
+#[rc::cache(cache = FAKE, key_prefix = "alias")]
+fn fallible(n: u32) -> Fallible<u32> {
+    ALIAS_CALLS.fetch_add(1, SeqCst);
+    if n == 0 {
+        return Err("zero".into());
+    }
+    Ok(n)
+}
+
+/// A generic return type is cached whole, even when it is a `Result`.
+#[rc::cache(cache = FAKE, key_prefix = "whole", skip(t))]
+fn whole<T: Serialize + DeserializeOwned + Clone>(n: u32, t: T) -> T {
+    ALIAS_CALLS.fetch_add(100, SeqCst);
+    let _ = n;
+    t
+}
+
+#[test]
+fn result_by_resolved_type() {
+    assert_eq!(fallible(0), Err("zero".into()));
+    assert_eq!(fallible(0), Err("zero".into()));
+    assert_eq!(fallible(3), Ok(3));
+    assert_eq!(fallible(3), Ok(3));
+    assert_eq!(ALIAS_CALLS.load(SeqCst), 3, "Err is not cached, Ok is");
+    assert_eq!(
+        FAKE.get::<u32>(&format!("alias {}", key("fallible 3")))
+            .unwrap(),
+        Some(3)
+    );
+    assert!(try_invalidate_fallible(3).unwrap());
+    assert!(!try_invalidate_fallible(0).unwrap());
+    let batch = FAKE.batch();
+    let p = batch_fallible(&batch, 0);
+    batch.run();
+    assert_eq!(p.into_value(), Some(Err("zero".to_owned())));
+
+    let e: Result<u8, String> = Err("kept".into());
+    assert_eq!(whole(1, e.clone()), e);
+    assert_eq!(whole(1, Err::<u8, String>("other".into())), e, "Err cached");
+    assert_eq!(ALIAS_CALLS.load(SeqCst), 104);
+}
+
 static OPTIONS: AtomicU32 = AtomicU32::new(0);
 
 /// `Option` caches `None` too; `skip` leaves `db` out of the key; `mut` args.
@@ -521,6 +569,9 @@ async fn uncached_async(n: u32) -> u32 {
 async fn no_default_cache_runs_uncached() {
     assert_eq!(uncached(3), 3);
     assert!(!invalidate_uncached(3));
+    let err = try_invalidate_uncached(3).unwrap_err();
+    assert!(err.to_string().contains("no default cache"), "{err}");
+    assert!(try_invalidate_uncached_async(4).await.is_err());
     assert_eq!(assert_send(uncached_async(4)).await, 4);
     assert_eq!(tokio::spawn(uncached_async(5)).await.unwrap(), 5);
     assert!(!invalidate_uncached_async(4).await);
