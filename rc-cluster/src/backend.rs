@@ -217,14 +217,14 @@ impl<T> Outcome<T> {
 /// get the bare byte store.
 ///
 /// ```
-/// use rc_cluster::{CacheCluster, HostConfig};
+/// use rc::{CacheCluster, HostConfig};
 /// let backend = CacheCluster::builder()
 ///     .host("cache01", HostConfig::new().host("redis-host01"))
 ///     .host("cache02", HostConfig::new().host("redis-host02"))
 ///     .build_backend()?;
 /// assert_eq!(backend.host_names().collect::<Vec<_>>(), ["cache01", "cache02"]);
 /// assert_eq!(backend.host_for_key("a"), Some("cache02"));
-/// # Ok::<(), rc_cluster::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 pub struct ClusterBackend {
     hosts: Hosts<RedisBackend>,
@@ -283,15 +283,15 @@ impl Backend for ClusterBackend {
         b.get(key).map_err(|e| self.hosts.relabel(h, e))
     }
 
-    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
-        let (groups, unrouted) = self.hosts.group(keys.iter().map(String::as_str));
+    fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut out = vec![Ok(None); keys.len()];
         for (pos, e) in unrouted {
             out[pos] = Err(e);
         }
         self.fan_out(
             &groups,
-            |b, g| b.start_get_many(g.positions.iter().map(|&p| keys[p].as_str())),
+            |b, g| b.start_get_many(g.positions.iter().map(|&p| keys[p])),
             |g, results| self.hosts.place(g, results, &mut out),
         );
         out
@@ -323,12 +323,12 @@ impl Backend for ClusterBackend {
         b.delete(key).map_err(|e| self.hosts.relabel(h, e))
     }
 
-    fn delete_many(&self, keys: &[String]) -> Result<u64> {
-        let (groups, unrouted) = self.hosts.group(keys.iter().map(String::as_str));
+    fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut outcome = Outcome::new(0, unrouted);
         self.fan_out(
             &groups,
-            |b, g| b.start_delete_many(g.positions.iter().map(|&p| keys[p].as_str())),
+            |b, g| b.start_delete_many(g.positions.iter().map(|&p| keys[p])),
             |g, reply| {
                 outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
                     *a += b
@@ -364,14 +364,14 @@ impl Backend for ClusterBackend {
 /// errors behave as for [`ClusterBackend`].
 ///
 /// ```
-/// use rc_cluster::{CacheCluster, ConsistentHashRouter, HostConfig};
+/// use rc::{CacheCluster, ConsistentHashRouter, HostConfig};
 /// let backend = CacheCluster::builder()
 ///     .host("cache01", HostConfig::new().host("redis-host01"))
 ///     .host("cache02", HostConfig::new().host("redis-host02"))
 ///     .router(ConsistentHashRouter::new)
 ///     .build_async_backend()?;
 /// assert_eq!(backend.host_for_key("a"), Some("cache01"));
-/// # Ok::<(), rc_cluster::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 pub struct AsyncClusterBackend {
     hosts: Hosts<AsyncRedisBackend>,
@@ -430,8 +430,8 @@ impl AsyncClusterBackend {
         }
     }
 
-    async fn get_many_impl(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
-        let (groups, unrouted) = self.hosts.group(keys.iter().map(String::as_str));
+    async fn get_many_impl(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut out = vec![Ok(None); keys.len()];
         for (pos, e) in unrouted {
             out[pos] = Err(e);
@@ -439,7 +439,7 @@ impl AsyncClusterBackend {
         let hosts = &self.hosts.backends;
         self.fan_out(
             &groups,
-            |g| hosts[g.host].get_many_of(g.positions.iter().map(|&p| keys[p].as_str())),
+            |g| hosts[g.host].get_many_of(g.positions.iter().map(|&p| keys[p])),
             |g, results| self.hosts.place(g, results, &mut out),
         )
         .await;
@@ -463,13 +463,13 @@ impl AsyncClusterBackend {
         outcome.finish()
     }
 
-    async fn delete_many_impl(&self, keys: &[String]) -> Result<u64> {
-        let (groups, unrouted) = self.hosts.group(keys.iter().map(String::as_str));
+    async fn delete_many_impl(&self, keys: &[&str]) -> Result<u64> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut outcome = Outcome::new(0, unrouted);
         let hosts = &self.hosts.backends;
         self.fan_out(
             &groups,
-            |g| hosts[g.host].delete_many_of(g.positions.iter().map(|&p| keys[p].as_str())),
+            |g| hosts[g.host].delete_many_of(g.positions.iter().map(|&p| keys[p])),
             |g, reply| {
                 outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
                     *a += b
@@ -500,7 +500,7 @@ impl AsyncBackend for AsyncClusterBackend {
         })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
+    fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
         Box::pin(self.get_many_impl(keys))
     }
 
@@ -529,7 +529,7 @@ impl AsyncBackend for AsyncClusterBackend {
         })
     }
 
-    fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64>> {
         Box::pin(self.delete_many_impl(keys))
     }
 

@@ -33,7 +33,7 @@ type RouterFactory = Box<dyn FnOnce(&BTreeMap<String, HostConfig>) -> Box<dyn Ro
 ///
 /// ```
 /// use std::time::Duration;
-/// use rc_cluster::{CacheCluster, ConsistentHashRouter, HostConfig};
+/// use rc::{CacheCluster, ConsistentHashRouter, HostConfig};
 ///
 /// let backend = CacheCluster::builder()
 ///     .host("cache01", HostConfig::new().host("redis-host01"))
@@ -53,7 +53,7 @@ type RouterFactory = Box<dyn FnOnce(&BTreeMap<String, HostConfig>) -> Box<dyn Ro
 ///     .build_backend()
 ///     .unwrap_err();
 /// assert!(err.to_string().contains("host name \"a\" is given twice"), "{err}");
-/// # Ok::<(), rc_cluster::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 pub struct ClusterBuilder {
     hosts: BTreeMap<String, HostConfig>,
@@ -123,12 +123,12 @@ impl ClusterBuilder {
     /// Adds several hosts, as [`host`](Self::host) does.
     ///
     /// ```
-    /// use rc_cluster::{CacheCluster, HostConfig};
+    /// use rc::{CacheCluster, HostConfig};
     /// let backend = CacheCluster::builder()
     ///     .hosts((0..4).map(|i| (format!("cache{i:02}"), HostConfig::new().port(6379 + i))))
     ///     .build_backend()?;
     /// assert_eq!(backend.host_names().collect::<Vec<_>>(), ["cache00", "cache01", "cache02", "cache03"]);
-    /// # Ok::<(), rc_cluster::Error>(())
+    /// # Ok::<(), rc::Error>(())
     /// ```
     pub fn hosts<I, S>(self, hosts: I) -> Self
     where
@@ -324,7 +324,7 @@ pub enum RouterKind {
 /// serializer, bypass values, a custom router).
 ///
 /// ```
-/// use rc_cluster::{ClusterConfig, RouterKind};
+/// use rc::{ClusterConfig, RouterKind};
 ///
 /// let cfg: ClusterConfig = serde_json::from_str(r#"{
 ///     "hosts": {
@@ -486,7 +486,7 @@ mod tests {
         assert_eq!(b.host_for_key("k"), None);
         let e = b.get("k").unwrap_err();
         assert!(e.to_string().contains("\"nowhere\""), "{e}");
-        let keys = vec!["k".to_owned(), "l".to_owned()];
+        let keys = ["k", "l"];
         assert!(b.get_many(&keys).iter().all(|r| r.is_err()));
         assert!(b.delete_many(&keys).is_err());
         assert!(

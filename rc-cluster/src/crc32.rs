@@ -19,7 +19,7 @@ use crate::router::Router;
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use rc_cluster::{Crc32HashRouter, HostConfig, Router};
+/// use rc::{Crc32HashRouter, HostConfig, Router};
 ///
 /// let hosts: BTreeMap<String, HostConfig> =
 ///     ["0", "1", "2"].iter().map(|n| (n.to_string(), HostConfig::new())).collect();
@@ -49,7 +49,7 @@ impl Crc32HashRouter {
     /// more than ten hosts needs `with_order(["0", "1", "2", ..., "10"])`.
     ///
     /// ```
-    /// use rc_cluster::{Crc32HashRouter, Router};
+    /// use rc::{Crc32HashRouter, Router};
     /// let router = Crc32HashRouter::with_order((0..12).map(|i| i.to_string()));
     /// assert_eq!(router.host_for_key("a"), "11"); // crc32("a") = -390611389, -390611389 % 12 = 11
     /// ```

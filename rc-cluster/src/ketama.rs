@@ -31,7 +31,7 @@ const DIGESTS_PER_HOST: u32 = 40;
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use rc_cluster::{ConsistentHashRouter, HostConfig, Router};
+/// use rc::{ConsistentHashRouter, HostConfig, Router};
 ///
 /// let hosts: BTreeMap<String, HostConfig> = (1..=4)
 ///     .map(|i| (format!("cache0{i}"), HostConfig::new().host(format!("redis-host0{i}"))))

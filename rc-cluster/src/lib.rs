@@ -15,10 +15,10 @@
 //!   moves only about `1/n` of the keys.
 //!
 //! ```
-//! # let servers: Vec<_> = (0..3).map(|_| rc_testing::RedisServer::start()).collect();
+//! # let servers: Vec<_> = (0..3).map(|_| rc::testing::RedisServer::start()).collect();
 //! # let host = |i: usize| servers[i].host_config();
 //! use std::time::Duration;
-//! use rc_cluster::{CacheCluster, HostConfig};
+//! use rc::{CacheCluster, HostConfig};
 //!
 //! // Usually: HostConfig::new().host("redis-host01"), ...; here: throwaway local servers.
 //! let cache = CacheCluster::builder()
@@ -28,7 +28,7 @@
 //!     .host("cache04", host(2).db(1))
 //!     .namespace("models:")
 //!     .default_expire(Duration::from_secs(3600))
-//!     .build()?; // a `rc_core::Cache`; no connection is opened yet
+//!     .build()?; // a `rc::Cache`; no connection is opened yet
 //!
 //! cache.set("post:1", &"hello", None)?;
 //! cache.set_many([("post:2", "two"), ("post:3", "three")], None)?;
@@ -36,7 +36,7 @@
 //! let posts: Vec<Option<String>> = cache.get_many(["post:1", "post:9", "post:3"])?;
 //! assert_eq!(posts, [Some("hello".into()), None, Some("three".into())]);
 //! assert_eq!(cache.delete_many(["post:1", "post:2", "post:3"])?, 3);
-//! # Ok::<(), rc_cluster::Error>(())
+//! # Ok::<(), rc::Error>(())
 //! ```
 //!
 //! The async twin is [`ClusterBuilder::build_async`], which gives an
@@ -66,10 +66,10 @@ pub use router::Router;
 /// feature of a cache (decorated functions, batches, stats) works on it.
 ///
 /// ```
-/// # let servers = [rc_testing::RedisServer::start(), rc_testing::RedisServer::start()];
-/// use rc_cluster::{CacheCluster, ConsistentHashRouter};
+/// # let servers = [rc::testing::RedisServer::start(), rc::testing::RedisServer::start()];
+/// use rc::{CacheCluster, ConsistentHashRouter};
 ///
-/// # async fn run(servers: &[rc_testing::RedisServer]) -> rc_cluster::Result<()> {
+/// # async fn run(servers: &[rc::testing::RedisServer]) -> rc::Result<()> {
 /// let cache = CacheCluster::builder()
 ///     .host("cache01", servers[0].host_config())
 ///     .host("cache02", servers[1].host_config())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 /// Picks the host that holds a key.
 ///
 /// A router is built from the cluster's host map (host name →
-/// [`HostConfig`](rc_core::HostConfig)) and answers with one of its host
+/// [`HostConfig`](crate::HostConfig)) and answers with one of its host
 /// names. It sees the full Redis key, namespace included. It must be a pure
 /// function of the key: the same key must always go to the same host, or
 /// values written there are never found again.
@@ -17,7 +17,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use rc_cluster::{CacheCluster, HostConfig, Router};
+/// use rc::{CacheCluster, HostConfig, Router};
 ///
 /// /// Keys that start with `user:` live on `users`, everything else on `misc`.
 /// struct PrefixRouter;
@@ -42,7 +42,7 @@ use std::sync::Arc;
 ///     .build_backend()?; // no network traffic until the first call
 /// assert_eq!(backend.host_for_key("user:42"), Some("users"));
 /// assert_eq!(backend.host_for_key("post:7"), Some("misc"));
-/// # Ok::<(), rc_cluster::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 ///
 /// A name that is not in the host map makes the operations on that key fail

@@ -153,7 +153,7 @@ fn consistent_hash_cluster_keeps_hits_when_a_host_is_removed() {
         .router(ConsistentHashRouter::new)
         .build_backend()
         .unwrap();
-    let got = smaller.get_many(&ks);
+    let got = smaller.get_many(&common::refs(&ks));
     let mut misses = 0;
     for (k, r) in ks.iter().zip(got) {
         let hit = r.unwrap().is_some();

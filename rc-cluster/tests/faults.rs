@@ -68,7 +68,7 @@ fn dead_host_fails_only_its_keys_then_comes_back() {
 
     // The backend: per-key errors, only for the dead host's keys.
     let started = Instant::now();
-    let got = backend.get_many(&ks);
+    let got = backend.get_many(&common::refs(&ks));
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "get_many took {:?}",
@@ -109,7 +109,10 @@ fn dead_host_fails_only_its_keys_then_comes_back() {
         Some(9),
         "live hosts were written"
     );
-    assert_names(&cache.delete_many(&ks).unwrap_err(), &victim_label);
+    assert_names(
+        &cache.delete_many(&common::refs(&ks)).unwrap_err(),
+        &victim_label,
+    );
     assert_eq!(
         cache.get::<i32>(&other_key).unwrap(),
         None,
@@ -135,7 +138,12 @@ fn dead_host_fails_only_its_keys_then_comes_back() {
     );
     assert!(cache.set(&victim_key, &1, None).unwrap());
     assert_eq!(cache.get::<i32>(&victim_key).unwrap(), Some(1));
-    assert!(backend.get_many(&ks).iter().all(Result::is_ok));
+    assert!(
+        backend
+            .get_many(&common::refs(&ks))
+            .iter()
+            .all(Result::is_ok)
+    );
     assert_eq!(common::dbsize(&c.raw(VICTIM)), 1);
 }
 
@@ -152,7 +160,7 @@ fn hung_host_times_out_and_recovers() {
 
     c.servers[2].pause();
     let started = Instant::now();
-    let got = backend.get_many(&ks);
+    let got = backend.get_many(&common::refs(&ks));
     let took = started.elapsed();
     c.servers[2].resume();
     assert!(
@@ -168,7 +176,7 @@ fn hung_host_times_out_and_recovers() {
         }
     }
     assert!(wait_until(RECOVERY, || backend
-        .get_many(&ks)
+        .get_many(&common::refs(&ks))
         .iter()
         .all(Result::is_ok)));
 }
@@ -204,7 +212,7 @@ async fn async_dead_host_fails_only_its_keys() {
 
     c.servers[2].kill();
 
-    let got = backend.get_many(&ks).await;
+    let got = backend.get_many(&common::refs(&ks)).await;
     for (k, r) in ks.iter().zip(&got) {
         match r {
             Err(e) => {
@@ -234,7 +242,10 @@ async fn async_dead_host_fails_only_its_keys() {
         &victim_label,
     );
     assert_eq!(cache.get::<i32>(&other_key).await.unwrap(), Some(9));
-    assert_names(&cache.delete_many(&ks).await.unwrap_err(), &victim_label);
+    assert_names(
+        &cache.delete_many(&common::refs(&ks)).await.unwrap_err(),
+        &victim_label,
+    );
     assert_eq!(cache.get::<i32>(&other_key).await.unwrap(), None);
 }
 
@@ -275,7 +286,13 @@ async fn async_dead_host_comes_back_without_rebuilding() {
     }
     assert!(cache.set(&victim_key, &1, None).await.unwrap());
     assert_eq!(cache.get::<i32>(&victim_key).await.unwrap(), Some(1));
-    assert!(backend.get_many(&ks).await.iter().all(Result::is_ok));
+    assert!(
+        backend
+            .get_many(&common::refs(&ks))
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +308,7 @@ async fn async_hung_host_times_out_within_bounds() {
 
     c.servers[2].pause();
     let started = Instant::now();
-    let got = backend.get_many(&ks).await;
+    let got = backend.get_many(&common::refs(&ks)).await;
     let took = started.elapsed();
     c.servers[2].resume();
     assert!(

@@ -294,11 +294,16 @@ async fn async_keys_land_where_sync_ones_do() {
         assert_only_on(&c.hosts, k, sync.host_for_key(k).unwrap());
     }
     // The sync cluster reads what the async one wrote.
-    let got = Backend::get_many(&sync, &ks);
+    let got = Backend::get_many(&sync, &common::refs(&ks));
     for (k, r) in ks.iter().zip(got) {
         assert_eq!(r.unwrap().as_deref(), Some(k.as_bytes()));
     }
-    assert_eq!(AsyncBackend::delete_many(&backend, &ks).await.unwrap(), 50);
+    assert_eq!(
+        AsyncBackend::delete_many(&backend, &common::refs(&ks))
+            .await
+            .unwrap(),
+        50
+    );
 }
 
 #[test]
@@ -340,11 +345,14 @@ fn mixed_tcp_and_unix_socket_hosts() {
         }
         assert_eq!(used.len(), 4, "every host used: {used:?}");
         assert!(
-            Backend::get_many(&backend, &ks)
+            Backend::get_many(&backend, &common::refs(&ks))
                 .into_iter()
                 .all(|r| r.unwrap().is_some())
         );
-        assert_eq!(Backend::delete_many(&backend, &ks).unwrap(), 60);
+        assert_eq!(
+            Backend::delete_many(&backend, &common::refs(&ks)).unwrap(),
+            60
+        );
     }
 }
 

@@ -19,13 +19,13 @@ use crate::stats::Stats;
 /// server and the counters.
 ///
 /// ```
-/// # let server = rc_testing::RedisServer::start();
+/// # let server = rc::testing::RedisServer::start();
 /// # let url = server.url();
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let cache = rc_core::AsyncCache::open(&url)?;
+/// let cache = rc::AsyncCache::open(&url)?;
 /// cache.set("key", &"value", None).await?;
 /// assert_eq!(cache.get::<String>("key").await?.as_deref(), Some("value"));
-/// # Ok::<(), rc_core::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]

@@ -29,7 +29,7 @@ pub trait Backend: Send + Sync + 'static {
     ///
     /// The outcome is per key so a sharded store can fail one server's keys
     /// and still return the others.
-    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>>;
+    fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>>;
 
     /// Writes one key with an expiry; true when stored.
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool>;
@@ -41,7 +41,7 @@ pub trait Backend: Send + Sync + 'static {
     fn delete(&self, key: &str) -> Result<bool>;
 
     /// Deletes many keys; returns how many existed.
-    fn delete_many(&self, keys: &[String]) -> Result<u64>;
+    fn delete_many(&self, keys: &[&str]) -> Result<u64>;
 
     /// The time `key` has left; `None` when it is missing or never expires.
     fn ttl(&self, key: &str) -> Result<Option<Duration>>;
@@ -67,7 +67,7 @@ pub trait AsyncBackend: Send + Sync + 'static {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
 
     /// Reads many keys; per-key outcome, in key order.
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>>;
+    fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>>;
 
     /// Writes one key with an expiry; true when stored.
     fn set<'a>(
@@ -84,7 +84,7 @@ pub trait AsyncBackend: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>>;
 
     /// Deletes many keys; returns how many existed.
-    fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>>;
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64>>;
 
     /// The time `key` has left; `None` when it is missing or never expires.
     fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Duration>>>;
@@ -113,7 +113,7 @@ macro_rules! async_via_sync {
             }
             fn get_many<'a>(
                 &'a self,
-                keys: &'a [String],
+                keys: &'a [&'a str],
             ) -> $crate::BoxFuture<'a, Vec<$crate::Result<Option<Vec<u8>>>>> {
                 Box::pin(std::future::ready($crate::Backend::get_many(self, keys)))
             }
@@ -138,7 +138,7 @@ macro_rules! async_via_sync {
             }
             fn delete_many<'a>(
                 &'a self,
-                keys: &'a [String],
+                keys: &'a [&'a str],
             ) -> $crate::BoxFuture<'a, $crate::Result<u64>> {
                 Box::pin(std::future::ready($crate::Backend::delete_many(self, keys)))
             }

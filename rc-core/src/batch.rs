@@ -205,7 +205,10 @@ impl<'a, I: Batching> Recorder<'a, I> {
         }
         let core = &*self.core;
         let front = &core.front;
-        let reads = I::read_many(&core.backend, &keys).await;
+        let reads = {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            I::read_many(&core.backend, &keys).await
+        };
         let mut misses = Vec::new();
         for ((call, key), read) in calls.into_iter().zip(keys.iter_mut()).zip(reads) {
             let skip_store = matches!(&read, Err(e) if e.is_unavailable());

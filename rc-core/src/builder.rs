@@ -29,13 +29,13 @@ type BypassValue = Arc<dyn erased_serde::Serialize + Send + Sync>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use rc_core::{CacheOptions, MemoryBackend};
+/// use rc::{CacheOptions, MemoryBackend};
 /// let cache = CacheOptions::new()
 ///     .namespace("app:")
 ///     .build(Arc::new(MemoryBackend::new()))?;
 /// cache.set("k", &1, None)?;
 /// assert_eq!(cache.get::<i32>("k")?, Some(1));
-/// # Ok::<(), rc_core::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct CacheOptions {
@@ -151,7 +151,7 @@ impl CacheOptions {
 ///
 /// ```
 /// use std::time::Duration;
-/// use rc_core::{Cache, CborSerializer};
+/// use rc::{Cache, CborSerializer};
 ///
 /// let cache = Cache::builder()
 ///     .host("redishost01").port(6379).db(0).password("pass")
@@ -162,7 +162,7 @@ impl CacheOptions {
 ///     .bypass_values([None::<()>])
 ///     .build()?; // no network yet: the first call connects
 /// assert!(!format!("{cache:?}").contains("pass\""));
-/// # Ok::<(), rc_core::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct CacheBuilder {

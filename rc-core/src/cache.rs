@@ -19,16 +19,16 @@ use crate::stats::Stats;
 /// application state can hold it.
 ///
 /// ```
-/// # let server = rc_testing::RedisServer::start();
+/// # let server = rc::testing::RedisServer::start();
 /// # let url = server.url();
-/// use rc_core::Cache;
+/// use rc::Cache;
 /// let cache = Cache::open(&url)?;
 /// assert!(cache.set("key", &"value", None)?);
 /// assert_eq!(cache.get::<String>("key")?.as_deref(), Some("value"));
 /// assert_eq!(cache.get::<String>("foo")?, None);
 /// assert!(cache.set("list", &vec![1], None)?);
 /// assert_eq!(cache.get::<Vec<i32>>("list")?, Some(vec![1]));
-/// # Ok::<(), rc_core::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Cache {
@@ -131,12 +131,12 @@ impl Cache {
     /// given without the namespace, as to [`get`](Self::get).
     ///
     /// ```
-    /// # let server = rc_testing::RedisServer::start();
-    /// let cache = rc_core::Cache::open(&server.url())?;
+    /// # let server = rc::testing::RedisServer::start();
+    /// let cache = rc::Cache::open(&server.url())?;
     /// let mut conn = cache.client("counter")?.get_connection().unwrap();
     /// let n: i64 = rc_core::redis::cmd("INCR").arg("counter").query(&mut conn).unwrap();
     /// assert_eq!(n, 1);
-    /// # Ok::<(), rc_core::Error>(())
+    /// # Ok::<(), rc::Error>(())
     /// ```
     pub fn client(&self, key: &str) -> Result<redis::Client> {
         self.core.client(key)

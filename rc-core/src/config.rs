@@ -12,7 +12,7 @@ use crate::host::{HostConfig, Timeouts};
 /// or JSON configuration. Durations are seconds (fractions allowed).
 ///
 /// ```
-/// let config: rc_core::CacheConfig = serde_json::from_str(r#"{
+/// let config: rc::CacheConfig = serde_json::from_str(r#"{
 ///     "url": "redis://cache.internal:6379/2",
 ///     "namespace": "models:",
 ///     "default_expire": 86400,
@@ -20,7 +20,7 @@ use crate::host::{HostConfig, Timeouts};
 /// }"#).unwrap();
 /// let cache = config.into_builder().build()?; // no network yet
 /// assert_eq!(cache.namespace(), "models:");
-/// # Ok::<(), rc_core::Error>(())
+/// # Ok::<(), rc::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

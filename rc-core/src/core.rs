@@ -38,7 +38,7 @@ pub(crate) trait Io: Send + Sync + 'static {
     fn read<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<Option<Vec<u8>>>>;
     fn read_many<'a>(
         s: &'a Self::Store,
-        keys: &'a [String],
+        keys: &'a [&'a str],
     ) -> Self::Fut<'a, Vec<Result<Option<Vec<u8>>>>>;
     fn write<'a>(
         s: &'a Self::Store,
@@ -48,7 +48,7 @@ pub(crate) trait Io: Send + Sync + 'static {
     ) -> Self::Fut<'a, Result<bool>>;
     fn write_many<'a>(s: &'a Self::Store, items: &'a [SetItem]) -> Self::Fut<'a, Result<bool>>;
     fn remove<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<bool>>;
-    fn remove_many<'a>(s: &'a Self::Store, keys: &'a [String]) -> Self::Fut<'a, Result<u64>>;
+    fn remove_many<'a>(s: &'a Self::Store, keys: &'a [&'a str]) -> Self::Fut<'a, Result<u64>>;
     fn time_left<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<Option<Duration>>>;
     fn ping_all(s: &Self::Store) -> Self::Fut<'_, Result<()>>;
     fn redis_client(s: &Self::Store, key: &str) -> Result<redis::Client>;
@@ -73,7 +73,7 @@ impl Io for Blocking {
     }
     fn read_many<'a>(
         s: &'a dyn Backend,
-        keys: &'a [String],
+        keys: &'a [&'a str],
     ) -> Ready<Vec<Result<Option<Vec<u8>>>>> {
         ready(s.get_many(keys))
     }
@@ -91,7 +91,7 @@ impl Io for Blocking {
     fn remove<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<bool>> {
         ready(s.delete(key))
     }
-    fn remove_many<'a>(s: &'a dyn Backend, keys: &'a [String]) -> Ready<Result<u64>> {
+    fn remove_many<'a>(s: &'a dyn Backend, keys: &'a [&'a str]) -> Ready<Result<u64>> {
         ready(s.delete_many(keys))
     }
     fn time_left<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<Option<Duration>>> {
@@ -118,7 +118,7 @@ impl Io for NonBlocking {
     }
     fn read_many<'a>(
         s: &'a dyn AsyncBackend,
-        keys: &'a [String],
+        keys: &'a [&'a str],
     ) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
         s.get_many(keys)
     }
@@ -139,7 +139,7 @@ impl Io for NonBlocking {
     fn remove<'a>(s: &'a dyn AsyncBackend, key: &'a str) -> BoxFuture<'a, Result<bool>> {
         s.delete(key)
     }
-    fn remove_many<'a>(s: &'a dyn AsyncBackend, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+    fn remove_many<'a>(s: &'a dyn AsyncBackend, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64>> {
         s.delete_many(keys)
     }
     fn time_left<'a>(
@@ -198,7 +198,9 @@ impl<I: Io> Core<I> {
         T: DeserializeOwned,
         K: AsRef<str>,
     {
-        let keys = self.front.full_keys(keys);
+        let keys: Vec<K> = keys.into_iter().collect();
+        let full = self.front.full_keys(&keys);
+        let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
         let replies = I::read_many(&self.backend, &keys).await;
         self.front.decode_many(&keys, replies)
     }
@@ -231,7 +233,10 @@ impl<I: Io> Core<I> {
         keys: impl IntoIterator<Item = K>,
     ) -> Result<u64> {
         let f = &self.front;
-        f.count(I::remove_many(&self.backend, &f.full_keys(keys)).await)
+        let keys: Vec<K> = keys.into_iter().collect();
+        let full = f.full_keys(&keys);
+        let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
+        f.count(I::remove_many(&self.backend, &keys).await)
     }
 
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {

@@ -84,7 +84,7 @@ impl Front {
     /// (a failed server or bad bytes) is returned. Counters are added once.
     pub fn decode_many<T: DeserializeOwned>(
         &self,
-        keys: &[String],
+        keys: &[&str],
         replies: Vec<Result<Option<Vec<u8>>>>,
     ) -> Result<Vec<Option<T>>> {
         let mut hits = 0;
@@ -216,9 +216,9 @@ impl Front {
             .collect()
     }
 
-    pub fn full_keys<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<String> {
-        keys.into_iter()
-            .map(|k| self.full_key(k.as_ref()).into_owned())
-            .collect()
+    /// The full keys of `keys`: borrowed as they are when there is no
+    /// namespace (a 1000-key `get_many` then copies no key).
+    pub fn full_keys<'k, K: AsRef<str>>(&self, keys: &'k [K]) -> Vec<Cow<'k, str>> {
+        keys.iter().map(|k| self.full_key(k.as_ref())).collect()
     }
 }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 /// hold `{ host = "redis-host01", db = 1 }`.
 ///
 /// ```
-/// use rc_core::HostConfig;
+/// use rc::HostConfig;
 /// let h = HostConfig::new().host("redis-host04").port(6380).db(1).password("s3cret");
 /// assert_eq!(h.address(), "redis-host04:6380/1");
 /// assert!(!format!("{h:?}").contains("s3cret"));
@@ -113,7 +113,7 @@ impl HostConfig {
     /// (TLS), or `redis+unix:///path/to/socket?db=N[&pass=...]` (also `unix://`).
     ///
     /// ```
-    /// use rc_core::HostConfig;
+    /// use rc::HostConfig;
     /// let h = HostConfig::from_url("redis://:pw@cache.local:6380/2").unwrap();
     /// assert_eq!((h.host.as_str(), h.port, h.db), ("cache.local", 6380, 2));
     /// assert!(HostConfig::from_url("http://x").is_err());

@@ -84,7 +84,7 @@ impl Backend for MemoryBackend {
         Ok(Self::read(&mut self.lock(), key, Instant::now()))
     }
 
-    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
         let now = Instant::now();
         let mut map = self.lock();
         keys.iter()
@@ -111,12 +111,12 @@ impl Backend for MemoryBackend {
         Ok(self.lock().remove(key).is_some_and(|(_, exp)| exp > now))
     }
 
-    fn delete_many(&self, keys: &[String]) -> Result<u64> {
+    fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let now = Instant::now();
         let mut map = self.lock();
         Ok(keys
             .iter()
-            .filter(|k| map.remove(k.as_str()).is_some_and(|(_, exp)| exp > now))
+            .filter(|k| map.remove(**k).is_some_and(|(_, exp)| exp > now))
             .count() as u64)
     }
 

@@ -240,8 +240,8 @@ impl AsyncBackend for AsyncRedisBackend {
         })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
-        Box::pin(self.get_many_of(keys.iter().map(String::as_str)))
+    fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
+        Box::pin(self.get_many_of(keys.iter().copied()))
     }
 
     fn set<'a>(
@@ -264,8 +264,8 @@ impl AsyncBackend for AsyncRedisBackend {
         Box::pin(async move { Ok(self.delete_many_of([key].into_iter()).await? > 0) })
     }
 
-    fn delete_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(self.delete_many_of(keys.iter().map(String::as_str)))
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(self.delete_many_of(keys.iter().copied()))
     }
 
     fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Duration>>> {

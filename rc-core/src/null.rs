@@ -14,7 +14,7 @@ impl Backend for NullBackend {
     fn get(&self, _key: &str) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
-    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
         keys.iter().map(|_| Ok(None)).collect()
     }
     fn set(&self, _key: &str, _value: &[u8], _expire: Duration) -> Result<bool> {
@@ -26,7 +26,7 @@ impl Backend for NullBackend {
     fn delete(&self, _key: &str) -> Result<bool> {
         Ok(true)
     }
-    fn delete_many(&self, keys: &[String]) -> Result<u64> {
+    fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         Ok(keys.len() as u64)
     }
     fn ttl(&self, _key: &str) -> Result<Option<Duration>> {

@@ -290,11 +290,11 @@ impl Backend for RedisBackend {
         commands::bulk(v).map_err(|e| self.redis_err(e))
     }
 
-    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Vec::new();
         }
-        self.start_get_many(keys.iter().map(String::as_str)).wait()
+        self.start_get_many(keys.iter().copied()).wait()
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
@@ -314,12 +314,11 @@ impl Backend for RedisBackend {
         Ok(commands::count(&v) > 0)
     }
 
-    fn delete_many(&self, keys: &[String]) -> Result<u64> {
+    fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
-        self.start_delete_many(keys.iter().map(String::as_str))
-            .wait()
+        self.start_delete_many(keys.iter().copied()).wait()
     }
 
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {

@@ -7,7 +7,7 @@ type Callback<T> = Box<dyn FnOnce(&T) + Send>;
 /// A value that a batch resolves when it runs.
 ///
 /// ```
-/// use rc_core::Promise;
+/// use rc::Promise;
 /// use std::sync::{Arc, Mutex};
 ///
 /// let p = Promise::new();

@@ -16,14 +16,14 @@ use crate::error::{BoxError, Error, Result};
 /// concrete type whatever its serializer.
 ///
 /// ```
-/// use rc_core::{BoxError, Decode, Serializer};
+/// use rc::{BoxError, Decode, Serializer};
 ///
 /// /// JSON, pretty-printed (easier to read in redis-cli).
 /// struct PrettyJson;
 ///
 /// impl Serializer for PrettyJson {
 ///     fn name(&self) -> &'static str { "pretty-json" }
-///     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
+///     fn encode(&self, value: &dyn rc::erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
 ///         Ok(serde_json::to_vec_pretty(value)?)
 ///     }
 ///     fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError> {
@@ -31,8 +31,8 @@ use crate::error::{BoxError, Error, Result};
 ///     }
 /// }
 ///
-/// let cache = rc_core::Cache::builder().serializer(PrettyJson).build_with_backend(
-///     std::sync::Arc::new(rc_core::MemoryBackend::default()),
+/// let cache = rc::Cache::builder().serializer(PrettyJson).build_with_backend(
+///     std::sync::Arc::new(rc::MemoryBackend::default()),
 /// ).unwrap();
 /// cache.set("k", &vec![1, 2], None).unwrap();
 /// assert_eq!(cache.get::<Vec<i32>>("k").unwrap(), Some(vec![1, 2]));
@@ -41,7 +41,7 @@ pub trait Serializer: Send + Sync + 'static {
     /// A short name used in error messages.
     fn name(&self) -> &'static str;
 
-    /// Encodes `value`. `&dyn erased_serde::Serialize` implements `serde::Serialize`.
+    /// Encodes `value`. `&dyn rc::erased_serde::Serialize` implements `serde::Serialize`.
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError>;
 
     /// Decodes `bytes` by handing a deserializer over them to `out`.

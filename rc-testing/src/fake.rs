@@ -14,7 +14,7 @@ test_double! {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let cache = rc_testing::FakeRedisCache::new();
+    /// let cache = rc::testing::FakeRedisCache::new();
     /// cache.set("k", &"v", Some(Duration::from_millis(50))).unwrap();
     /// assert_eq!(cache.get::<String>("k").unwrap().as_deref(), Some("v"));
     /// std::thread::sleep(Duration::from_millis(80));
@@ -23,7 +23,7 @@ test_double! {
     ///
     /// ```compile_fail
     /// // Not a cache: use `FakeRedisCache::new()`.
-    /// rc_testing::FakeRedisCache::default().set("k", &1, None);
+    /// rc::testing::FakeRedisCache::default().set("k", &1, None);
     /// ```
     FakeRedisCache,
     "cache on a new, empty in-process store",

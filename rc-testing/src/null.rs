@@ -12,7 +12,7 @@ test_double! {
     /// ([`new_async`](Self::new_async), [`build_async`](Self::build_async)).
     ///
     /// ```
-    /// let cache = rc_testing::NullCache::new();
+    /// let cache = rc::testing::NullCache::new();
     /// assert!(cache.set("k", &1, None).unwrap());
     /// assert_eq!(cache.get::<i32>("k").unwrap(), None);
     /// assert_eq!(cache.get_many::<i32, _, _>(["a", "b"]).unwrap(), vec![None, None]);

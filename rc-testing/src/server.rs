@@ -51,7 +51,7 @@ const RESERVED: &[&str] = &[
 /// Configures a [`RedisServer`] before starting it; made by [`RedisServer::builder`].
 ///
 /// ```
-/// use rc_testing::RedisServer;
+/// use rc::testing::RedisServer;
 ///
 /// let server = RedisServer::builder()
 ///     .unix_socket(true)
@@ -123,7 +123,7 @@ impl RedisServerBuilder {
     /// them is an [`io::ErrorKind::Unsupported`] error.
     ///
     /// ```
-    /// use rc_testing::RedisServer;
+    /// use rc::testing::RedisServer;
     ///
     /// let bad = RedisServer::builder().config("port", "6379").try_start();
     /// assert_eq!(bad.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
@@ -242,7 +242,7 @@ impl RedisServerBuilder {
 /// platforms only dropping it ends the process.
 ///
 /// ```
-/// use rc_testing::RedisServer;
+/// use rc::testing::RedisServer;
 ///
 /// let server = RedisServer::start();
 /// assert_eq!(server.cli(&["SET", "greeting", "hello"]), "OK");
@@ -288,7 +288,7 @@ impl RedisServer {
     /// If it cannot be started (see [`RedisServerBuilder::start`]).
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// assert_eq!(server.cli(&["PING"]), "PONG");
     /// ```
     pub fn start() -> RedisServer {
@@ -298,7 +298,7 @@ impl RedisServer {
     /// A builder for a server with a unix socket, a password or extra directives.
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::builder().unix_socket(true).start();
+    /// let server = rc::testing::RedisServer::builder().unix_socket(true).start();
     /// assert!(server.socket_path().is_some() && server.port().is_none());
     /// ```
     pub fn builder() -> RedisServerBuilder {
@@ -310,7 +310,7 @@ impl RedisServer {
     /// `?pass=password`). The password is percent-encoded.
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::builder().password("pw").start();
+    /// let server = rc::testing::RedisServer::builder().password("pw").start();
     /// let port = server.port().unwrap();
     /// assert_eq!(server.url(), format!("redis://:pw@127.0.0.1:{port}"));
     /// ```
@@ -340,7 +340,7 @@ impl RedisServer {
     /// Where it listens (and its password), as an rc [`HostConfig`].
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// let host = server.host_config();
     /// assert_eq!((host.host.as_str(), Some(host.port)), ("127.0.0.1", server.port()));
     /// ```
@@ -386,7 +386,7 @@ impl RedisServer {
     /// If the process is not running, or on a platform without unix signals.
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// server.pause();
     /// assert!(server.is_running()); // frozen, not gone
     /// server.resume();
@@ -419,7 +419,7 @@ impl RedisServer {
     /// configuration stay: [`restart`](Self::restart) brings it back, empty.
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// server.cli(&["SET", "k", "v"]);
     /// server.stop();
     /// assert!(!server.is_running());
@@ -451,7 +451,7 @@ impl RedisServer {
     /// for [`restart`](Self::restart).
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// server.kill();
     /// assert!(!server.is_running());
     /// ```
@@ -469,7 +469,7 @@ impl RedisServer {
     /// If it cannot be started again (e.g. another process took the port).
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// let url = server.url();
     /// server.kill();
     /// server.restart();
@@ -508,7 +508,7 @@ impl RedisServer {
     /// within 5 s (e.g. it is paused, stopped or killed).
     ///
     /// ```
-    /// let server = rc_testing::RedisServer::start();
+    /// let server = rc::testing::RedisServer::start();
     /// assert_eq!(server.cli(&["SET", "k", "v", "EX", "100"]), "OK");
     /// assert_eq!(server.cli(&["TTL", "k"]), "100");
     /// assert_eq!(server.cli(&["GET", "missing"]), "(nil)");

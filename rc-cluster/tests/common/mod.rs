@@ -100,3 +100,8 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn ttl(config: &HostConfig, key: &str) -> i64 {
     query(&raw(config), redis::cmd("TTL").arg(key))
 }
+
+/// Keys as the byte stores take them.
+pub fn refs(keys: &[String]) -> Vec<&str> {
+    keys.iter().map(String::as_str).collect()
+}
