@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::core::now;
 pub use crate::key::{KeyArg, KeyBuilder};
 use crate::{AsyncBatch, AsyncCache, Batch, Cache, Promise};
 pub use serde;
@@ -188,7 +189,9 @@ impl<T> Plain<T> {
         T: Cacheable,
     {
         match cache {
-            Some(c) => c.cached(key, opts.expire, body, |v| v, |v| Some(v)),
+            Some(c) => now(c
+                .core
+                .cached(key, opts.expire, async { body() }, |v| v, |v| Some(v))),
             None => {
                 warn_uncached();
                 body()
@@ -208,7 +211,11 @@ impl<T> Plain<T> {
         T: Cacheable,
     {
         match cache {
-            Some(c) => c.cached(key, opts.expire, body, |v| v, |v| Some(v)).await,
+            Some(c) => {
+                c.core
+                    .cached(key, opts.expire, body, |v| v, |v| Some(v))
+                    .await
+            }
             None => {
                 warn_uncached();
                 body.await
@@ -258,7 +265,9 @@ impl<T, E> Fallible<T, E> {
         T: Cacheable,
     {
         match cache {
-            Some(c) => c.cached(key, opts.expire, body, Ok, |r| r.as_ref().ok()),
+            Some(c) => now(c
+                .core
+                .cached(key, opts.expire, async { body() }, Ok, |r| r.as_ref().ok())),
             None => {
                 warn_uncached();
                 body()
@@ -279,7 +288,8 @@ impl<T, E> Fallible<T, E> {
     {
         match cache {
             Some(c) => {
-                c.cached(key, opts.expire, body, Ok, |r| r.as_ref().ok())
+                c.core
+                    .cached(key, opts.expire, body, Ok, |r| r.as_ref().ok())
                     .await
             }
             None => {
@@ -324,7 +334,7 @@ impl<T, E> Fallible<T, E> {
 /// `Ok(false)` if none was cached, `Err` if the cache failed or none is installed.
 pub fn try_invalidate(cache: Option<&Cache>, key: String) -> crate::Result<bool> {
     match cache {
-        Some(c) => c.try_invalidate_key(key),
+        Some(c) => now(c.core.try_invalidate(key)),
         None => Err(no_default()),
     }
 }
@@ -332,7 +342,7 @@ pub fn try_invalidate(cache: Option<&Cache>, key: String) -> crate::Result<bool>
 /// Async twin of [`try_invalidate`].
 pub async fn try_invalidate_async(cache: Option<&AsyncCache>, key: String) -> crate::Result<bool> {
     match cache {
-        Some(c) => c.try_invalidate_key(key).await,
+        Some(c) => c.core.try_invalidate(key).await,
         None => Err(no_default()),
     }
 }
@@ -346,7 +356,7 @@ fn no_default() -> crate::Error {
 /// Deletes a decorated call's cached value; true if one was deleted.
 pub fn invalidate(cache: Option<&Cache>, key: String) -> bool {
     match cache {
-        Some(c) => c.invalidate_key(key),
+        Some(c) => now(c.core.invalidate(key)),
         None => false,
     }
 }
@@ -354,7 +364,7 @@ pub fn invalidate(cache: Option<&Cache>, key: String) -> bool {
 /// Async twin of [`invalidate`].
 pub async fn invalidate_async(cache: Option<&AsyncCache>, key: String) -> bool {
     match cache {
-        Some(c) => c.invalidate_key(key).await,
+        Some(c) => c.core.invalidate(key).await,
         None => false,
     }
 }

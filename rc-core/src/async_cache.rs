@@ -1,6 +1,5 @@
 //! [`AsyncCache`]: the async face of the [core](crate::core).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,30 +155,5 @@ impl AsyncCache {
 
     pub(crate) fn default_slot() -> &'static DefaultSlot<AsyncCache> {
         &DEFAULT
-    }
-
-    /// The decorated-call path (see [`Core::cached`]).
-    pub(crate) async fn cached<T, R>(
-        &self,
-        key: String,
-        expire: Option<Duration>,
-        body: impl Future<Output = R>,
-        wrap: fn(T) -> R,
-        peek: fn(&R) -> Option<&T>,
-    ) -> R
-    where
-        T: Serialize + DeserializeOwned,
-    {
-        self.core.cached(key, expire, body, wrap, peek).await
-    }
-
-    /// Deletes a decorated call's key; errors are counted and returned.
-    pub(crate) async fn try_invalidate_key(&self, key: String) -> Result<bool> {
-        self.core.try_invalidate(key).await
-    }
-
-    /// Deletes a decorated call's key; errors are counted and logged.
-    pub(crate) async fn invalidate_key(&self, key: String) -> bool {
-        self.core.invalidate(key).await
     }
 }

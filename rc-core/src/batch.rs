@@ -32,8 +32,11 @@ pub struct AsyncBatch<'a>(Recorder<'a, NonBlocking>);
 /// keys go to `get_many` as one slice.
 struct Recorder<'a, I: Batching> {
     core: Arc<Core<I>>,
-    calls: Mutex<(Vec<String>, Vec<Box<I::Call<'a>>>)>,
+    calls: Mutex<Recorded<'a, I>>,
 }
+
+/// Full keys and the calls recorded under them, in order.
+type Recorded<'a, I> = (Vec<String>, Vec<Box<<I as Batching>::Call<'a>>>);
 
 /// A typed call: `R` is what the function returns, `T` what is cached
 /// (`R` itself, or the `Ok` of a `Result`); the body is a future (a sync
@@ -162,7 +165,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<String>, Vec<Box<I::Call<'a>>>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded<'a, I>> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -172,29 +172,4 @@ impl Cache {
     pub(crate) fn default_slot() -> &'static DefaultSlot<Cache> {
         &DEFAULT
     }
-
-    /// The decorated-call path (see [`Core::cached`]).
-    pub(crate) fn cached<T, R>(
-        &self,
-        key: String,
-        expire: Option<Duration>,
-        body: impl FnOnce() -> R,
-        wrap: fn(T) -> R,
-        peek: fn(&R) -> Option<&T>,
-    ) -> R
-    where
-        T: Serialize + DeserializeOwned,
-    {
-        now(self.core.cached(key, expire, async { body() }, wrap, peek))
-    }
-
-    /// Deletes a decorated call's key; errors are counted and returned.
-    pub(crate) fn try_invalidate_key(&self, key: String) -> Result<bool> {
-        now(self.core.try_invalidate(key))
-    }
-
-    /// Deletes a decorated call's key; errors are counted and logged.
-    pub(crate) fn invalidate_key(&self, key: String) -> bool {
-        now(self.core.invalidate(key))
-    }
 }

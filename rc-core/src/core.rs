@@ -364,7 +364,12 @@ mod tests {
         send(cache.delete_many(["k"]));
         send(cache.ttl("k"));
         send(cache.ping());
-        send(cache.cached("k".into(), None, async { 1 }, |v: i32| v, |v: &i32| Some(v)));
+        send(
+            cache
+                .core
+                .cached("k".into(), None, async { 1 }, |v: i32| v, |v: &i32| Some(v)),
+        );
+        send(cache.core.invalidate("k".into()));
         send(cache.batch().run());
     }
 }
