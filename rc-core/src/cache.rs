@@ -134,7 +134,7 @@ impl Cache {
     /// # let server = rc::testing::RedisServer::start();
     /// let cache = rc::Cache::open(&server.url())?;
     /// let mut conn = cache.client("counter")?.get_connection().unwrap();
-    /// let n: i64 = rc_core::redis::cmd("INCR").arg("counter").query(&mut conn).unwrap();
+    /// let n: i64 = rc::redis::cmd("INCR").arg("counter").query(&mut conn).unwrap();
     /// assert_eq!(n, 1);
     /// # Ok::<(), rc::Error>(())
     /// ```
