@@ -107,13 +107,8 @@ impl<B> Hosts<B> {
         relabel(e, &self.labels[host])
     }
 
-    /// Puts each key's outcome of one host's `MGET` at its place in `out`.
-    fn place(
-        &self,
-        g: &Group,
-        results: Vec<Result<Option<Vec<u8>>>>,
-        out: &mut [Result<Option<Vec<u8>>>],
-    ) {
+    /// Puts each key's outcome of one host's reply (`MGET`, leases) at its place in `out`.
+    fn place<T>(&self, g: &Group, results: Vec<Result<T>>, out: &mut [Result<T>]) {
         for (&pos, r) in g.positions.iter().zip(results) {
             out[pos] = r.map_err(|e| self.relabel(g.host, e));
         }
@@ -131,6 +126,11 @@ impl<B> Hosts<B> {
             .field("max_concurrency", &self.max_concurrency)
             .finish_non_exhaustive()
     }
+}
+
+/// A [`SetItem`] as the per-host writes take it.
+fn parts(item: &SetItem) -> (&str, &[u8], Duration) {
+    (&item.0, &item.1, item.2)
 }
 
 /// Puts the cluster's name for a host in front of the address an error names.
@@ -258,10 +258,10 @@ impl ClusterBackend {
 
     /// Starts one command per group, at most `max_concurrency` hosts at a
     /// time, and hands each group's outcome to `done`.
-    fn fan_out<T>(
-        &self,
+    fn fan_out<'s, T>(
+        &'s self,
         groups: &[Group],
-        start: impl for<'b> Fn(&'b RedisBackend, &Group) -> Pending<'b, T>,
+        start: impl Fn(&'s RedisBackend, &Group) -> Pending<'s, T>,
         mut done: impl FnMut(&Group, T),
     ) {
         for window in groups.chunks(self.hosts.max_concurrency) {
@@ -308,7 +308,7 @@ impl Backend for ClusterBackend {
         let mut outcome = Outcome::new(true, unrouted);
         self.fan_out(
             &groups,
-            |b, g| b.start_set_many(g.positions.iter().map(|&p| &items[p])),
+            |b, g| b.start_set_many(g.positions.iter().map(|&p| parts(&items[p]))),
             |g, reply| {
                 outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
                     *a &= b
@@ -353,6 +353,46 @@ impl Backend for ClusterBackend {
 
     fn client(&self, key: &str) -> Result<redis::Client> {
         Backend::client(self.hosts.backend_for(key)?.1, key)
+    }
+
+    fn lease_many(&self, keys: &[&str], token: &str, ttl: Duration) -> Vec<Result<bool>> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
+        let mut out = vec![Ok(false); keys.len()];
+        for (pos, e) in unrouted {
+            out[pos] = Err(e);
+        }
+        self.fan_out(
+            &groups,
+            |b, g| b.start_lease_many(g.positions.iter().map(|&p| keys[p]), token, ttl),
+            |g, results| self.hosts.place(g, results, &mut out),
+        );
+        out
+    }
+
+    fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
+        let mut outcome = Outcome::new((), unrouted);
+        self.fan_out(
+            &groups,
+            |b, g| b.start_release_leases(g.positions.iter().map(|&p| keys[p]), token),
+            |g, reply| outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |_, _| ()),
+        );
+        outcome.finish()
+    }
+
+    fn set_many_leased(&self, items: &[SetItem], token: &str) -> Result<bool> {
+        let (groups, unrouted) = self.hosts.group(items.iter().map(|(k, _, _)| k.as_str()));
+        let mut outcome = Outcome::new(true, unrouted);
+        self.fan_out(
+            &groups,
+            |b, g| b.start_set_many_leased(g.positions.iter().map(|&p| &items[p]), token),
+            |g, reply| {
+                outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
+                    *a &= b
+                })
+            },
+        );
+        outcome.finish()
     }
 }
 
@@ -452,7 +492,7 @@ impl AsyncClusterBackend {
         let hosts = &self.hosts.backends;
         self.fan_out(
             &groups,
-            |g| hosts[g.host].set_many_of(g.positions.iter().map(|&p| &items[p])),
+            |g| hosts[g.host].set_many_of(g.positions.iter().map(|&p| parts(&items[p]))),
             |g, reply| {
                 outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
                     *a &= b
@@ -473,6 +513,57 @@ impl AsyncClusterBackend {
             |g, reply| {
                 outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
                     *a += b
+                })
+            },
+        )
+        .await;
+        outcome.finish()
+    }
+
+    async fn lease_many_impl(
+        &self,
+        keys: &[&str],
+        token: &str,
+        ttl: Duration,
+    ) -> Vec<Result<bool>> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
+        let mut out = vec![Ok(false); keys.len()];
+        for (pos, e) in unrouted {
+            out[pos] = Err(e);
+        }
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].lease_many_of(g.positions.iter().map(|&p| keys[p]), token, ttl),
+            |g, results| self.hosts.place(g, results, &mut out),
+        )
+        .await;
+        out
+    }
+
+    async fn release_leases_impl(&self, keys: &[&str], token: &str) -> Result<()> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
+        let mut outcome = Outcome::new((), unrouted);
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].release_leases_of(g.positions.iter().map(|&p| keys[p]), token),
+            |g, reply| outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |_, _| ()),
+        )
+        .await;
+        outcome.finish()
+    }
+
+    async fn set_many_leased_impl(&self, items: &[SetItem], token: &str) -> Result<bool> {
+        let (groups, unrouted) = self.hosts.group(items.iter().map(|(k, _, _)| k.as_str()));
+        let mut outcome = Outcome::new(true, unrouted);
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].set_many_leased_of(g.positions.iter().map(|&p| &items[p]), token),
+            |g, reply| {
+                outcome.add(reply.map_err(|e| self.hosts.relabel(g.host, e)), |a, b| {
+                    *a &= b
                 })
             },
         )
@@ -546,5 +637,30 @@ impl AsyncBackend for AsyncClusterBackend {
 
     fn client(&self, key: &str) -> Result<redis::Client> {
         AsyncBackend::client(self.hosts.backend_for(key)?.1, key)
+    }
+
+    fn lease_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Vec<Result<bool>>> {
+        Box::pin(self.lease_many_impl(keys, token, ttl))
+    }
+
+    fn set_many_leased<'a>(
+        &'a self,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.set_many_leased_impl(items, token))
+    }
+
+    fn release_leases<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.release_leases_impl(keys, token))
     }
 }

@@ -55,6 +55,34 @@ pub trait Backend: Send + Sync + 'static {
         let _ = key;
         Err(no_redis())
     }
+
+    /// Takes a lease on each key that has none out, for `ttl`: a decorated
+    /// call that missed takes one before computing, and stores with
+    /// [`set_many_leased`](Self::set_many_leased) only if no write or delete
+    /// of the key voided it meanwhile (writes and deletes void the leases on
+    /// their keys). `Ok(false)`: another caller holds the key's lease.
+    ///
+    /// The default grants every lease and [`set_many_leased`](Self::set_many_leased)
+    /// stores unconditionally: a store without leases has no protection
+    /// against a slow computation storing a value older than a delete.
+    fn lease_many(&self, keys: &[&str], token: &str, ttl: Duration) -> Vec<Result<bool>> {
+        let _ = (token, ttl);
+        keys.iter().map(|_| Ok(true)).collect()
+    }
+
+    /// Stores each item whose key's lease is still `token`'s, and gives the
+    /// lease back; true when all were stored.
+    fn set_many_leased(&self, items: &[SetItem], token: &str) -> Result<bool> {
+        let _ = token;
+        self.set_many(items)
+    }
+
+    /// Gives back the leases `token` holds on `keys` without storing (the
+    /// result was bypassed, an `Err`, or could not be encoded).
+    fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
+        let _ = (keys, token);
+        Ok(())
+    }
 }
 
 pub(crate) fn no_redis() -> crate::Error {
@@ -97,6 +125,37 @@ pub trait AsyncBackend: Send + Sync + 'static {
     fn client(&self, key: &str) -> Result<redis::Client> {
         let _ = key;
         Err(no_redis())
+    }
+
+    /// Takes leases (see [`Backend::lease_many`]); the default grants all.
+    fn lease_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Vec<Result<bool>>> {
+        let _ = (token, ttl);
+        Box::pin(std::future::ready(keys.iter().map(|_| Ok(true)).collect()))
+    }
+
+    /// Leased stores (see [`Backend::set_many_leased`]); the default stores all.
+    fn set_many_leased<'a>(
+        &'a self,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let _ = token;
+        self.set_many(items)
+    }
+
+    /// Gives back leases (see [`Backend::release_leases`]).
+    fn release_leases<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = (keys, token);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -150,6 +209,34 @@ macro_rules! async_via_sync {
             }
             fn ping(&self) -> $crate::BoxFuture<'_, $crate::Result<()>> {
                 Box::pin(std::future::ready($crate::Backend::ping(self)))
+            }
+            fn lease_many<'a>(
+                &'a self,
+                keys: &'a [&'a str],
+                token: &'a str,
+                ttl: std::time::Duration,
+            ) -> $crate::BoxFuture<'a, Vec<$crate::Result<bool>>> {
+                Box::pin(std::future::ready($crate::Backend::lease_many(
+                    self, keys, token, ttl,
+                )))
+            }
+            fn set_many_leased<'a>(
+                &'a self,
+                items: &'a [$crate::SetItem],
+                token: &'a str,
+            ) -> $crate::BoxFuture<'a, $crate::Result<bool>> {
+                Box::pin(std::future::ready($crate::Backend::set_many_leased(
+                    self, items, token,
+                )))
+            }
+            fn release_leases<'a>(
+                &'a self,
+                keys: &'a [&'a str],
+                token: &'a str,
+            ) -> $crate::BoxFuture<'a, $crate::Result<()>> {
+                Box::pin(std::future::ready($crate::Backend::release_leases(
+                    self, keys, token,
+                )))
             }
         }
     };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{BoxFuture, SetItem};
-use crate::core::{Blocking, Core, Io, NonBlocking, now};
+use crate::core::{Blocking, Core, Io, NonBlocking, lease_token, now};
 use crate::front::Front;
 use crate::promise::Promise;
 
@@ -212,9 +212,10 @@ impl<'a, I: Batching> Recorder<'a, I> {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             I::read_many(&core.backend, &keys).await
         };
+        // Misses, and whether their server answered (a lease is then taken).
         let mut misses = Vec::new();
         for ((call, key), read) in calls.into_iter().zip(keys.iter_mut()).zip(reads) {
-            let skip_store = matches!(&read, Err(e) if e.is_unavailable());
+            let reachable = !matches!(&read, Err(e) if e.is_unavailable());
             match read {
                 Ok(Some(bytes)) if I::hit(&call, front, key, &bytes) => continue,
                 Ok(Some(_)) => {}
@@ -224,11 +225,42 @@ impl<'a, I: Batching> Recorder<'a, I> {
                     front.missed();
                 }
             }
-            let compute = I::compute(call, front, std::mem::take(key));
-            misses.push(async move { compute.await.filter(|_| !skip_store) });
+            misses.push((call, std::mem::take(key), reachable));
         }
-        let writes = I::join(misses).await;
-        core.store_computed(writes.into_iter().flatten().collect())
+        if misses.is_empty() {
+            return;
+        }
+        // One lease round trip for every miss whose server answered.
+        let token = lease_token();
+        let leased = {
+            let keys: Vec<&str> = misses
+                .iter()
+                .filter(|m| m.2)
+                .map(|m| m.1.as_str())
+                .collect();
+            let mut granted = core.lease(&keys, &token).await.into_iter();
+            misses
+                .iter()
+                .map(|m| m.2 && granted.next().unwrap_or(false))
+                .collect::<Vec<bool>>()
+        };
+        let leased_keys: Vec<String> = misses
+            .iter()
+            .zip(&leased)
+            .filter(|(_, l)| **l)
+            .map(|(m, _)| m.1.clone())
+            .collect();
+        let computing = misses
+            .into_iter()
+            .zip(leased)
+            .map(|((call, key, _), leased)| {
+                let compute = I::compute(call, front, key);
+                async move { compute.await.filter(|_| leased) }
+            })
+            .collect();
+        let writes = I::join(computing).await;
+        let leased_keys: Vec<&str> = leased_keys.iter().map(String::as_str).collect();
+        core.finish_leases(writes.into_iter().flatten().collect(), &leased_keys, &token)
             .await;
     }
 }

@@ -24,9 +24,21 @@ pub(crate) fn mget<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
     keys_cmd("MGET", keys)
 }
 
-/// `DEL k1 k2 ...`.
-pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
-    keys_cmd("DEL", keys)
+/// `DEL k1 k2 ...` then `DEL` of their leases: a delete voids the leases
+/// out on its keys (see [`lease_many`]). Two replies; the first counts.
+pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str> + Clone) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.add_command(keys_cmd("DEL", keys.clone()));
+    pipe.add_command(del_leases(keys));
+    pipe
+}
+
+fn del_leases<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
+    let mut cmd = redis::cmd("DEL");
+    for k in keys {
+        cmd.arg(lease_key(k));
+    }
+    cmd
 }
 
 fn keys_cmd<'k>(name: &str, keys: impl IntoIterator<Item = &'k str>) -> Cmd {
@@ -38,7 +50,7 @@ fn keys_cmd<'k>(name: &str, keys: impl IntoIterator<Item = &'k str>) -> Cmd {
 }
 
 /// `SET key value EX secs`, rc's form; `PX ms` for expiries with a fraction of a second.
-pub(crate) fn set(key: &str, value: &[u8], expire: Duration) -> Cmd {
+fn set(key: &str, value: &[u8], expire: Duration) -> Cmd {
     let mut cmd = redis::cmd("SET");
     cmd.arg(key).arg(value);
     if expire.subsec_nanos() == 0 {
@@ -49,13 +61,105 @@ pub(crate) fn set(key: &str, value: &[u8], expire: Duration) -> Cmd {
     cmd
 }
 
-/// One `SET` per item, pipelined.
-pub(crate) fn set_many<'i>(items: impl IntoIterator<Item = &'i SetItem>) -> Pipeline {
+/// One `SET` per item, then one `DEL` of their leases: a write voids the
+/// leases out on its keys. `n + 1` replies.
+pub(crate) fn set_many<'i>(
+    items: impl IntoIterator<Item = (&'i str, &'i [u8], Duration)> + Clone,
+) -> Pipeline {
     let mut pipe = redis::pipe();
-    for (k, v, e) in items {
-        pipe.add_command(set(k, v, *e));
+    for (k, v, e) in items.clone() {
+        pipe.add_command(set(k, v, e));
+    }
+    pipe.add_command(del_leases(items.into_iter().map(|(k, _, _)| k)));
+    pipe
+}
+
+/// A [`SetItem`] as [`set_many`] takes it.
+pub(crate) fn item(i: &SetItem) -> (&str, &[u8], Duration) {
+    (&i.0, &i.1, i.2)
+}
+
+/// The key of the lease on `key`. Its hash tag keeps it in `key`'s slot on
+/// Redis Cluster (for keys without braces); Python rc never reads it.
+pub(crate) fn lease_key(key: &str) -> String {
+    format!("rc-lease:{{{key}}}")
+}
+
+/// One `SET lease token NX PX ttl` per key: granted where no lease is out.
+/// (The leases of "Scaling Memcache at Facebook", NSDI 2013, §3.2.1: a miss
+/// takes a lease, a write or delete voids it, a store under a voided lease
+/// is dropped.)
+pub(crate) fn lease_many<'k>(
+    keys: impl IntoIterator<Item = &'k str>,
+    token: &str,
+    ttl: Duration,
+) -> Pipeline {
+    let mut pipe = redis::pipe();
+    for k in keys {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(lease_key(k))
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        pipe.add_command(cmd);
     }
     pipe
+}
+
+/// Stores `KEYS[1]` only while the lease `KEYS[2]` is still `ARGV[1]`'s,
+/// and gives the lease back. Replies 1 when stored, 0 when the lease was voided.
+const STORE_LEASED: &str = "if redis.call('GET', KEYS[2]) == ARGV[1] then \
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
+    redis.call('DEL', KEYS[2]) return 1 end return 0";
+
+/// One leased store per item (see [`STORE_LEASED`]).
+pub(crate) fn set_many_leased<'i>(
+    items: impl IntoIterator<Item = &'i SetItem>,
+    token: &str,
+) -> Pipeline {
+    let mut pipe = redis::pipe();
+    for (k, v, e) in items {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(STORE_LEASED)
+            .arg(2)
+            .arg(k.as_str())
+            .arg(lease_key(k))
+            .arg(token)
+            .arg(v.as_slice())
+            .arg(e.as_millis().max(1) as u64);
+        pipe.add_command(cmd);
+    }
+    pipe
+}
+
+/// Gives back the leases `token` holds on `keys` (a computation that
+/// stores nothing, e.g. a bypassed result, must not keep others from storing).
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    redis.call('DEL', KEYS[1]) end return 0";
+
+/// One [`RELEASE`] per key.
+pub(crate) fn release_many<'k>(keys: impl IntoIterator<Item = &'k str>, token: &str) -> Pipeline {
+    let mut pipe = redis::pipe();
+    for k in keys {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RELEASE).arg(1).arg(lease_key(k)).arg(token);
+        pipe.add_command(cmd);
+    }
+    pipe
+}
+
+/// Per-key outcome of [`lease_many`]: granted (`OK`) or not (nil).
+pub(crate) fn granted(replies: &[Value]) -> Vec<bool> {
+    replies
+        .iter()
+        .map(|v| matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK"))
+        .collect()
+}
+
+/// True when every leased store of [`set_many_leased`] stored.
+pub(crate) fn all_stored(replies: &[Value]) -> bool {
+    replies.iter().all(|v| matches!(v, Value::Int(1)))
 }
 
 /// `PTTL key`.
@@ -134,6 +238,8 @@ mod tests {
     #[test]
     fn set_uses_ex_for_whole_seconds_and_px_otherwise() {
         let packed = |c: Cmd| String::from_utf8(c.get_packed_command()).unwrap();
+        let lease = String::from_utf8(del_leases(["k"]).get_packed_command()).unwrap();
+        assert!(lease.ends_with("$12\r\nrc-lease:{k}\r\n"), "{lease:?}");
         let ex = packed(set("k", b"v", Duration::from_secs(259_200)));
         assert!(ex.ends_with("$2\r\nEX\r\n$6\r\n259200\r\n"), "{ex:?}");
         let px = packed(set("k", b"v", Duration::from_millis(1500)));

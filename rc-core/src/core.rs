@@ -51,6 +51,22 @@ pub(crate) trait Io: Send + Sync + 'static {
     fn remove_many<'a>(s: &'a Self::Store, keys: &'a [&'a str]) -> Self::Fut<'a, Result<u64>>;
     fn time_left<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<Option<Duration>>>;
     fn ping_all(s: &Self::Store) -> Self::Fut<'_, Result<()>>;
+    fn lease_many<'a>(
+        s: &'a Self::Store,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> Self::Fut<'a, Vec<Result<bool>>>;
+    fn write_many_leased<'a>(
+        s: &'a Self::Store,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> Self::Fut<'a, Result<bool>>;
+    fn release_leases<'a>(
+        s: &'a Self::Store,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> Self::Fut<'a, Result<()>>;
     fn redis_client(s: &Self::Store, key: &str) -> Result<redis::Client>;
 }
 
@@ -99,6 +115,28 @@ impl Io for Blocking {
     }
     fn ping_all(s: &dyn Backend) -> Ready<Result<()>> {
         ready(s.ping())
+    }
+    fn lease_many<'a>(
+        s: &'a dyn Backend,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> Ready<Vec<Result<bool>>> {
+        ready(s.lease_many(keys, token, ttl))
+    }
+    fn write_many_leased<'a>(
+        s: &'a dyn Backend,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> Ready<Result<bool>> {
+        ready(s.set_many_leased(items, token))
+    }
+    fn release_leases<'a>(
+        s: &'a dyn Backend,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> Ready<Result<()>> {
+        ready(s.release_leases(keys, token))
     }
     fn redis_client(s: &dyn Backend, key: &str) -> Result<redis::Client> {
         s.client(key)
@@ -151,9 +189,45 @@ impl Io for NonBlocking {
     fn ping_all(s: &dyn AsyncBackend) -> BoxFuture<'_, Result<()>> {
         s.ping()
     }
+    fn lease_many<'a>(
+        s: &'a dyn AsyncBackend,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Vec<Result<bool>>> {
+        s.lease_many(keys, token, ttl)
+    }
+    fn write_many_leased<'a>(
+        s: &'a dyn AsyncBackend,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool>> {
+        s.set_many_leased(items, token)
+    }
+    fn release_leases<'a>(
+        s: &'a dyn AsyncBackend,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        s.release_leases(keys, token)
+    }
     fn redis_client(s: &dyn AsyncBackend, key: &str) -> Result<redis::Client> {
         s.client(key)
     }
+}
+
+/// How long a miss holds its key's lease: a computation that takes longer
+/// stores nothing (its lease may have gone to another caller).
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// A token no other lease holder uses: this process's random nonce and a count.
+pub(crate) fn lease_token() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NONCE: LazyLock<u64> = LazyLock::new(|| RandomState::new().hash_one(std::process::id()));
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    format!("{:016x}{:x}", *NONCE, COUNT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Finishes a future of the blocking face, whose awaits are all on ready
@@ -252,8 +326,11 @@ impl<I: Io> Core<I> {
         I::redis_client(&self.backend, &self.front.full_key(key))
     }
 
-    /// A decorated call: read; on a miss run `body` and store what `peek`
-    /// finds in its result. Fails open: store errors are counted and logged.
+    /// A decorated call: read; on a miss take the key's lease, run `body`
+    /// and store what `peek` finds in its result, unless a write or delete
+    /// of the key voided the lease meanwhile (so a slow miss never stores a
+    /// value older than a completed invalidation). Fails open: store errors
+    /// are counted and logged.
     pub async fn cached<T, R>(
         &self,
         key: String,
@@ -268,19 +345,58 @@ impl<I: Io> Core<I> {
         let f = &self.front;
         let key = f.full_key_owned(key);
         let read = I::read(&self.backend, &key).await;
-        let skip_store = matches!(&read, Err(e) if e.is_unavailable());
+        let reachable = !matches!(&read, Err(e) if e.is_unavailable());
         if let Some(v) = f.decode_cached::<T>(&key, read) {
             return wrap(v);
         }
+        let token = lease_token();
+        let leased = reachable && self.lease(&[&key], &token).await[0];
         let result = body.await;
-        if !skip_store && let Some((key, bytes, expire)) = f.store_item(key, peek(&result), expire)
-        {
-            match I::write(&self.backend, &key, &bytes, expire).await {
-                Ok(_) => f.stored(1),
-                Err(e) => f.failed_open(&e),
-            }
+        let item = f.store_item(key.clone(), peek(&result), expire);
+        if leased {
+            self.finish_leases(item.into_iter().collect(), &[&key], &token)
+                .await;
         }
         result
+    }
+
+    /// Takes the leases on `keys` for one computation; `false` where another
+    /// caller holds one or the server failed (counted, logged).
+    pub async fn lease(&self, keys: &[&str], token: &str) -> Vec<bool> {
+        let granted = I::lease_many(&self.backend, keys, token, LEASE_TTL).await;
+        granted
+            .into_iter()
+            .map(|g| {
+                g.unwrap_or_else(|e| {
+                    self.front.failed_open(&e);
+                    false
+                })
+            })
+            .collect()
+    }
+
+    /// Stores computed results under the leases `token` holds on `leased`,
+    /// and gives back the leases of the keys with nothing to store. A voided
+    /// lease stores nothing. Errors are counted and logged.
+    pub async fn finish_leases(&self, items: Vec<SetItem>, leased: &[&str], token: &str) {
+        if !items.is_empty() {
+            match I::write_many_leased(&self.backend, &items, token).await {
+                Ok(_) => self.front.stored(items.len()),
+                Err(e) => self.front.failed_open(&e),
+            }
+        }
+        if leased.len() > items.len() {
+            let stored: std::collections::HashSet<&str> =
+                items.iter().map(|(k, _, _)| k.as_str()).collect();
+            let unused: Vec<&str> = leased
+                .iter()
+                .copied()
+                .filter(|k| !stored.contains(k))
+                .collect();
+            if let Err(e) = I::release_leases(&self.backend, &unused, token).await {
+                self.front.failed_open(&e);
+            }
+        }
     }
 
     /// Deletes a decorated call's key; errors are counted and returned.
@@ -298,17 +414,6 @@ impl<I: Io> Core<I> {
                 f.failed_open(&e);
                 false
             }
-        }
-    }
-
-    /// Stores the results a batch computed; errors are counted and logged.
-    pub async fn store_computed(&self, items: Vec<SetItem>) {
-        if items.is_empty() {
-            return;
-        }
-        match I::write_many(&self.backend, &items).await {
-            Ok(_) => self.front.stored(items.len()),
-            Err(e) => self.front.failed_open(&e),
         }
     }
 }

@@ -23,6 +23,7 @@ mod multiplexed;
 mod null;
 mod pool;
 mod promise;
+mod replay;
 mod serializer;
 mod stats;
 

@@ -13,7 +13,15 @@ use crate::error::Result;
 /// Values live in this process only: two processes never share them.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+type Entries = HashMap<String, (Vec<u8>, Instant)>;
+
+/// Value entries and, under keys of their own, the leases on them (as on
+/// Redis: a write or delete voids a key's lease).
+fn lease_key(key: &str) -> String {
+    format!("\0lease\0{key}")
 }
 
 impl MemoryBackend {
@@ -25,7 +33,10 @@ impl MemoryBackend {
     /// Number of live (unexpired) keys.
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        self.lock().values().filter(|(_, exp)| *exp > now).count()
+        self.lock()
+            .iter()
+            .filter(|(k, (_, exp))| *exp > now && !k.starts_with('\0'))
+            .count()
     }
 
     /// True when no live key is stored.
@@ -42,7 +53,7 @@ impl MemoryBackend {
             .filter(|d| !d.is_zero())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -76,6 +87,7 @@ impl MemoryBackend {
             .checked_add(expire)
             .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
         map.insert(key.to_owned(), (value.to_vec(), at));
+        map.remove(&lease_key(key));
     }
 }
 
@@ -107,17 +119,60 @@ impl Backend for MemoryBackend {
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let now = Instant::now();
-        Ok(self.lock().remove(key).is_some_and(|(_, exp)| exp > now))
+        Ok(self.delete_many(&[key])? > 0)
     }
 
     fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let now = Instant::now();
         let mut map = self.lock();
-        Ok(keys
-            .iter()
-            .filter(|k| map.remove(**k).is_some_and(|(_, exp)| exp > now))
-            .count() as u64)
+        let mut n = 0;
+        for k in keys {
+            map.remove(&lease_key(k));
+            n += u64::from(map.remove(*k).is_some_and(|(_, exp)| exp > now));
+        }
+        Ok(n)
+    }
+
+    fn lease_many(&self, keys: &[&str], token: &str, ttl: Duration) -> Vec<Result<bool>> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        keys.iter()
+            .map(|k| {
+                let lease = lease_key(k);
+                let free = Self::read(&mut map, &lease, now).is_none();
+                if free {
+                    Self::write(&mut map, &lease, token.as_bytes(), ttl, now);
+                }
+                Ok(free)
+            })
+            .collect()
+    }
+
+    fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        for k in keys {
+            let lease = lease_key(k);
+            if Self::read(&mut map, &lease, now).as_deref() == Some(token.as_bytes()) {
+                map.remove(&lease);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_many_leased(&self, items: &[SetItem], token: &str) -> Result<bool> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let mut all = true;
+        for (k, v, e) in items {
+            let held = Self::read(&mut map, &lease_key(k), now);
+            if held.as_deref() == Some(token.as_bytes()) {
+                Self::write(&mut map, k, v, *e, now);
+            } else {
+                all = false;
+            }
+        }
+        Ok(all)
     }
 
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {

@@ -11,6 +11,7 @@ use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Stage};
 use crate::host::{HostConfig, Timeouts};
+use crate::replay::Unreplayed;
 
 /// One Redis server reached through a multiplexed async connection.
 ///
@@ -25,6 +26,7 @@ pub struct AsyncRedisBackend {
     conn: Mutex<Option<(u64, MultiplexedConnection)>>,
     connecting: tokio::sync::Mutex<()>,
     health: Health,
+    unreplayed: Unreplayed,
 }
 
 impl std::fmt::Debug for AsyncRedisBackend {
@@ -49,6 +51,7 @@ impl AsyncRedisBackend {
             conn: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             health: Health::default(),
+            unreplayed: Unreplayed::default(),
         })
     }
 
@@ -137,9 +140,14 @@ impl AsyncRedisBackend {
         let mut retried = false;
         loop {
             let (generation, mut conn) = self.connection().await?;
-            let outcome = match request {
-                Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(|v| vec![v]),
-                Request::Pipeline(pipe, count) => conn.send_packed_commands(pipe, 0, count).await,
+            let outcome = match self.replay(&mut conn).await {
+                Err(e) => Err(e),
+                Ok(()) => match request {
+                    Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(|v| vec![v]),
+                    Request::Pipeline(pipe, count) => {
+                        conn.send_packed_commands(pipe, 0, count).await
+                    }
+                },
             };
             match outcome {
                 Ok(v) => {
@@ -160,6 +168,33 @@ impl AsyncRedisBackend {
                 Err(e) => return Err(Error::redis(&self.address, e, self.timeouts.response)),
             }
         }
+    }
+
+    /// Deletes the keys whose write or delete missed this server, ahead of
+    /// the command about to go to it on the same connection (see [`Unreplayed`]).
+    async fn replay(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+        if !self.unreplayed.pending() {
+            return Ok(());
+        }
+        let keys = self.unreplayed.keys();
+        if !keys.is_empty() {
+            let del = commands::del(keys.iter().map(String::as_str));
+            conn.send_packed_commands(&del, 0, 2).await?;
+            tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
+        }
+        self.unreplayed.replayed(&keys);
+        Ok(())
+    }
+
+    /// Remembers the keys of a write that did not reach the server.
+    fn note<'k, T>(&self, r: &Result<T>, keys: impl IntoIterator<Item = &'k str>) {
+        if matches!(r, Err(e) if e.is_unavailable()) {
+            self.unreplayed.remember(keys);
+        }
+    }
+
+    fn distrusted(&self) -> bool {
+        self.unreplayed.pending() && self.unreplayed.distrusted()
     }
 
     /// Runs one command.
@@ -197,31 +232,94 @@ impl AsyncRedisBackend {
             return Vec::new();
         }
         let reply = self.query(&commands::mget(keys)).await;
+        if self.distrusted() {
+            return vec![Ok(None); n];
+        }
         commands::mget_reply(reply, n, |e| self.redis_err(e))
     }
 
-    /// One pipelined `SET .. EX` per item; true when all were stored.
+    /// One pipelined `SET .. EX` per item (voiding their leases); true when
+    /// all were stored.
     pub async fn set_many_of<'i>(
         &self,
-        items: impl ExactSizeIterator<Item = &'i SetItem>,
+        items: impl ExactSizeIterator<Item = (&'i str, &'i [u8], Duration)> + Clone,
     ) -> Result<bool> {
         let n = items.len();
         if n == 0 {
             return Ok(true);
         }
-        let v = self.query_pipeline(&commands::set_many(items), n).await?;
-        Ok(commands::all_ok(&v))
+        for (_, _, e) in items.clone() {
+            self.unreplayed.wrote(e);
+        }
+        let r = self
+            .query_pipeline(&commands::set_many(items.clone()), n + 1)
+            .await;
+        self.note(&r, items.map(|(k, _, _)| k));
+        Ok(commands::all_ok(&r?[..n]))
     }
 
-    /// `DEL` of `keys`; returns how many existed.
+    /// `DEL` of `keys` (voiding their leases); returns how many existed.
     pub async fn delete_many_of<'k>(
         &self,
-        keys: impl ExactSizeIterator<Item = &'k str>,
+        keys: impl ExactSizeIterator<Item = &'k str> + Clone,
     ) -> Result<u64> {
         if keys.len() == 0 {
             return Ok(0);
         }
-        Ok(commands::count(&self.query(&commands::del(keys)).await?))
+        let r = self.query_pipeline(&commands::del(keys.clone()), 2).await;
+        self.note(&r, keys);
+        Ok(r?.first().map_or(0, commands::count))
+    }
+
+    /// Takes a lease on each of `keys` (see [`Backend::lease_many`](crate::Backend::lease_many)).
+    pub async fn lease_many_of<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+        token: &str,
+        ttl: Duration,
+    ) -> Vec<Result<bool>> {
+        let n = keys.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        match self
+            .query_pipeline(&commands::lease_many(keys, token, ttl), n)
+            .await
+        {
+            Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
+    /// Gives back leases (see [`Backend::release_leases`](crate::Backend::release_leases)).
+    pub async fn release_leases_of<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+        token: &str,
+    ) -> Result<()> {
+        let n = keys.len();
+        if n == 0 {
+            return Ok(());
+        }
+        self.query_pipeline(&commands::release_many(keys, token), n)
+            .await
+            .map(drop)
+    }
+
+    /// Leased stores (see [`Backend::set_many_leased`](crate::Backend::set_many_leased)).
+    pub async fn set_many_leased_of<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = &'i SetItem>,
+        token: &str,
+    ) -> Result<bool> {
+        let n = items.len();
+        if n == 0 {
+            return Ok(true);
+        }
+        let v = self
+            .query_pipeline(&commands::set_many_leased(items, token), n)
+            .await?;
+        Ok(commands::all_stored(&v))
     }
 }
 
@@ -236,6 +334,9 @@ impl AsyncBackend for AsyncRedisBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
             let v = self.query(&commands::get(key)).await?;
+            if self.distrusted() {
+                return Ok(None);
+            }
             commands::bulk(v).map_err(|e| self.redis_err(e))
         })
     }
@@ -250,14 +351,11 @@ impl AsyncBackend for AsyncRedisBackend {
         value: &'a [u8],
         expire: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
-            let v = self.query(&commands::set(key, value, expire)).await?;
-            Ok(commands::all_ok(&[v]))
-        })
+        Box::pin(self.set_many_of([(key, value, expire)].into_iter()))
     }
 
     fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.set_many_of(items.iter()))
+        Box::pin(self.set_many_of(items.iter().map(commands::item)))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
@@ -278,5 +376,30 @@ impl AsyncBackend for AsyncRedisBackend {
 
     fn client(&self, _key: &str) -> Result<redis::Client> {
         Ok(self.client.clone())
+    }
+
+    fn lease_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Vec<Result<bool>>> {
+        Box::pin(self.lease_many_of(keys.iter().copied(), token, ttl))
+    }
+
+    fn set_many_leased<'a>(
+        &'a self,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.set_many_leased_of(items.iter(), token))
+    }
+
+    fn release_leases<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.release_leases_of(keys.iter().copied(), token))
     }
 }

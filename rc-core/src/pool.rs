@@ -10,6 +10,7 @@ use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Stage};
 use crate::host::{HostConfig, Timeouts};
+use crate::replay::Unreplayed;
 
 /// Idle connections kept per server when none is configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -27,6 +28,7 @@ pub struct RedisBackend {
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
     health: Health,
+    unreplayed: Unreplayed,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -48,14 +50,22 @@ impl std::fmt::Debug for RedisBackend {
 pub struct Pending<'a, T> {
     flight: InFlight<'a>,
     n: usize,
-    read: fn(&RedisBackend, Result<Vec<Value>>, usize) -> T,
+    /// The keys a write touched, remembered if it does not reach the server.
+    keys: Vec<&'a str>,
+    read: Read<T>,
 }
+
+type Read<T> = fn(&RedisBackend, Result<Vec<Value>>, usize) -> T;
 
 impl<T> Pending<'_, T> {
     /// Reads the replies and returns the outcome.
     pub fn wait(self) -> T {
-        let backend = self.flight.backend;
-        (self.read)(backend, self.flight.recv(), self.n)
+        let b = self.flight.backend;
+        let replies = self.flight.recv();
+        if matches!(&replies, Err(e) if e.is_unavailable()) {
+            b.unreplayed.remember(self.keys.iter().copied());
+        }
+        (self.read)(b, replies, self.n)
     }
 }
 
@@ -82,6 +92,7 @@ impl RedisBackend {
             idle: Mutex::new(Vec::new()),
             max_idle: pool_size.max(1),
             health: Health::default(),
+            unreplayed: Unreplayed::default(),
         })
     }
 
@@ -98,16 +109,14 @@ impl RedisBackend {
     /// Writes `packed` (one command or a pipeline expecting `replies` replies)
     /// and returns without waiting for the answer.
     fn send(&self, packed: Vec<u8>, replies: usize) -> InFlight<'_> {
-        let mut flight = InFlight {
-            backend: self,
-            packed,
-            replies,
-            conn: None,
-            reused: false,
-            connect_failed: false,
-            error: None,
-        };
+        let mut flight = InFlight::new(self, packed, replies);
         if let Err(e) = self.health.check(&self.address) {
+            flight.error = Some(e);
+            return flight;
+        }
+        if self.unreplayed.pending()
+            && let Err(e) = self.replay()
+        {
             flight.error = Some(e);
             return flight;
         }
@@ -117,16 +126,33 @@ impl RedisBackend {
         flight
     }
 
-    fn start<T>(
-        &self,
+    /// Deletes the keys whose write or delete missed this server, before
+    /// the command that is about to go to it (see [`Unreplayed`]).
+    fn replay(&self) -> Result<()> {
+        let keys = self.unreplayed.keys();
+        if !keys.is_empty() {
+            let del = commands::del(keys.iter().map(String::as_str));
+            let mut flight = InFlight::new(self, del.get_packed_pipeline(), 2);
+            flight.write(self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop());
+            flight.recv()?;
+            tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
+        }
+        self.unreplayed.replayed(&keys);
+        Ok(())
+    }
+
+    fn start<'a, T>(
+        &'a self,
         packed: Vec<u8>,
         n: usize,
         replies: usize,
-        read: fn(&RedisBackend, Result<Vec<Value>>, usize) -> T,
-    ) -> Pending<'_, T> {
+        keys: Vec<&'a str>,
+        read: Read<T>,
+    ) -> Pending<'a, T> {
         Pending {
             flight: self.send(packed, replies),
             n,
+            keys,
             read,
         }
     }
@@ -137,6 +163,11 @@ impl RedisBackend {
         Ok(v.pop().unwrap_or(Value::Nil))
     }
 
+    /// True while this server's values must not be trusted (see [`Unreplayed`]).
+    fn distrusted(&self) -> bool {
+        self.unreplayed.pending() && self.unreplayed.distrusted()
+    }
+
     /// Sends `MGET` of `keys`; the outcome is per key, in order.
     pub fn start_get_many<'k>(
         &self,
@@ -144,31 +175,85 @@ impl RedisBackend {
     ) -> Pending<'_, Vec<Result<Option<Vec<u8>>>>> {
         let n = keys.len();
         let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
+            if b.distrusted() {
+                return vec![Ok(None); n];
+            }
             let reply = reply.map(|mut v| v.pop().unwrap_or(Value::Nil));
             commands::mget_reply(reply, n, |e| b.redis_err(e))
         };
-        self.start(commands::mget(keys).get_packed_command(), n, 1, read)
+        let packed = commands::mget(keys).get_packed_command();
+        self.start(packed, n, 1, Vec::new(), read)
     }
 
-    /// Sends one pipelined `SET .. EX` per item; true when all were stored.
-    pub fn start_set_many<'i>(
-        &self,
-        items: impl ExactSizeIterator<Item = &'i SetItem>,
-    ) -> Pending<'_, Result<bool>> {
+    /// Sends one pipelined `SET .. EX` per item (voiding their leases);
+    /// true when all were stored.
+    pub fn start_set_many<'a>(
+        &'a self,
+        items: impl ExactSizeIterator<Item = (&'a str, &'a [u8], Duration)> + Clone,
+    ) -> Pending<'a, Result<bool>> {
         let n = items.len();
-        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::all_ok(&reply?));
-        self.start(commands::set_many(items).get_packed_pipeline(), n, n, read)
+        for (_, _, e) in items.clone() {
+            self.unreplayed.wrote(e);
+        }
+        let keys = items.clone().map(|(k, _, _)| k).collect();
+        let read =
+            |_: &RedisBackend, reply: Result<Vec<Value>>, n| Ok(commands::all_ok(&reply?[..n]));
+        let packed = commands::set_many(items).get_packed_pipeline();
+        self.start(packed, n, n + 1, keys, read)
     }
 
-    /// Sends `DEL` of `keys`; returns how many existed.
-    pub fn start_delete_many<'k>(
-        &self,
-        keys: impl Iterator<Item = &'k str>,
-    ) -> Pending<'_, Result<u64>> {
+    /// Sends `DEL` of `keys` (voiding their leases); returns how many existed.
+    pub fn start_delete_many<'a>(
+        &'a self,
+        keys: impl Iterator<Item = &'a str> + Clone,
+    ) -> Pending<'a, Result<u64>> {
         let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| {
             Ok(reply?.first().map_or(0, commands::count))
         };
-        self.start(commands::del(keys).get_packed_command(), 1, 1, read)
+        let packed = commands::del(keys.clone()).get_packed_pipeline();
+        self.start(packed, 1, 2, keys.collect(), read)
+    }
+
+    /// Takes a lease on each of `keys` (see [`Backend::lease_many`]).
+    pub fn start_lease_many<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+        token: &str,
+        ttl: Duration,
+    ) -> Pending<'_, Vec<Result<bool>>> {
+        let n = keys.len();
+        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, n| match reply {
+            Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); n],
+        };
+        let packed = commands::lease_many(keys, token, ttl).get_packed_pipeline();
+        self.start(packed, n, n, Vec::new(), read)
+    }
+
+    /// Gives back the leases `token` holds on `keys` (see [`Backend::release_leases`]).
+    pub fn start_release_leases<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+        token: &str,
+    ) -> Pending<'_, Result<()>> {
+        let n = keys.len();
+        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| reply.map(drop);
+        let packed = commands::release_many(keys, token).get_packed_pipeline();
+        self.start(packed, n, n, Vec::new(), read)
+    }
+
+    /// Stores each item if the lease `token` on its key still holds (see
+    /// [`Backend::set_many_leased`]); true when all were stored.
+    pub fn start_set_many_leased<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = &'i SetItem>,
+        token: &str,
+    ) -> Pending<'_, Result<bool>> {
+        let n = items.len();
+        let read =
+            |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::all_stored(&reply?));
+        let packed = commands::set_many_leased(items, token).get_packed_pipeline();
+        self.start(packed, n, n, Vec::new(), read)
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -196,7 +281,19 @@ impl RedisBackend {
     }
 }
 
-impl InFlight<'_> {
+impl<'a> InFlight<'a> {
+    fn new(backend: &'a RedisBackend, packed: Vec<u8>, replies: usize) -> Self {
+        InFlight {
+            backend,
+            packed,
+            replies,
+            conn: None,
+            reused: false,
+            connect_failed: false,
+            error: None,
+        }
+    }
+
     /// Writes the command on `conn`, or on a fresh connection when `None`.
     fn write(&mut self, conn: Option<Connection>) {
         let b = self.backend;
@@ -256,6 +353,11 @@ impl InFlight<'_> {
                 },
                 Err(e) if is_connection_error(&e) => {
                     drop(conn);
+                    if let Some(cause) = first_reply_error {
+                        // The server answered an error, then closed (maxclients
+                        // does): the answer is the cause.
+                        return Err(b.redis_err(cause));
+                    }
                     if self.reused && values.is_empty() && !e.is_timeout() {
                         // Stale pooled connection: the command is idempotent, send it again.
                         self.reused = false;
@@ -287,6 +389,9 @@ impl InFlight<'_> {
 impl Backend for RedisBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let v = self.query(&commands::get(key))?;
+        if self.distrusted() {
+            return Ok(None);
+        }
         commands::bulk(v).map_err(|e| self.redis_err(e))
     }
 
@@ -298,20 +403,19 @@ impl Backend for RedisBackend {
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
-        let v = self.query(&commands::set(key, value, expire))?;
-        Ok(commands::all_ok(&[v]))
+        self.start_set_many([(key, value, expire)].into_iter())
+            .wait()
     }
 
     fn set_many(&self, items: &[SetItem]) -> Result<bool> {
         if items.is_empty() {
             return Ok(true);
         }
-        self.start_set_many(items.iter()).wait()
+        self.start_set_many(items.iter().map(commands::item)).wait()
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let v = self.query(&commands::del([key]))?;
-        Ok(commands::count(&v) > 0)
+        Ok(self.start_delete_many([key].into_iter()).wait()? > 0)
     }
 
     fn delete_many(&self, keys: &[&str]) -> Result<u64> {
@@ -331,5 +435,28 @@ impl Backend for RedisBackend {
 
     fn client(&self, _key: &str) -> Result<redis::Client> {
         Ok(self.client.clone())
+    }
+
+    fn lease_many(&self, keys: &[&str], token: &str, ttl: Duration) -> Vec<Result<bool>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        self.start_lease_many(keys.iter().copied(), token, ttl)
+            .wait()
+    }
+
+    fn set_many_leased(&self, items: &[SetItem], token: &str) -> Result<bool> {
+        if items.is_empty() {
+            return Ok(true);
+        }
+        self.start_set_many_leased(items.iter(), token).wait()
+    }
+
+    fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.start_release_leases(keys.iter().copied(), token)
+            .wait()
     }
 }
