@@ -41,6 +41,13 @@ pub(super) fn large(id: u64) -> String {
     value(LARGE)
 }
 
+/// [`small`] under another name, for the miss row: every call has a key never used before.
+#[rc::cache(cache = CACHE, expire = 3600)]
+pub(super) fn fresh(id: u64) -> String {
+    black_box(id);
+    value(SMALL)
+}
+
 /// [`small`], async.
 #[rc::cache(cache = ASYNC_CACHE, expire = 3600)]
 pub(super) async fn small_async(id: u64) -> String {
@@ -70,6 +77,15 @@ pub fn rows() -> Vec<Row> {
             measures: "as `macro-hit-100B` with a 10 KiB result",
             goal: Goal::AtMost(1.15),
             run: |ctx| hit_vs_by_hand(ctx, "large", LARGE, large),
+        },
+        Row {
+            name: "macro-miss-100B",
+            measures: "a miss of `fn fresh(id: u64) -> String` (100 B; each call a key never used): `GET`, \
+                       take the key's lease (`SET rc-lease:{key} token NX PX`), compute, store under the \
+                       lease (`EVAL`), i.e. 3 round trips, vs the same written by hand without a lease \
+                       (`GET`, compute, `SET .. EX`: 2 round trips); per call",
+            goal: Goal::AtMost(1.6),
+            run: miss_vs_by_hand,
         },
         Row {
             name: "macro-batch-100",
@@ -134,6 +150,32 @@ fn hit_vs_by_hand(ctx: &Ctx, name: &str, size: usize, f: fn(u64) -> String) -> O
         after.misses, before.misses,
         "every measured rc call is a hit"
     );
+    out
+}
+
+fn miss_vs_by_hand(ctx: &Ctx) -> Outcome {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Ids no earlier round used, so every call of both sides misses.
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 32);
+    let mut conn = redis::Client::open(shared_server().url())
+        .and_then(|c| c.get_connection())
+        .expect("raw connection");
+    let rc = |n| {
+        time_each(n, |_| {
+            black_box(fresh(NEXT.fetch_add(1, Ordering::Relaxed)));
+        })
+    };
+    let hand = |n| {
+        time_each(n, |_| {
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            black_box(by_hand(&mut conn, "fresh", id, SMALL));
+        })
+    };
+    let before = CACHE.stats();
+    let out = Outcome::latency(interleave(&ctx.plan(3_000), rc, hand));
+    let after = CACHE.stats();
+    assert_eq!(after.hits, before.hits, "every measured rc call is a miss");
+    assert_eq!(after.sets - before.sets, after.misses - before.misses, "and stores");
     out
 }
 
