@@ -1,6 +1,7 @@
 //! The async single-server backend: one multiplexed connection, reopened after failures.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -9,7 +10,7 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 use crate::backend::{AsyncBackend, BoxFuture, SetItem};
 use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
-use crate::health::{Health, Stage};
+use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
 use crate::replay::Unreplayed;
 
@@ -17,16 +18,46 @@ use crate::replay::Unreplayed;
 ///
 /// All tasks share one connection (the `redis` crate pipelines their
 /// commands). It is opened on first use and dropped after a connection error
-/// or timeout; the next call after the host's backoff opens a new one.
+/// or timeout. Once the server is marked down, calls fail fast and a
+/// background task probes it (see [`Health`]); the probe's connection is
+/// the one calls use when the server is back.
 pub struct AsyncRedisBackend {
     client: redis::Client,
     address: String,
     timeouts: Timeouts,
-    /// The shared connection and its generation, so a task only drops the one that failed it.
-    conn: Mutex<Option<(u64, MultiplexedConnection)>>,
+    conn: Arc<Shared>,
     connecting: tokio::sync::Mutex<()>,
-    health: Health,
+    health: Arc<Health>,
     unreplayed: Unreplayed,
+}
+
+/// The shared connection and its generation, so a task only drops the one
+/// that failed it. Shared with a probe, which installs its connection.
+#[derive(Default)]
+struct Shared {
+    slot: Mutex<Option<(u64, MultiplexedConnection)>>,
+    generations: AtomicU64,
+}
+
+impl Shared {
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `conn` the shared connection, under a new generation.
+    fn install(&self, conn: MultiplexedConnection) -> (u64, MultiplexedConnection) {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, conn.clone()));
+        (generation, conn)
+    }
+
+    /// Forgets connection `generation` (unless a newer one replaced it already).
+    fn forget(&self, generation: u64) {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *slot = None;
+        }
+    }
 }
 
 impl std::fmt::Debug for AsyncRedisBackend {
@@ -48,9 +79,9 @@ impl AsyncRedisBackend {
             client,
             address,
             timeouts,
-            conn: Mutex::new(None),
+            conn: Arc::default(),
             connecting: tokio::sync::Mutex::new(()),
-            health: Health::default(),
+            health: Arc::default(),
             unreplayed: Unreplayed::default(),
         })
     }
@@ -66,12 +97,13 @@ impl AsyncRedisBackend {
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.conn.current()
     }
 
     /// The shared connection (and its generation), opened if there is none.
+    /// While the server is down this fails at once (and may start a probe).
     async fn connection(&self) -> Result<(u64, MultiplexedConnection)> {
-        self.health.check(&self.address)?;
+        self.health.admit(&self.address, |p| self.start_probe(p))?;
         if let Some(c) = self.current() {
             return Ok(c);
         }
@@ -80,56 +112,46 @@ impl AsyncRedisBackend {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        // No second health check here: the first one just admitted this call as
-        // the probe, and checking again would see its own backoff and refuse.
-        let conn = match self.open().await {
+        // The task before us may have found the server down: then fail fast
+        // rather than each waiter paying its own connect timeout.
+        self.health.check(&self.address)?;
+        let conn = match open(&self.client, &self.address, self.timeouts).await {
             Ok(c) => c,
             Err(e) => {
                 self.health.record(&e, Stage::Connect);
                 return Err(e);
             }
         };
-        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = slot.as_ref().map_or(0, |(g, _)| g + 1);
-        *slot = Some((generation, conn.clone()));
-        Ok((generation, conn))
+        Ok(self.conn.install(conn))
     }
 
-    /// Connects and checks the server answers: without a password or db to
-    /// select there is no handshake, and a refusal such as `maxclients` would
-    /// otherwise surface later as a bare broken pipe.
-    async fn open(&self) -> Result<MultiplexedConnection> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeouts.connect))
-            .set_response_timeout(Some(self.timeouts.response));
-        // The handshake is bounded too: the client's own timeout covers only the socket connect.
-        let limit = self.timeouts.connect + self.timeouts.response;
-        let connect = async {
-            let mut conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            conn.send_packed_command(&redis::cmd("PING"))
-                .await?
-                .extract_error()?;
-            Ok::<_, redis::RedisError>(conn)
-        };
-        match tokio::time::timeout(limit, connect).await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(Error::redis(&self.address, e, self.timeouts.connect)),
-            Err(_) => Err(Error::Timeout {
-                host: self.address.clone(),
-                timeout: limit,
-            }),
+    /// Probes the server, which is down, off the callers' path: a task on
+    /// the current tokio runtime that opens a connection (installed as the
+    /// shared one when it answers), or a thread when there is no runtime.
+    fn start_probe(&self, probe: Probe) {
+        let (client, address, timeouts) =
+            (self.client.clone(), self.address.clone(), self.timeouts);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let shared = Arc::clone(&self.conn);
+                // If the runtime shuts down first, the dropped probe counts as failed.
+                runtime.spawn(async move {
+                    match open(&client, &address, timeouts).await {
+                        Ok(conn) => {
+                            shared.install(conn);
+                            probe.finish(Ok(()));
+                        }
+                        Err(e) => probe.finish(Err(e)),
+                    }
+                });
+            }
+            Err(_) => crate::pool::spawn_probe(client, address, timeouts, probe),
         }
     }
 
     /// Forgets connection `generation` (unless a newer one replaced it already).
     fn drop_connection(&self, generation: u64) {
-        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
-            *slot = None;
-        }
+        self.conn.forget(generation);
     }
 
     /// Runs `op` on the shared connection. A connection the server closed
@@ -320,6 +342,38 @@ impl AsyncRedisBackend {
             .query_pipeline(&commands::set_many_leased(items, token), n)
             .await?;
         Ok(commands::all_stored(&v))
+    }
+}
+
+/// Connects and checks the server answers: without a password or db to
+/// select there is no handshake, and a refusal such as `maxclients` would
+/// otherwise surface later as a bare broken pipe.
+async fn open(
+    client: &redis::Client,
+    address: &str,
+    timeouts: Timeouts,
+) -> Result<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.response));
+    // The handshake is bounded too: the client's own timeout covers only the socket connect.
+    let limit = timeouts.connect + timeouts.response;
+    let connect = async {
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        conn.send_packed_command(&redis::cmd("PING"))
+            .await?
+            .extract_error()?;
+        Ok::<_, redis::RedisError>(conn)
+    };
+    match tokio::time::timeout(limit, connect).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(Error::redis(address, e, timeouts.connect)),
+        Err(_) => Err(Error::Timeout {
+            host: address.to_owned(),
+            timeout: limit,
+        }),
     }
 }
 

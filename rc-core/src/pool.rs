@@ -1,6 +1,6 @@
 //! The blocking single-server backend: a small pool of `redis` connections.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::{Connection, Value};
@@ -8,7 +8,7 @@ use redis::{Connection, Value};
 use crate::backend::{Backend, SetItem};
 use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
-use crate::health::{Health, Stage};
+use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
 use crate::replay::Unreplayed;
 
@@ -20,14 +20,15 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Building it does not touch the network; connections are opened on demand
 /// (bounded by the connect timeout), reused while healthy and dropped after
 /// any connection error or timeout, so a late reply can never be read as the
-/// answer to another command.
+/// answer to another command. Once the server is marked down, calls fail
+/// fast and a background thread probes it (see [`Health`]).
 pub struct RedisBackend {
     client: redis::Client,
     address: String,
     timeouts: Timeouts,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
-    health: Health,
+    health: Arc<Health>,
     unreplayed: Unreplayed,
 }
 
@@ -91,7 +92,7 @@ impl RedisBackend {
             timeouts,
             idle: Mutex::new(Vec::new()),
             max_idle: pool_size.max(1),
-            health: Health::default(),
+            health: Arc::default(),
             unreplayed: Unreplayed::default(),
         })
     }
@@ -110,7 +111,7 @@ impl RedisBackend {
     /// and returns without waiting for the answer.
     fn send(&self, packed: Vec<u8>, replies: usize) -> InFlight<'_> {
         let mut flight = InFlight::new(self, packed, replies);
-        if let Err(e) = self.health.check(&self.address) {
+        if let Err(e) = self.health.admit(&self.address, |p| self.start_probe(p)) {
             flight.error = Some(e);
             return flight;
         }
@@ -257,16 +258,18 @@ impl RedisBackend {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let err = |e| Error::redis(&self.address, e, self.timeouts.connect);
-        let conn = self
-            .client
-            .get_connection_with_timeout(self.timeouts.connect)
-            .map_err(err)?;
-        conn.set_read_timeout(Some(self.timeouts.response))
-            .map_err(err)?;
-        conn.set_write_timeout(Some(self.timeouts.response))
-            .map_err(err)?;
-        Ok(conn)
+        connect(&self.client, &self.address, self.timeouts)
+    }
+
+    /// Probes the server, which is down, on a thread of its own: callers
+    /// keep failing fast meanwhile (see [`Health`]).
+    fn start_probe(&self, probe: Probe) {
+        spawn_probe(
+            self.client.clone(),
+            self.address.clone(),
+            self.timeouts,
+            probe,
+        );
     }
 
     fn release(&self, conn: Connection) {
@@ -279,6 +282,46 @@ impl RedisBackend {
     fn redis_err(&self, e: redis::RedisError) -> Error {
         Error::redis(&self.address, e, self.timeouts.response)
     }
+}
+
+/// A blocking connection to `address` whose every wait is bounded by `timeouts`.
+fn connect(client: &redis::Client, address: &str, timeouts: Timeouts) -> Result<Connection> {
+    let err = |e| Error::redis(address, e, timeouts.connect);
+    let conn = client
+        .get_connection_with_timeout(timeouts.connect)
+        .map_err(err)?;
+    conn.set_read_timeout(Some(timeouts.response))
+        .map_err(err)?;
+    conn.set_write_timeout(Some(timeouts.response))
+        .map_err(err)?;
+    Ok(conn)
+}
+
+/// Connects to the server and sends `PING` on a new thread, then reports
+/// the outcome to `probe`. The thread ends within the connect plus the
+/// response timeout, whether or not its backend is still there. Without a
+/// thread (the OS refused one) `probe` is dropped, which counts as failed.
+pub(crate) fn spawn_probe(
+    client: redis::Client,
+    address: String,
+    timeouts: Timeouts,
+    probe: Probe,
+) {
+    let run = move || {
+        let outcome = connect(&client, &address, timeouts).and_then(|mut conn| {
+            redis::ConnectionLike::req_packed_command(
+                &mut conn,
+                &commands::ping().get_packed_command(),
+            )
+            .and_then(Value::extract_error)
+            .map(drop)
+            .map_err(|e| Error::redis(&address, e, timeouts.response))
+        });
+        probe.finish(outcome);
+    };
+    let _ = std::thread::Builder::new()
+        .name("rc-probe".to_owned())
+        .spawn(run);
 }
 
 impl<'a> InFlight<'a> {

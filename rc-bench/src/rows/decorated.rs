@@ -175,7 +175,11 @@ fn miss_vs_by_hand(ctx: &Ctx) -> Outcome {
     let out = Outcome::latency(interleave(&ctx.plan(3_000), rc, hand));
     let after = CACHE.stats();
     assert_eq!(after.hits, before.hits, "every measured rc call is a miss");
-    assert_eq!(after.sets - before.sets, after.misses - before.misses, "and stores");
+    assert_eq!(
+        after.sets - before.sets,
+        after.misses - before.misses,
+        "and stores"
+    );
     out
 }
 

@@ -14,11 +14,11 @@ use crate::harness::{interleave, time_each};
 const IDS: u64 = 1000;
 /// Calls of the paced phase, made [`GAP`] apart after the measured rounds:
 /// long enough for the host's backoff to expire a few times, so that some
-/// calls probe the server (the measured rounds are over in a fraction of a
-/// second, within the first backoffs).
+/// calls start a background probe of the server (the measured rounds are
+/// over in a fraction of a second, within the first backoffs).
 const PACED: u64 = 2000;
 const GAP: Duration = Duration::from_millis(1);
-/// A paced call slower than this is counted as slow (a probe, or the scheduler).
+/// A paced call slower than this is counted as slow (starting a probe, or the scheduler).
 const SLOW: Duration = Duration::from_micros(20);
 
 pub fn rows() -> Vec<Row> {
@@ -68,8 +68,9 @@ fn note(calls: u64, errors: u64, rounds: Duration, mut paced: Vec<Duration>) -> 
     format!(
         "the server stays down for the whole row; `stats().errors` counted {errors} failures in \
          {calls} measured decorated calls: each call's read fails at once while the host backs \
-         off (after each backoff, 100 ms doubling, one call probes with a connect), the body \
-         runs, and the write is skipped. The rounds took {:.2} s, so few of their calls probe; \
+         off (after each backoff, 100 ms doubling, one call starts a probe in the background and \
+         fails fast too), the body runs, and the write is skipped. The rounds took {:.2} s, so \
+         few of their calls start a probe; \
          then {PACED} calls {} ms apart (so the backoff expires several times): the slowest \
          took {}, {slow} took over {}",
         rounds.as_secs_f64(),

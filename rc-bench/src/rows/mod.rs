@@ -4,6 +4,7 @@
 mod cluster;
 mod decorated;
 mod down;
+mod frozen;
 mod peers;
 mod single;
 
@@ -243,6 +244,7 @@ pub fn all() -> Vec<Row> {
     rows.extend(cluster::rows());
     rows.extend(peers::rows());
     rows.extend(down::rows());
+    rows.extend(frozen::rows());
     rows
 }
 
