@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::core::now;
+use crate::core::{Core, Io, now};
+use crate::default;
 pub use crate::key::{KeyArg, KeyBuilder};
 use crate::{AsyncBatch, AsyncCache, Batch, Cache, Promise};
 pub use serde;
@@ -30,47 +31,43 @@ pub fn key_arg<A: KeyArg + ?Sized>(a: &A) -> &A {
     a
 }
 
-/// The installed default [`Cache`], held for one call.
+/// The default cache of one face in effect for a call (a scoped one, else
+/// the process-wide one), held for it.
 ///
 /// A full `Arc` rather than an `arc_swap` guard: the call may run a long body
 /// (or await), and guards are meant to be short-lived.
-pub struct DefaultCache(Option<Arc<Cache>>);
+pub struct DefaultCache<C>(Option<Arc<C>>);
 
-impl DefaultCache {
-    /// The installed cache, if any.
-    pub fn get(&self) -> Option<&Cache> {
+impl<C> DefaultCache<C> {
+    /// The cache, if any.
+    pub fn get(&self) -> Option<&C> {
         self.0.as_deref()
     }
 }
 
-/// The installed default [`AsyncCache`], held for one call.
-pub struct DefaultAsyncCache(Option<Arc<AsyncCache>>);
-
-impl DefaultAsyncCache {
-    /// The installed cache, if any.
-    pub fn get(&self) -> Option<&AsyncCache> {
-        self.0.as_deref()
-    }
+/// The default [`Cache`] here: the thread's, else the process-wide one.
+pub fn default_cache() -> DefaultCache<Cache> {
+    DefaultCache(default::BLOCKING.current())
 }
 
-/// The installed default [`Cache`].
-pub fn default_cache() -> DefaultCache {
-    DefaultCache(Cache::default_slot().load())
+/// The default [`AsyncCache`] here: the task's, else the process-wide one.
+pub fn default_async_cache() -> DefaultCache<AsyncCache> {
+    DefaultCache(default::ASYNC.current())
 }
 
-/// The installed default [`AsyncCache`].
-pub fn default_async_cache() -> DefaultAsyncCache {
-    DefaultAsyncCache(AsyncCache::default_slot().load())
-}
+/// How to give `#[rc::cache]` functions a default cache.
+const NO_DEFAULT_HELP: &str = "install one with Cache::install_default or \
+    AsyncCache::install_default, or, in tests, scope one with Cache::set_thread_default \
+    or AsyncCache::scope_default";
 
 fn warn_uncached() {
     static WARNED: Once = Once::new();
     WARNED.call_once(|| {
-        const MSG: &str = "rc: a #[rc::cache] function ran uncached: no default cache is installed \
-                           (call Cache::install_default or AsyncCache::install_default)";
-        tracing::warn!("{MSG}");
+        const MSG: &str = "rc: a #[rc::cache] function ran uncached: it has no `cache = ..` \
+                           and there is no default cache";
+        tracing::warn!("{MSG} ({NO_DEFAULT_HELP})");
         // Also on stderr: with no tracing subscriber this misconfiguration would be silent.
-        eprintln!("{MSG}");
+        eprintln!("{MSG} ({NO_DEFAULT_HELP})");
     });
 }
 
@@ -112,91 +109,109 @@ impl<R> Returns<R> {
 
 /// Picked for a return type that is a `Result`: only `Ok` is cached.
 pub trait ReturnsResult {
-    /// [`Fallible`].
+    /// [`Entry`] of [`Fallible`].
     type Kind;
     /// The entry points for this return type.
     fn kind(&self) -> Self::Kind;
 }
 
 impl<T, E> ReturnsResult for Returns<Result<T, E>> {
-    type Kind = Fallible<T, E>;
-    fn kind(&self) -> Fallible<T, E> {
-        Fallible(PhantomData)
+    type Kind = Entry<Fallible<T, E>>;
+    fn kind(&self) -> Entry<Fallible<T, E>> {
+        Entry(PhantomData)
     }
 }
 
 /// Picked for any other return type: the whole value is cached.
 pub trait ReturnsValue {
-    /// [`Plain`].
+    /// [`Entry`] of [`Plain`].
     type Kind;
     /// The entry points for this return type.
     fn kind(&self) -> Self::Kind;
 }
 
 impl<R> ReturnsValue for &Returns<R> {
-    type Kind = Plain<R>;
-    fn kind(&self) -> Plain<R> {
-        Plain(PhantomData)
+    type Kind = Entry<Plain<R>>;
+    fn kind(&self) -> Entry<Plain<R>> {
+        Entry(PhantomData)
     }
 }
 
-/// What an entry-point kind stores: `T` for [`Plain<T>`] and [`Fallible<T, E>`].
+/// How a decorated function's return value relates to what is cached:
+/// [`Plain<T>`] caches the whole `T`, [`Fallible<T, E>`] only `Ok(T)`.
 pub trait Kind {
     /// The cached type.
     type Cached;
+    /// The function's return type.
+    type Ret;
+    /// The return value for a cached value.
+    fn wrap(cached: Self::Cached) -> Self::Ret;
+    /// What of a return value is cached, if anything.
+    fn peek(ret: &Self::Ret) -> Option<&Self::Cached>;
 }
+
+/// A function whose whole result `T` is cached.
+pub struct Plain<T>(PhantomData<fn() -> T>);
+
+/// A function returning `Result<T, E>`: only `Ok(T)` is cached.
+pub struct Fallible<T, E>(PhantomData<fn() -> Result<T, E>>);
 
 impl<T> Kind for Plain<T> {
     type Cached = T;
+    type Ret = T;
+    fn wrap(cached: T) -> T {
+        cached
+    }
+    fn peek(ret: &T) -> Option<&T> {
+        Some(ret)
+    }
 }
 
 impl<T, E> Kind for Fallible<T, E> {
     type Cached = T;
+    type Ret = Result<T, E>;
+    fn wrap(cached: T) -> Result<T, E> {
+        Ok(cached)
+    }
+    fn peek(ret: &Result<T, E>) -> Option<&T> {
+        ret.as_ref().ok()
+    }
 }
 
-/// Passes `kind` through, checking at compile time that what it stores can
+/// Passes `entry` through, checking at compile time that what it stores can
 /// be cached: the compiler finds that type (the `Ok` type of a `Result`,
 /// aliases included), and the macro spans this call on the return type,
 /// where the error then points.
 #[inline(always)]
-pub fn assert_cacheable<K: Kind>(kind: K) -> K
+pub fn assert_cacheable<K: Kind>(entry: Entry<K>) -> Entry<K>
 where
     K::Cached: Cacheable,
 {
-    kind
+    entry
 }
 
-/// Entry points of a function whose whole result `T` is cached.
-pub struct Plain<T>(PhantomData<fn() -> T>);
+/// The entry points of a decorated function of kind `K`.
+pub struct Entry<K>(PhantomData<fn() -> K>);
 
-/// Entry points of a function returning `Result<T, E>`: only `Ok(T)` is cached.
-pub struct Fallible<T, E>(PhantomData<fn() -> Result<T, E>>);
-
-// `T: Cacheable` is on each method, not on the impl: with an unmet bound on
-// the impl the method is "not found" (E0599), an error of its own, while an
-// unmet bound on the method is the same error, at the same span (the macro
-// sees to it), as `assert_cacheable`'s, which rustc shows once.
-impl<T> Plain<T> {
+// `K::Cached: Cacheable` is on each method, not on the impl: with an unmet
+// bound on the impl the method is "not found" (E0599), an error of its own,
+// while an unmet bound on the method is the same error, at the same span (the
+// macro sees to it), as `assert_cacheable`'s, which rustc shows once.
+impl<K: Kind> Entry<K> {
     /// A decorated sync call.
     pub fn call(
         self,
         cache: Option<&Cache>,
         key: String,
         opts: Options,
-        body: impl FnOnce() -> T,
-    ) -> T
+        body: impl FnOnce() -> K::Ret,
+    ) -> K::Ret
     where
-        T: Cacheable,
+        K::Cached: Cacheable,
     {
-        match cache {
-            Some(c) => now(c
-                .core
-                .cached(key, opts.expire, async { body() }, |v| v, |v| Some(v))),
-            None => {
-                warn_uncached();
-                body()
-            }
-        }
+        now(Self::cached(cache.map(|c| &*c.core), key, opts, async {
+            body()
+        }))
     }
 
     /// A decorated async call.
@@ -205,17 +220,26 @@ impl<T> Plain<T> {
         cache: Option<&AsyncCache>,
         key: String,
         opts: Options,
-        body: impl Future<Output = T>,
-    ) -> T
+        body: impl Future<Output = K::Ret>,
+    ) -> K::Ret
     where
-        T: Cacheable,
+        K::Cached: Cacheable,
     {
-        match cache {
-            Some(c) => {
-                c.core
-                    .cached(key, opts.expire, body, |v| v, |v| Some(v))
-                    .await
-            }
+        Self::cached(cache.map(|c| &*c.core), key, opts, body).await
+    }
+
+    /// Both faces' calls: through `core`, or, without a cache, `body` alone.
+    async fn cached<I: Io>(
+        core: Option<&Core<I>>,
+        key: String,
+        opts: Options,
+        body: impl Future<Output = K::Ret>,
+    ) -> K::Ret
+    where
+        K::Cached: Cacheable,
+    {
+        match core {
+            Some(c) => c.cached(key, opts.expire, body, K::wrap, K::peek).await,
             None => {
                 warn_uncached();
                 body.await
@@ -229,12 +253,13 @@ impl<T> Plain<T> {
         batch: &Batch<'a>,
         key: String,
         opts: Options,
-        body: impl FnOnce() -> T + 'a,
-    ) -> Promise<T>
+        body: impl FnOnce() -> K::Ret + 'a,
+    ) -> Promise<K::Ret>
     where
-        T: Cacheable + 'a,
+        K::Cached: Cacheable + 'a,
+        K::Ret: 'a,
     {
-        batch.record(key, opts.expire, body, |v| v, |v| Some(v))
+        batch.record(key, opts.expire, body, K::wrap, K::peek)
     }
 
     /// Records a decorated async call in an async batch.
@@ -243,128 +268,49 @@ impl<T> Plain<T> {
         batch: &AsyncBatch<'a>,
         key: String,
         opts: Options,
-        body: impl Future<Output = T> + Send + 'a,
-    ) -> Promise<T>
+        body: impl Future<Output = K::Ret> + Send + 'a,
+    ) -> Promise<K::Ret>
     where
-        T: Cacheable + Send + Sync + 'a,
+        K::Cached: Cacheable + Send + Sync + 'a,
+        K::Ret: Send + Sync + 'a,
     {
-        batch.record(key, opts.expire, body, |v| v, |v| Some(v))
-    }
-}
-
-impl<T, E> Fallible<T, E> {
-    /// A decorated sync call.
-    pub fn call(
-        self,
-        cache: Option<&Cache>,
-        key: String,
-        opts: Options,
-        body: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        T: Cacheable,
-    {
-        match cache {
-            Some(c) => now(c
-                .core
-                .cached(key, opts.expire, async { body() }, Ok, |r| r.as_ref().ok())),
-            None => {
-                warn_uncached();
-                body()
-            }
-        }
-    }
-
-    /// A decorated async call.
-    pub async fn call_async(
-        self,
-        cache: Option<&AsyncCache>,
-        key: String,
-        opts: Options,
-        body: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, E>
-    where
-        T: Cacheable,
-    {
-        match cache {
-            Some(c) => {
-                c.core
-                    .cached(key, opts.expire, body, Ok, |r| r.as_ref().ok())
-                    .await
-            }
-            None => {
-                warn_uncached();
-                body.await
-            }
-        }
-    }
-
-    /// Records a decorated call in a batch.
-    pub fn batch<'a>(
-        self,
-        batch: &Batch<'a>,
-        key: String,
-        opts: Options,
-        body: impl FnOnce() -> Result<T, E> + 'a,
-    ) -> Promise<Result<T, E>>
-    where
-        T: Cacheable + 'a,
-        E: 'a,
-    {
-        batch.record(key, opts.expire, body, Ok, |r| r.as_ref().ok())
-    }
-
-    /// Records a decorated async call in an async batch.
-    pub fn batch_async<'a>(
-        self,
-        batch: &AsyncBatch<'a>,
-        key: String,
-        opts: Options,
-        body: impl Future<Output = Result<T, E>> + Send + 'a,
-    ) -> Promise<Result<T, E>>
-    where
-        T: Cacheable + Send + Sync + 'a,
-        E: Send + Sync + 'a,
-    {
-        batch.record(key, opts.expire, body, Ok, |r| r.as_ref().ok())
+        batch.record(key, opts.expire, body, K::wrap, K::peek)
     }
 }
 
 /// Deletes a decorated call's cached value: `Ok(true)` if one was deleted,
-/// `Ok(false)` if none was cached, `Err` if the cache failed or none is installed.
+/// `Ok(false)` if none was cached, `Err` if the cache failed or there is none.
 pub fn try_invalidate(cache: Option<&Cache>, key: String) -> crate::Result<bool> {
-    match cache {
-        Some(c) => now(c.core.try_invalidate(key)),
-        None => Err(no_default()),
-    }
+    now(try_invalidate_in(cache.map(|c| &*c.core), key))
 }
 
 /// Async twin of [`try_invalidate`].
 pub async fn try_invalidate_async(cache: Option<&AsyncCache>, key: String) -> crate::Result<bool> {
-    match cache {
-        Some(c) => c.core.try_invalidate(key).await,
-        None => Err(no_default()),
-    }
+    try_invalidate_in(cache.map(|c| &*c.core), key).await
 }
 
-fn no_default() -> crate::Error {
-    crate::Error::config(
-        "no default cache is installed (call Cache::install_default or AsyncCache::install_default)",
-    )
+async fn try_invalidate_in<I: Io>(core: Option<&Core<I>>, key: String) -> crate::Result<bool> {
+    match core {
+        Some(c) => c.try_invalidate(key).await,
+        None => Err(crate::Error::config(format!(
+            "no default cache: {NO_DEFAULT_HELP}"
+        ))),
+    }
 }
 
 /// Deletes a decorated call's cached value; true if one was deleted.
 pub fn invalidate(cache: Option<&Cache>, key: String) -> bool {
-    match cache {
-        Some(c) => now(c.core.invalidate(key)),
-        None => false,
-    }
+    now(invalidate_in(cache.map(|c| &*c.core), key))
 }
 
 /// Async twin of [`invalidate`].
 pub async fn invalidate_async(cache: Option<&AsyncCache>, key: String) -> bool {
-    match cache {
-        Some(c) => c.core.invalidate(key).await,
+    invalidate_in(cache.map(|c| &*c.core), key).await
+}
+
+async fn invalidate_in<I: Io>(core: Option<&Core<I>>, key: String) -> bool {
+    match core {
+        Some(c) => c.invalidate(key).await,
         None => false,
     }
 }
@@ -380,12 +326,13 @@ mod tests {
     #[allow(clippy::needless_borrow)]
     #[test]
     fn the_resolved_type_picks_the_kind() {
-        let _: Fallible<i32, String> = (&Returns::<Fallible2<i32>>::new()).kind();
-        let _: Fallible<u8, std::io::Error> = (&Returns::<std::io::Result<u8>>::new()).kind();
-        let _: Plain<Option<i32>> = (&Returns::<Option<i32>>::new()).kind();
-        fn generic<R>() -> Plain<R> {
+        let _: Entry<Fallible<i32, String>> = (&Returns::<Fallible2<i32>>::new()).kind();
+        let _: Entry<Fallible<u8, std::io::Error>> =
+            (&Returns::<std::io::Result<u8>>::new()).kind();
+        let _: Entry<Plain<Option<i32>>> = (&Returns::<Option<i32>>::new()).kind();
+        fn generic<R>() -> Entry<Plain<R>> {
             (&Returns::<R>::new()).kind()
         }
-        let _: Plain<Result<i32, String>> = generic::<Result<i32, String>>();
+        let _: Entry<Plain<Result<i32, String>>> = generic::<Result<i32, String>>();
     }
 }

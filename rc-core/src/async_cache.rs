@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::batch::AsyncBatch;
 use crate::builder::CacheBuilder;
-use crate::core::{Core, DefaultSlot, NonBlocking};
+use crate::core::{Core, NonBlocking};
+use crate::default;
 use crate::error::Result;
 use crate::stats::Stats;
 
@@ -37,8 +38,6 @@ impl std::fmt::Debug for AsyncCache {
         self.core.debug("AsyncCache", f)
     }
 }
-
-static DEFAULT: DefaultSlot<AsyncCache> = DefaultSlot::new();
 
 impl AsyncCache {
     /// A cache on `localhost:6379`, db 0. Does not connect yet.
@@ -142,18 +141,39 @@ impl AsyncCache {
         &self.core.front.namespace
     }
 
-    /// Makes this cache the one async `#[rc::cache]` functions without `cache = ..` use,
-    /// replacing any earlier default.
+    /// Makes this cache the one async `#[rc::cache]` functions without
+    /// `cache = ..` use, process-wide, replacing any earlier default. For
+    /// applications; tests, which run side by side, use
+    /// [`scope_default`](Self::scope_default).
     pub fn install_default(self) {
-        DEFAULT.install(self);
+        default::ASYNC.install(self);
     }
 
-    /// The installed default cache, if any.
+    /// The process-wide default cache, if any (a task's own, from
+    /// [`scope_default`](Self::scope_default), is not looked at).
     pub fn installed_default() -> Option<AsyncCache> {
-        DEFAULT.get()
+        default::ASYNC.installed()
     }
 
-    pub(crate) fn default_slot() -> &'static DefaultSlot<AsyncCache> {
-        &DEFAULT
+    /// Runs `fut` with this cache as the one async `#[rc::cache]` functions
+    /// without `cache = ..` use, ahead of the process-wide default. The scope
+    /// is the tokio task that awaits the returned future, on whichever worker
+    /// thread it runs; scopes nest. Tasks spawned from inside are not in it:
+    /// wrap their futures too.
+    ///
+    /// ```
+    /// #[rc::cache]
+    /// async fn answer() -> u32 { 42 }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = rc::testing::FakeRedisCache::new_async();
+    /// cache.scope_default(async {
+    ///     assert_eq!(answer().await, 42);
+    /// }).await;
+    /// assert_eq!(cache.stats().misses, 1);
+    /// # });
+    /// ```
+    pub fn scope_default<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
+        default::scope_task(self, fut)
     }
 }

@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::batch::Batch;
 use crate::builder::CacheBuilder;
-use crate::core::{Blocking, Core, DefaultSlot, now};
+use crate::core::{Blocking, Core, now};
+use crate::default::{self, DefaultGuard};
 use crate::error::Result;
 use crate::stats::Stats;
 
@@ -40,8 +41,6 @@ impl std::fmt::Debug for Cache {
         self.core.debug("Cache", f)
     }
 }
-
-static DEFAULT: DefaultSlot<Cache> = DefaultSlot::new();
 
 impl Cache {
     /// A cache on `localhost:6379`, db 0. Does not connect yet.
@@ -158,18 +157,35 @@ impl Cache {
         &self.core.front.namespace
     }
 
-    /// Makes this cache the one `#[rc::cache]` functions without `cache = ..` use,
-    /// replacing any earlier default.
+    /// Makes this cache the one `#[rc::cache]` functions without `cache = ..`
+    /// use, process-wide, replacing any earlier default. For applications;
+    /// tests, which run side by side, use [`set_thread_default`](Self::set_thread_default).
     pub fn install_default(self) {
-        DEFAULT.install(self);
+        default::BLOCKING.install(self);
     }
 
-    /// The installed default cache, if any.
+    /// The process-wide default cache, if any (a thread's own, from
+    /// [`set_thread_default`](Self::set_thread_default), is not looked at).
     pub fn installed_default() -> Option<Cache> {
-        DEFAULT.get()
+        default::BLOCKING.installed()
     }
 
-    pub(crate) fn default_slot() -> &'static DefaultSlot<Cache> {
-        &DEFAULT
+    /// Makes this cache the one `#[rc::cache]` functions without `cache = ..`
+    /// use on the current thread, ahead of the process-wide default, until
+    /// the guard is dropped (then the thread's previous default is back).
+    /// Guards nest. Other threads are not affected, threads spawned from here
+    /// included.
+    ///
+    /// ```
+    /// #[rc::cache]
+    /// fn answer() -> u32 { 42 }
+    ///
+    /// let cache = rc::testing::FakeRedisCache::new();
+    /// let _guard = cache.set_thread_default();
+    /// assert_eq!(answer(), 42);
+    /// assert_eq!(cache.stats().misses, 1);
+    /// ```
+    pub fn set_thread_default(&self) -> DefaultGuard {
+        default::set_thread(self)
     }
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -425,27 +424,6 @@ impl<I: Io> Core<I> {
             .field("serializer", &self.front.codec.name())
             .field("default_expire", &self.front.default_expire)
             .finish_non_exhaustive()
-    }
-}
-
-/// The process-wide default cache of one face, read by `#[rc::cache]`.
-pub(crate) struct DefaultSlot<C>(ArcSwapOption<C>);
-
-impl<C: Clone> DefaultSlot<C> {
-    pub const fn new() -> Self {
-        DefaultSlot(ArcSwapOption::const_empty())
-    }
-
-    pub fn install(&self, cache: C) {
-        self.0.store(Some(Arc::new(cache)));
-    }
-
-    pub fn get(&self) -> Option<C> {
-        self.0.load_full().map(|c| (*c).clone())
-    }
-
-    pub fn load(&self) -> Option<Arc<C>> {
-        self.0.load_full()
     }
 }
 

@@ -13,6 +13,7 @@ mod cache;
 mod commands;
 mod config;
 mod core;
+mod default;
 mod error;
 mod front;
 mod health;
@@ -38,6 +39,7 @@ pub use cache::Cache;
 pub use config::CacheConfig;
 #[doc(hidden)]
 pub use config::opt_secs;
+pub use default::DefaultGuard;
 pub use error::{BoxError, Error, Result};
 pub use front::DEFAULT_EXPIRE;
 pub use health::Health;
