@@ -74,6 +74,9 @@ impl AsyncCache {
     }
 
     /// The values of `keys` in order, `None` where missing: one `MGET` per server.
+    ///
+    /// All or nothing, like [`Cache::get_many`](crate::Cache::get_many); see
+    /// [`get_many_results`](Self::get_many_results) for one result per key.
     pub async fn get_many<T, I, K>(&self, keys: I) -> Result<Vec<Option<T>>>
     where
         T: DeserializeOwned,
@@ -81,6 +84,32 @@ impl AsyncCache {
         K: AsRef<str>,
     {
         self.core.get_many(keys).await
+    }
+
+    /// One result per key, in order, like
+    /// [`Cache::get_many_results`](crate::Cache::get_many_results): a value
+    /// that does not decode, or a failed server, fails only its keys.
+    ///
+    /// ```
+    /// # let server = rc::testing::RedisServer::start();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = rc::AsyncCache::open(&server.url())?;
+    /// cache.set("a", &1, None).await?;
+    /// cache.set("b", &"not a number", None).await?;
+    /// let results = cache.get_many_results::<i32, _, _>(["a", "b", "c"]).await;
+    /// assert_eq!(results[0].as_ref().ok(), Some(&Some(1)));
+    /// assert!(matches!(&results[1], Err(rc::Error::Decode { key, .. }) if key == "b"));
+    /// assert_eq!(results[2].as_ref().ok(), Some(&None));
+    /// # Ok::<(), rc::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn get_many_results<T, I, K>(&self, keys: I) -> Vec<Result<Option<T>>>
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        self.core.get_many_results(keys).await
     }
 
     /// Stores every pair with the same expiry in one pipelined round trip per

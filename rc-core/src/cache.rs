@@ -79,6 +79,11 @@ impl Cache {
     }
 
     /// The values of `keys` in order, `None` where missing: one `MGET` per server.
+    ///
+    /// All or nothing: the first error in key order is returned, a failed
+    /// server or bytes that do not decode (an [`Error::Decode`](crate::Error::Decode)
+    /// naming the key). [`get_many_results`](Self::get_many_results) keeps the
+    /// other keys' values.
     pub fn get_many<T, I, K>(&self, keys: I) -> Result<Vec<Option<T>>>
     where
         T: DeserializeOwned,
@@ -86,6 +91,32 @@ impl Cache {
         K: AsRef<str>,
     {
         now(self.core.get_many(keys))
+    }
+
+    /// Like [`get_many`](Self::get_many), but one result per key, in order:
+    /// a value that does not decode fails its key only (an
+    /// [`Error::Decode`](crate::Error::Decode) naming it), and a failed server
+    /// (in a cluster) only the keys it holds; the other keys still get their
+    /// values. Nothing fails the call as a whole.
+    ///
+    /// ```
+    /// # let server = rc::testing::RedisServer::start();
+    /// let cache = rc::Cache::open(&server.url())?;
+    /// cache.set("a", &1, None)?;
+    /// cache.set("b", &"not a number", None)?;
+    /// let results = cache.get_many_results::<i32, _, _>(["a", "b", "c"]);
+    /// assert_eq!(results[0].as_ref().ok(), Some(&Some(1)));
+    /// assert!(matches!(&results[1], Err(rc::Error::Decode { key, .. }) if key == "b"));
+    /// assert_eq!(results[2].as_ref().ok(), Some(&None));
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn get_many_results<T, I, K>(&self, keys: I) -> Vec<Result<Option<T>>>
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        now(self.core.get_many_results(keys))
     }
 
     /// Stores every pair with the same expiry in one pipelined round trip per

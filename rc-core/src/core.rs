@@ -278,6 +278,21 @@ impl<I: Io> Core<I> {
         self.front.decode_many(&keys, replies)
     }
 
+    pub async fn get_many_results<T, K>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Vec<Result<Option<T>>>
+    where
+        T: DeserializeOwned,
+        K: AsRef<str>,
+    {
+        let keys: Vec<K> = keys.into_iter().collect();
+        let full = self.front.full_keys(&keys);
+        let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
+        let replies = I::read_many(&self.backend, &keys).await;
+        self.front.decode_many_results(&keys, replies)
+    }
+
     pub async fn set_many<K, V>(
         &self,
         items: impl IntoIterator<Item = (K, V)>,

@@ -81,7 +81,8 @@ impl Front {
     }
 
     /// Direct `get_many`: decodes every reply in key order; the first error
-    /// (a failed server or bad bytes) is returned. Counters are added once.
+    /// (a failed server, or bad bytes: an [`Error::Decode`] naming the key) is
+    /// returned. Counters are added once.
     pub fn decode_many<T: DeserializeOwned>(
         &self,
         keys: &[&str],
@@ -112,6 +113,51 @@ impl Front {
             Err(_) => {}
         }
         result
+    }
+
+    /// Direct `get_many_results`: one result per key, in key order. A failed
+    /// server fails its keys, bad bytes their key; the others decode. Counts
+    /// hits, misses and decode errors per key, and one error per call when
+    /// some server failed.
+    pub fn decode_many_results<T: DeserializeOwned>(
+        &self,
+        keys: &[&str],
+        replies: Vec<Result<Option<Vec<u8>>>>,
+    ) -> Vec<Result<Option<T>>> {
+        let (mut hits, mut misses, mut bad, mut failed) = (0, 0, 0, false);
+        let results = keys
+            .iter()
+            .zip(replies)
+            .map(|(key, reply)| match reply {
+                Ok(Some(bytes)) => match self.codec.decode(key, &bytes) {
+                    Ok(v) => {
+                        hits += 1;
+                        Ok(Some(v))
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        Err(e)
+                    }
+                },
+                Ok(None) => {
+                    misses += 1;
+                    Ok(None)
+                }
+                Err(e) => {
+                    failed = true;
+                    Err(e)
+                }
+            })
+            .collect();
+        Counters::add(&self.counters.hits, hits);
+        Counters::add(&self.counters.misses, misses);
+        if bad > 0 {
+            Counters::add(&self.counters.decode_errors, bad);
+        }
+        if failed {
+            Counters::add(&self.counters.errors, 1);
+        }
+        results
     }
 
     /// Decorated read: a hit decodes; a miss, a store error or bad bytes give `None`.

@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{BoxError, Error, Result};
 
+mod json;
+
 /// Turns values into bytes and back.
 ///
 /// rc ships [`JsonSerializer`] (the default, readable by Python rc) and
@@ -64,6 +66,36 @@ impl Decode<'_> {
 }
 
 /// JSON via `serde_json`: the default, and the format Python rc reads and writes.
+///
+/// Written as Python's `json` module writes it, so that each side reads the
+/// other's values exactly:
+///
+/// * every `f64` comes back bit for bit (`-0.0` included); non-finite floats
+///   are the bare tokens Python writes, `NaN`, `Infinity` and `-Infinity`
+///   (not `null`), read back as NaN and the infinities, wherever they are
+///   nested;
+/// * integers beyond 64 bits (Python's `2**70`) decode into `i128`/`u128`;
+///   non-ASCII strings, written by Python as `\uXXXX` escapes, decode;
+/// * what JSON cannot hold is an [`Error::Encode`](crate::Error::Encode) from
+///   `set`, never a silent change: a map whose keys are not strings, numbers
+///   or bools, a non-finite map key, nesting deeper than 127 arrays/objects;
+/// * what Rust cannot hold is an [`Error::Decode`](crate::Error::Decode)
+///   naming the key: a lone surrogate (`"\ud800"`) in a string, an integer
+///   too large for the requested type, nesting deeper than 127 levels (Python
+///   writes up to ~1000; rc keeps `serde_json`'s recursion limit rather than
+///   risk the stack on a shared value).
+///
+/// ```
+/// let cache = rc::Cache::builder()
+///     .build_with_backend(std::sync::Arc::new(rc::MemoryBackend::default()))?;
+/// cache.set("floats", &vec![f64::NAN, f64::NEG_INFINITY, -0.0, 0.1], None)?;
+/// let back: Vec<f64> = cache.get("floats")?.unwrap();
+/// assert!(back[0].is_nan());
+/// assert_eq!(back[1], f64::NEG_INFINITY);
+/// assert!(back[2] == 0.0 && back[2].is_sign_negative());
+/// assert_eq!(back[3], 0.1);
+/// # Ok::<(), rc::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonSerializer;
 
@@ -77,13 +109,21 @@ impl Serializer for JsonSerializer {
         "json"
     }
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, BoxError> {
-        Ok(serde_json::to_vec(value)?)
+        Ok(json::to_vec(value)?)
     }
     fn decode(&self, bytes: &[u8], out: Decode<'_>) -> Result<(), BoxError> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        out.from(&mut de)?;
-        de.end()?;
-        Ok(())
+        let first = (out.sink)(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+            .map_err(BoxError::from)
+            .and_then(|()| Ok(de.end()?));
+        match first {
+            // Python's NaN/Infinity: parse again with the tokens (see `json`).
+            Err(e) if json::has_python_token(bytes) => match json::parse(bytes) {
+                Ok(tree) => out.from(tree),
+                Err(_) => Err(json::explain(e)),
+            },
+            r => r.map_err(json::explain),
+        }
     }
 }
 
@@ -130,7 +170,7 @@ impl Codec {
 
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
         let r: Result<Vec<u8>, BoxError> = match self {
-            Codec::Json => serde_json::to_vec(value).map_err(Into::into),
+            Codec::Json => json::to_vec(value).map_err(Into::into),
             Codec::Cbor => cbor4ii::serde::to_vec(Vec::new(), &value).map_err(Into::into),
             Codec::Custom(s) => s.encode(&value as &dyn erased_serde::Serialize),
         };
@@ -142,7 +182,7 @@ impl Codec {
 
     pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
         let r: Result<T, BoxError> = match self {
-            Codec::Json => serde_json::from_slice(bytes).map_err(Into::into),
+            Codec::Json => json::from_slice(bytes),
             Codec::Cbor => cbor4ii::serde::from_slice(bytes).map_err(Into::into),
             Codec::Custom(s) => {
                 let mut value = None;
