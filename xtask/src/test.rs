@@ -72,10 +72,14 @@ pub fn run(args: &[String]) -> Result {
         // uncommitted changes; a real `cargo publish` still refuses them.
         (
             "publish dry run",
-            Step::Cargo(cargo_cmd(
-                &["publish", "--workspace", "--dry-run", "--allow-dirty"],
-                &[],
-            )),
+            Step::Publish({
+                let mut cmd = cargo_cmd(
+                    &["publish", "--workspace", "--dry-run", "--allow-dirty"],
+                    &[],
+                );
+                cmd.env("CARGO_TARGET_DIR", PUBLISH_TARGET);
+                cmd
+            }),
         ),
     ];
     let total = steps.len();
@@ -90,11 +94,11 @@ pub fn run(args: &[String]) -> Result {
             }
             Step::Cargo(cmd) => {
                 println!("\n==> [{n}/{total}] {name}: {}", show(cmd));
-                match cmd.status() {
-                    Ok(status) if status.success() => Ok(()),
-                    Ok(status) => Err(format!("{status}")),
-                    Err(e) => Err(format!("cannot run cargo: {e}")),
-                }
+                status(cmd)
+            }
+            Step::Publish(cmd) => {
+                println!("\n==> [{n}/{total}] {name}: {}", show(cmd));
+                forget_packaged().and_then(|()| status(cmd))
             }
         };
         if let Err(why) = outcome {
@@ -114,6 +118,57 @@ pub fn run(args: &[String]) -> Result {
 enum Step {
     EnsureRedis,
     Cargo(Command),
+    /// A publish dry run, after [`forget_packaged`].
+    Publish(Command),
+}
+
+fn status(cmd: &mut Command) -> Result {
+    match cmd.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("{status}")),
+        Err(e) => Err(format!("cannot run cargo: {e}")),
+    }
+}
+
+/// Where the publish dry run builds (see [`forget_packaged`]).
+const PUBLISH_TARGET: &str = "target/publish-check";
+
+/// Removes what an earlier publish dry run left of our packages: the copies
+/// unpacked under `$CARGO_HOME/registry/src/-<hash>/` (the local registry it
+/// verifies against) and their builds in [`PUBLISH_TARGET`]. Cargo takes a
+/// registry crate of the same name and version as unchanged and reuses both,
+/// so without this a dry run verifies each crate against the other crates as
+/// an earlier run packaged them, not as they are now.
+fn forget_packaged() -> Result {
+    let builds = crate::root().join(PUBLISH_TARGET);
+    if builds.exists() {
+        std::fs::remove_dir_all(&builds)
+            .map_err(|e| format!("cannot remove {}: {e}", builds.display()))?;
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        // Local registries only: crates.io's directory is named after its host.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for krate in std::fs::read_dir(registry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if krate.file_name().to_string_lossy().starts_with("rc-cache") {
+                std::fs::remove_dir_all(krate.path())
+                    .map_err(|e| format!("cannot remove {}: {e}", krate.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `cargo doc` with warnings (broken links, missing docs) as errors.
