@@ -271,11 +271,8 @@ impl<I: Io> Core<I> {
         T: DeserializeOwned,
         K: AsRef<str>,
     {
-        let keys: Vec<K> = keys.into_iter().collect();
-        let full = self.front.full_keys(&keys);
-        let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
-        let replies = I::read_many(&self.backend, &keys).await;
-        self.front.decode_many(&keys, replies)
+        self.read_many(keys, |f, keys, replies| f.decode_many(keys, replies))
+            .await
     }
 
     pub async fn get_many_results<T, K>(
@@ -286,11 +283,23 @@ impl<I: Io> Core<I> {
         T: DeserializeOwned,
         K: AsRef<str>,
     {
+        self.read_many(keys, |f, keys, replies| {
+            f.decode_many_results(keys, replies)
+        })
+        .await
+    }
+
+    /// Reads `keys` (namespaced) in one multi-get and hands the replies to `decode`.
+    async fn read_many<K: AsRef<str>, R>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+        decode: impl FnOnce(&Front, &[&str], Vec<Result<Option<Vec<u8>>>>) -> R,
+    ) -> R {
         let keys: Vec<K> = keys.into_iter().collect();
         let full = self.front.full_keys(&keys);
         let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
         let replies = I::read_many(&self.backend, &keys).await;
-        self.front.decode_many_results(&keys, replies)
+        decode(&self.front, &keys, replies)
     }
 
     pub async fn set_many<K, V>(
