@@ -21,7 +21,7 @@ pub use rc_cluster::{
 };
 
 /// Test doubles and a throwaway `redis-server`: [`testing::NullCache`],
-/// [`testing::FakeRedisCache`], [`testing::RedisServer`].
+/// [`testing::FakeRedisCache`], [`testing::RedisServer`], [`testing::DelayProxy`].
 ///
 /// Only with the `testing` feature, usually turned on in `[dev-dependencies]`.
 #[cfg(feature = "testing")]

@@ -18,12 +18,15 @@
 //! non-zero only when a row could not run; a missed goal is reported in the
 //! table, not as a failure.
 //!
-//! `--soak` runs mixed load against servers that restart (see [`soak`]) and
-//! rewrites only the "Soak" section; it fails when a decorated call returned
-//! a wrong value or panicked, or the process's memory grew.
+//! `--soak` runs the fault checker (see [`soak`]) and rewrites only the
+//! "Soak" section; it fails when a read returned a wrong or stale value, a
+//! worker panicked, or the process's memory grew.
 
+// The fault checker, shared with `tests/fault_checker.rs`.
+#[allow(dead_code)]
+#[path = "../../tests/checker/mod.rs"]
+mod checker;
 mod harness;
-mod proxy;
 mod report;
 mod rows;
 mod soak;
@@ -46,9 +49,10 @@ const USAGE: &str = "usage: rc-bench [--quick] [--filter SUBSTR]... [--section T
                    BENCHMARKS.md, leaving the rest of the file as it is
   --no-write       do not write BENCHMARKS.md
   --list           list the rows and exit
-  --soak           instead of the rows: mixed load on a 2-host cluster and a single
-                   server, one of them restarted every 30 s; rewrites the Soak section
-  --soak-secs N    length of the soak (default 300)
+  --soak           instead of the rows: the fault checker (readers and writers while
+                   servers are paused, killed, restarted, slowed) on a single server
+                   and a 3-host cluster; rewrites the Soak section
+  --soak-secs N    length of the soak (default 600); RC_CHECKER_SEED=n replays one
 ";
 
 /// The command line, parsed.

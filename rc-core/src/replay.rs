@@ -13,13 +13,28 @@
 //! A process that exits before the replay cannot delete: other processes
 //! may read the old value until its expiry.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Keys remembered per server at most.
 pub const MAX_KEYS: usize = 100_000;
+
+/// The keys waiting at one moment, as [`Unreplayed::keys`] returns them.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    keys: Vec<String>,
+    /// Failures remembered up to that moment.
+    failures: u64,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.keys
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Unreplayed {
@@ -33,7 +48,10 @@ pub(crate) struct Unreplayed {
 
 #[derive(Debug, Default)]
 struct State {
-    keys: HashSet<String>,
+    /// Each key with the number of the latest failure that remembered it.
+    keys: HashMap<String, u64>,
+    /// Failures remembered so far (numbers the keys' failures).
+    failures: u64,
     /// Set on overflow: reads miss until the replay plus this long.
     overflow: Option<Duration>,
     /// Reads miss until then (after an overflow was replayed).
@@ -50,6 +68,8 @@ impl Unreplayed {
     /// Remembers `keys`, whose write or delete did not reach the server.
     pub fn remember<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
         let mut st = self.lock();
+        st.failures += 1;
+        let failure = st.failures;
         for k in keys {
             if st.overflow.is_some() {
                 break;
@@ -65,7 +85,7 @@ impl Unreplayed {
                 ));
                 break;
             }
-            st.keys.insert(k.to_owned());
+            st.keys.insert(k.to_owned(), failure);
         }
         self.any.store(true, Ordering::Release);
     }
@@ -76,15 +96,25 @@ impl Unreplayed {
     }
 
     /// The keys to delete now (empty when only an overflow window is open).
-    pub fn keys(&self) -> Vec<String> {
-        self.lock().keys.iter().cloned().collect()
+    pub fn keys(&self) -> Snapshot {
+        let st = self.lock();
+        Snapshot {
+            keys: st.keys.keys().cloned().collect(),
+            failures: st.failures,
+        }
     }
 
     /// The server took the deletes of `keys` (as returned by [`keys`](Self::keys)).
-    pub fn replayed(&self, keys: &[String]) {
+    ///
+    /// A key that failed again after the snapshot stays: that failure's
+    /// command may have been sent after the replayed delete ran (e.g. a
+    /// `DEL` lost when its connection was killed), so it is not covered.
+    pub fn replayed(&self, keys: &Snapshot) {
         let mut st = self.lock();
-        for k in keys {
-            st.keys.remove(k);
+        for k in &keys.keys {
+            if st.keys.get(k).is_some_and(|&f| f <= keys.failures) {
+                st.keys.remove(k);
+            }
         }
         if let Some(window) = st.overflow.take() {
             st.distrust_until = Some(Instant::now() + window);
@@ -129,12 +159,29 @@ mod tests {
         assert!(!u.pending());
         u.remember(["a", "b"]);
         assert!(u.pending());
-        let mut keys = u.keys();
-        keys.sort();
-        assert_eq!(keys, ["a", "b"]);
+        let keys = u.keys();
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, ["a", "b"]);
         u.replayed(&keys);
         assert!(!u.pending());
         assert!(!u.distrusted());
+    }
+
+    /// A key that fails again while a replay of it is under way is not
+    /// forgotten when that replay completes: its new failure may have
+    /// happened after the replayed delete ran.
+    #[test]
+    fn a_failure_during_a_replay_is_kept() {
+        let u = Unreplayed::default();
+        u.remember(["a", "b"]);
+        let snapshot = u.keys();
+        u.remember(["a"]); // another delete of `a` fails meanwhile
+        u.replayed(&snapshot);
+        assert!(u.pending());
+        assert_eq!(&*u.keys(), ["a".to_owned()]);
+        u.replayed(&u.keys());
+        assert!(!u.pending());
     }
 
     #[test]
@@ -151,7 +198,7 @@ mod tests {
             u.keys().is_empty(),
             "the keys are dropped, memory stays bounded"
         );
-        u.replayed(&[]);
+        u.replayed(&u.keys());
         assert!(
             u.distrusted(),
             "until the values written before have expired"

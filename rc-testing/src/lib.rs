@@ -4,6 +4,8 @@
 //! - [`FakeRedisCache`]: a cache on an in-process store that honours expiry.
 //! - [`RedisServer`]: a throwaway real `redis-server` (free TCP port or unix
 //!   socket, in its own temp dir), with fault helpers for reliability tests.
+//! - [`DelayProxy`]: a TCP proxy that delays (never reorders) the bytes
+//!   between a cache and a server, to put a slow network between them.
 #![deny(missing_docs)]
 
 /// Declares a test double: a type that cannot be instantiated (an empty
@@ -49,9 +51,11 @@ macro_rules! test_double {
 
 mod fake;
 mod null;
+mod proxy;
 mod server;
 
 pub use fake::FakeRedisCache;
 pub use null::NullCache;
+pub use proxy::DelayProxy;
 pub use rc_core::NullBackend;
 pub use server::{RedisServer, RedisServerBuilder};

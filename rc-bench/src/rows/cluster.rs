@@ -9,7 +9,7 @@ use rc::{Cache, CacheCluster, HostConfig};
 
 use super::{Ctx, EXPIRE, Goal, Outcome, Row, keys, server, time, value};
 use crate::harness::{interleave, median_of, time_each, with_cpu};
-use crate::proxy::DelayProxy;
+use rc::testing::DelayProxy;
 
 /// Servers of the cluster.
 const HOSTS: usize = 4;
