@@ -174,6 +174,17 @@ pub(crate) fn ping() -> Cmd {
     redis::cmd("PING")
 }
 
+/// The reply, or the error it is. rc's commands (`MGET`, `SET`, `DEL`,
+/// `EVAL`, ...) never nest errors inside arrays, so unlike
+/// `Value::extract_error` this does not walk a 1000-item `MGET` reply (that
+/// walk was about 6% of the client CPU of a 1000-key cluster `get_many`).
+pub(crate) fn reply(v: Value) -> Result<Value, RedisError> {
+    match v {
+        Value::ServerError(e) => Err(e.into()),
+        v => Ok(v),
+    }
+}
+
 /// A bulk-string reply as bytes, nil as `None`.
 pub(crate) fn bulk(v: Value) -> Result<Option<Vec<u8>>, RedisError> {
     match v {

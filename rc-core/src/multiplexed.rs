@@ -226,7 +226,7 @@ impl AsyncRedisBackend {
             .await?
             .pop()
             .unwrap_or(Value::Nil);
-        v.extract_error().map_err(|e| self.redis_err(e))
+        commands::reply(v).map_err(|e| self.redis_err(e))
     }
 
     /// Runs a pipeline and returns its replies in order. A connection the
@@ -236,7 +236,7 @@ impl AsyncRedisBackend {
         let values = self.run(Request::Pipeline(pipe, count)).await?;
         values
             .into_iter()
-            .map(|v| v.extract_error().map_err(|e| self.redis_err(e)))
+            .map(|v| commands::reply(v).map_err(|e| self.redis_err(e)))
             .collect()
     }
 

@@ -387,7 +387,7 @@ impl<'a> InFlight<'a> {
         let mut first_reply_error = None;
         for _ in 0..self.replies {
             match conn.recv_response() {
-                Ok(v) => match v.extract_error() {
+                Ok(v) => match commands::reply(v) {
                     Ok(v) => values.push(v),
                     Err(e) => {
                         first_reply_error.get_or_insert(e);
