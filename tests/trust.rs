@@ -312,3 +312,25 @@ fn a_batch_drops_the_stores_an_invalidation_voided() {
     assert_eq!(batch_title(20), "a2", "the voided store was dropped");
     assert_eq!(batch_title(21), "b2");
 }
+
+/// The record of missed deletes belongs to the server, not to one cache:
+/// another cache of this process on the same server replays it too.
+#[test]
+fn another_cache_on_the_same_server_replays_a_missed_delete() {
+    let server = RedisServer::start();
+    let (a, b) = (cache_on(&server), cache_on(&server));
+    a.set("k", &"old", None).unwrap();
+    server.pause();
+    assert!(a.get::<String>("warm-up").is_err(), "marks the server down");
+    assert!(matches!(
+        a.delete("k").unwrap_err(),
+        rc::Error::HostDown { .. }
+    ));
+    server.resume();
+    assert!(eventually(|| b.get::<String>("k").is_ok()));
+    assert_eq!(
+        b.get::<String>("k").unwrap(),
+        None,
+        "b replayed a's delete first"
+    );
+}

@@ -28,7 +28,7 @@ pub struct AsyncRedisBackend {
     conn: Arc<Shared>,
     connecting: tokio::sync::Mutex<()>,
     health: Arc<Health>,
-    unreplayed: Unreplayed,
+    unreplayed: Arc<Unreplayed>,
 }
 
 /// The shared connection and its generation, so a task only drops the one
@@ -75,6 +75,7 @@ impl AsyncRedisBackend {
         timeouts.validate()?;
         let client = host.client()?;
         let address = host.address();
+        let unreplayed = Unreplayed::for_server(&address);
         Ok(AsyncRedisBackend {
             client,
             address,
@@ -82,7 +83,7 @@ impl AsyncRedisBackend {
             conn: Arc::default(),
             connecting: tokio::sync::Mutex::new(()),
             health: Arc::default(),
-            unreplayed: Unreplayed::default(),
+            unreplayed,
         })
     }
 

@@ -29,7 +29,7 @@ pub struct RedisBackend {
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
     health: Arc<Health>,
-    unreplayed: Unreplayed,
+    unreplayed: Arc<Unreplayed>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -86,6 +86,7 @@ impl RedisBackend {
         timeouts.validate()?;
         let client = host.client()?;
         let address = host.address();
+        let unreplayed = Unreplayed::for_server(&address);
         Ok(RedisBackend {
             client,
             address,
@@ -93,7 +94,7 @@ impl RedisBackend {
             idle: Mutex::new(Vec::new()),
             max_idle: pool_size.max(1),
             health: Arc::default(),
-            unreplayed: Unreplayed::default(),
+            unreplayed,
         })
     }
 

@@ -12,10 +12,14 @@
 //! process wrote there, counted from when the server answers again).
 //! A process that exits before the replay cannot delete: other processes
 //! may read the old value until its expiry.
+//!
+//! The record is per server and per process: every backend of this process
+//! on the same server (a second `Cache`, an `AsyncCache`, a cluster host)
+//! shares it, so none of them reads the old value before the replay.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Keys remembered per server at most.
@@ -59,6 +63,21 @@ struct State {
 }
 
 impl Unreplayed {
+    /// The record of the server at `address` (as [`HostConfig::address`](crate::HostConfig::address)
+    /// names it: host, port and db), shared by every backend of this process on it.
+    pub fn for_server(address: &str) -> Arc<Unreplayed> {
+        static SERVERS: LazyLock<Mutex<HashMap<String, Weak<Unreplayed>>>> =
+            LazyLock::new(Default::default);
+        let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = servers.get(address).and_then(Weak::upgrade) {
+            return shared;
+        }
+        servers.retain(|_, w| w.strong_count() > 0);
+        let fresh = Arc::new(Unreplayed::default());
+        servers.insert(address.to_owned(), Arc::downgrade(&fresh));
+        fresh
+    }
+
     /// Notes the expiry of a write, for the overflow window.
     pub fn wrote(&self, expire: Duration) {
         let ms = expire.as_millis().min(u64::MAX as u128) as u64;
