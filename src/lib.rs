@@ -17,7 +17,7 @@ pub use rc_macros::cache;
 
 pub use rc_cluster::{
     AsyncClusterBackend, CacheCluster, ClusterBackend, ClusterBuilder, ClusterConfig,
-    ConsistentHashRouter, Crc32HashRouter, DEFAULT_MAX_CONCURRENCY, Router, RouterKind,
+    ConsistentHashRouter, Crc32HashRouter, DEFAULT_MAX_CONCURRENCY, HostName, Router, RouterKind,
 };
 
 /// Test doubles and a throwaway `redis-server`: [`testing::NullCache`],

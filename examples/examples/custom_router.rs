@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use rc::{Cache, CacheCluster, ClusterBackend, ConsistentHashRouter, HostConfig, Router};
+use rc::{Cache, CacheCluster, ClusterBackend, ConsistentHashRouter, HostConfig, HostName, Router};
 
 /// Users on one server, everything else on the other.
 struct PrefixRouter {
@@ -65,8 +65,9 @@ fn main() -> Result<(), rc::Error> {
         .host("users", users_host.clone())
         .host("misc", misc_host.clone())
         // Called once with the host map (name -> HostConfig) when the cluster is built.
-        .router(|hosts: &BTreeMap<String, HostConfig>| {
-            assert!(hosts.contains_key("users") && hosts.contains_key("misc"));
+        .router(|hosts: &BTreeMap<HostName, HostConfig>| {
+            assert!(hosts.contains_key(&HostName::from("users")));
+            assert!(hosts.contains_key(&HostName::from("misc")));
             PrefixRouter {
                 namespace: NAMESPACE.to_owned(),
             }
@@ -95,9 +96,11 @@ fn main() -> Result<(), rc::Error> {
     cache.delete_many(["user:1", "user:2", "post:7"])?;
 
     // 2. The built-in routers put keys where rc 0.3.1 does, so a Rust service
-    // can share a running rc cluster. With hosts 0, 1, 2 and CRC32:
+    // can share a running rc cluster. rc's host maps often have integer names
+    // ({0: {...}, 1: {...}, ...}): give them as integers, they sort as numbers
+    // (0, 1, 2, ..., 10, 11), as in Python. With hosts 0..11 and CRC32:
     let rc_hosts = CacheCluster::builder()
-        .hosts(["0", "1", "2"].map(|n| (n, HostConfig::new())))
+        .hosts((0..12).map(|i| (i, HostConfig::new().port(7000 + i as u16))))
         .build_backend()?;
     for key in ["c", "g", "a"] {
         println!(
@@ -105,7 +108,7 @@ fn main() -> Result<(), rc::Error> {
             rc_hosts.host_for_key(key).unwrap_or("?")
         );
     }
-    assert_eq!(rc_hosts.host_for_key("a"), Some("2"));
+    assert_eq!(rc_hosts.host_for_key("a"), Some("11"));
 
     // 3. Why consistent hashing: grow from 4 to 5 servers and count the keys
     // that change server (and so miss the cache once).

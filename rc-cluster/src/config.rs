@@ -1,7 +1,7 @@
 //! [`ClusterBuilder`] and the deserializable [`ClusterConfig`].
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +10,19 @@ use rc_core::{
     AsyncCache, AsyncRedisBackend, Cache, CacheOptions, DEFAULT_POOL_SIZE, Error, HostConfig,
     RedisBackend, Result, Serializer, Timeouts,
 };
+use serde::de::{self, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::backend::{AsyncClusterBackend, ClusterBackend, Hosts};
 use crate::crc32::Crc32HashRouter;
+use crate::host_name::HostName;
 use crate::ketama::ConsistentHashRouter;
 use crate::router::Router;
 
 /// How many hosts a multi-key call talks to at once when none is configured (rc's default).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
-type RouterFactory = Box<dyn FnOnce(&BTreeMap<String, HostConfig>) -> Box<dyn Router> + Send>;
+type RouterFactory = Box<dyn FnOnce(&BTreeMap<HostName, HostConfig>) -> Box<dyn Router> + Send>;
 
 /// Configures a cache cluster; made by [`CacheCluster::builder`](crate::CacheCluster::builder)
 /// or [`ClusterConfig::into_builder`].
@@ -28,8 +30,34 @@ type RouterFactory = Box<dyn FnOnce(&BTreeMap<String, HostConfig>) -> Box<dyn Ro
 /// Building checks the configuration and never touches the network:
 /// connections are opened by the first call that needs them. It fails with
 /// [`Error::Config`] when the host map is empty, a host name is given twice or
-/// is empty, a [`HostConfig`] is invalid, a timeout is zero or
+/// is empty, an integer name and a string name have the same text (`10` and
+/// `"10"`), a [`HostConfig`] is invalid, a timeout is zero or
 /// `max_concurrency` is 0.
+///
+/// Host names are strings or integers ([`HostName`]); give them as rc's
+/// Python host map has them, since the routers order hosts by name as
+/// Python 2 sorts them (integers numerically, before strings):
+///
+/// ```
+/// use rc::{CacheCluster, HostConfig};
+///
+/// // Python: CacheCluster({0: {'host': 'redis-host00'}, 1: {...}, ..., 11: {...}})
+/// let backend = CacheCluster::builder()
+///     .hosts((0..12).map(|i| (i, HostConfig::new().host(format!("redis-host{i:02}")))))
+///     .build_backend()?;
+/// assert_eq!(backend.host_names().collect::<Vec<_>>(),
+///            ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]);
+/// assert_eq!(backend.host_for_key("a"), Some("11"));
+///
+/// let err = CacheCluster::builder()
+///     .host(10, HostConfig::new())
+///     .host("10", HostConfig::new().port(6380))
+///     .build_backend()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("10 and \"10\""), "{err}");
+/// # Ok::<(), rc::Error>(())
+/// ```
+///
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,7 +84,7 @@ type RouterFactory = Box<dyn FnOnce(&BTreeMap<String, HostConfig>) -> Box<dyn Ro
 /// # Ok::<(), rc::Error>(())
 /// ```
 pub struct ClusterBuilder {
-    hosts: BTreeMap<String, HostConfig>,
+    hosts: BTreeMap<HostName, HostConfig>,
     /// Problems found while adding hosts, reported by the build.
     problems: Vec<String>,
     router: Option<RouterFactory>,
@@ -100,10 +128,11 @@ impl ClusterBuilder {
         }
     }
 
-    /// Adds host `name`. A name given twice makes the build fail.
-    pub fn host(mut self, name: impl Into<String>, config: HostConfig) -> Self {
+    /// Adds host `name`: a string (`"cache01"`) or an integer (`0`), see
+    /// [`HostName`]. A name given twice makes the build fail.
+    pub fn host(mut self, name: impl Into<HostName>, config: HostConfig) -> Self {
         let name = name.into();
-        if name.is_empty() {
+        if !name.is_int() && name.as_str().is_empty() {
             self.problems
                 .push("a cluster host name must not be empty".to_owned());
             return self;
@@ -133,7 +162,7 @@ impl ClusterBuilder {
     pub fn hosts<I, S>(self, hosts: I) -> Self
     where
         I: IntoIterator<Item = (S, HostConfig)>,
-        S: Into<String>,
+        S: Into<HostName>,
     {
         hosts
             .into_iter()
@@ -141,12 +170,13 @@ impl ClusterBuilder {
     }
 
     /// Sets how keys are spread over the hosts: `make` receives the host map
-    /// when the cluster is built and returns the [`Router`]. The default is
+    /// (its names in the order rc sorts them, see [`HostName`]) when the
+    /// cluster is built and returns the [`Router`]. The default is
     /// [`Crc32HashRouter::new`]; pass [`ConsistentHashRouter::new`] or a
     /// constructor of your own (see [`Router`]).
     pub fn router<F, R>(mut self, make: F) -> Self
     where
-        F: FnOnce(&BTreeMap<String, HostConfig>) -> R + Send + 'static,
+        F: FnOnce(&BTreeMap<HostName, HostConfig>) -> R + Send + 'static,
         R: Router,
     {
         self.router = Some(Box::new(move |hosts| {
@@ -258,6 +288,21 @@ impl ClusterBuilder {
             return Err(Error::config("max_concurrency must be at least 1"));
         }
         self.timeouts.validate()?;
+        // Routers and backends name a host by its text: `10` and `"10"` would clash.
+        let mut texts: HashMap<&str, &HostName> = HashMap::with_capacity(self.hosts.len());
+        for name in self.hosts.keys() {
+            if let Some(other) = texts.insert(name.as_str(), name) {
+                let (int, string) = if name.is_int() {
+                    (name, other)
+                } else {
+                    (other, name)
+                };
+                return Err(Error::config(format!(
+                    "cluster host names {int:?} and {string:?} are both called {:?}; rename one",
+                    name.as_str()
+                )));
+            }
+        }
         for (name, config) in &self.hosts {
             config.validate().map_err(|e| name_host(name, e))?;
         }
@@ -269,7 +314,8 @@ impl ClusterBuilder {
         let mut hosts = Vec::with_capacity(self.hosts.len());
         for (name, config) in &self.hosts {
             let backend = make(config).map_err(|e| name_host(name, e))?;
-            hosts.push((name.clone(), config.address(), backend));
+            // In `HostName` order, the order the routers' `host_index` counts in.
+            hosts.push((name.as_str().to_owned(), config.address(), backend));
         }
         let router = match self.router {
             Some(make) => make(&self.hosts),
@@ -296,7 +342,7 @@ impl ClusterBuilder {
 }
 
 /// Puts the cluster's host name in a configuration error.
-fn name_host(name: &str, e: Error) -> Error {
+fn name_host(name: &HostName, e: Error) -> Error {
     match e {
         Error::Config(msg) => Error::config(format!("cluster host {name:?}: {msg}")),
         other => other,
@@ -340,20 +386,44 @@ pub enum RouterKind {
 ///     "socket_timeout": 0.5
 /// }"#)?;
 /// assert_eq!(cfg.router, RouterKind::ConsistentHash);
-/// assert_eq!(cfg.hosts["cache04"].db, 1);
+/// assert_eq!(cfg.host_config("cache04").unwrap().db, 1);
 /// assert_eq!(cfg.response_timeout, Some(std::time::Duration::from_millis(500)));
 ///
 /// let backend = cfg.into_builder().build_backend()?;
 /// assert_eq!(backend.host_names().len(), 4);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// The keys of a JSON or TOML map are strings, so a map gives string host
+/// names, even `"0"`. rc's integer host names (`{0: {...}, 1: {...}}`) need
+/// the other form of `hosts`, a list of hosts each with its `name`:
+///
+/// ```
+/// use rc::{ClusterConfig, HostName};
+///
+/// let cfg: ClusterConfig = serde_json::from_str(r#"{
+///     "hosts": [
+///         { "name": 0, "host": "redis-host00" },
+///         { "name": 1, "host": "redis-host01", "db": 1 },
+///         { "name": "cache02", "host": "redis-host02" }
+///     ]
+/// }"#)?;
+/// assert_eq!(cfg.host_config(1).unwrap().db, 1);
+/// let names: Vec<&HostName> = cfg.hosts.keys().collect();
+/// assert_eq!(names, [&HostName::from(0), &HostName::from(1), &HostName::from("cache02")]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// In TOML: `hosts = [{ name = 0, host = "redis-host00" }, { name = 1, host = "redis-host01" }]`,
+/// or one `[[hosts]]` table per host.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterConfig {
-    /// Host name → server. A name given twice is an error.
+    /// Host name → server: a map (string names), or a list of host configs
+    /// with a `name` each (integer or string names). A name given twice is an error.
     #[serde(deserialize_with = "unique_hosts")]
-    pub hosts: BTreeMap<String, HostConfig>,
+    pub hosts: BTreeMap<HostName, HostConfig>,
     /// The router (default [`RouterKind::Crc32Hash`]).
     pub router: RouterKind,
     /// Prefix of every key.
@@ -374,6 +444,11 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// The config of host `name` (`"cache01"`, `0`).
+    pub fn host_config(&self, name: impl Into<HostName>) -> Option<&HostConfig> {
+        self.hosts.get(&name.into())
+    }
+
     /// A builder holding this configuration.
     pub fn into_builder(self) -> ClusterBuilder {
         let b = ClusterBuilder::new().hosts(self.hosts);
@@ -404,36 +479,125 @@ impl From<ClusterConfig> for ClusterBuilder {
     }
 }
 
-/// A host map that rejects a host name given twice (JSON maps allow it).
-fn unique_hosts<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, HostConfig>, D::Error> {
+/// A host map, or a list of hosts with a `name` each, that rejects a host
+/// name given twice (JSON maps allow it).
+fn unique_hosts<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<HostName, HostConfig>, D::Error> {
+    fn add<E: de::Error>(
+        hosts: &mut BTreeMap<HostName, HostConfig>,
+        name: HostName,
+        config: HostConfig,
+    ) -> Result<(), E> {
+        match hosts.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert(config);
+                Ok(())
+            }
+            Entry::Occupied(taken) => Err(E::custom(format!(
+                "host name {:?} is given twice",
+                taken.key()
+            ))),
+        }
+    }
+
     struct Visit;
-    impl<'de> serde::de::Visitor<'de> for Visit {
-        type Value = BTreeMap<String, HostConfig>;
+    impl<'de> Visitor<'de> for Visit {
+        type Value = BTreeMap<HostName, HostConfig>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a map of host name to host config")
+            f.write_str(
+                "a map of host name to host config, or a list of host configs with a `name` each",
+            )
         }
 
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut map: A,
-        ) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut hosts = BTreeMap::new();
-            while let Some((name, config)) = map.next_entry::<String, HostConfig>()? {
-                if hosts.contains_key(&name) {
-                    return Err(serde::de::Error::custom(format!(
-                        "host name {name:?} is given twice"
-                    )));
-                }
-                hosts.insert(name, config);
+            // A map key is a string in JSON and TOML, an integer where the format has them.
+            while let Some((name, config)) = map.next_entry::<HostName, HostConfig>()? {
+                add(&mut hosts, name, config)?;
+            }
+            Ok(hosts)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut hosts = BTreeMap::new();
+            while let Some(NamedHost { name, config }) = seq.next_element()? {
+                add(&mut hosts, name, config)?;
             }
             Ok(hosts)
         }
     }
-    d.deserialize_map(Visit)
+    d.deserialize_any(Visit)
 }
 
-/// Seconds (integer or fractional, not negative) as a duration.
+/// One host of the list form of `hosts`: `{ name = 0, host = "..", ... }`,
+/// the [`HostConfig`] fields and the `name`.
+struct NamedHost {
+    name: HostName,
+    config: HostConfig,
+}
+
+impl<'de> Deserialize<'de> for NamedHost {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = NamedHost;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a host config with a `name`")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<NamedHost, A::Error> {
+                // HostConfig reads every field but `name` (and rejects unknown ones).
+                let mut rest = WithoutName { map, name: None };
+                let config =
+                    HostConfig::deserialize(de::value::MapAccessDeserializer::new(&mut rest))?;
+                match rest.name {
+                    Some(name) => Ok(NamedHost { name, config }),
+                    None => Err(de::Error::custom(
+                        "a host in the list form of `hosts` needs a `name`",
+                    )),
+                }
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A map's entries but `name`, whose value it keeps.
+struct WithoutName<A> {
+    map: A,
+    name: Option<HostName>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutName<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some(key) = self.map.next_key::<String>()? {
+            if key != "name" {
+                return seed.deserialize(key.into_deserializer()).map(Some);
+            }
+            if self.name.is_some() {
+                return Err(de::Error::duplicate_field("name"));
+            }
+            self.name = Some(self.map.next_value()?);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,7 +671,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.router, RouterKind::ConsistentHash);
-        assert_eq!(cfg.hosts["s"].db, 2);
+        assert_eq!(cfg.host_config("s").unwrap().db, 2);
         assert_eq!(cfg.namespace.as_deref(), Some("ns:"));
         assert_eq!(cfg.default_expire, Some(Duration::from_millis(1500)));
         assert_eq!((cfg.pool_size, cfg.max_concurrency), (Some(4), Some(8)));
@@ -535,5 +699,72 @@ mod tests {
         assert!(bad(r#"{"hosts": {"a": {"hots": "x"}}}"#).contains("unknown field"));
         assert!(bad(r#"{"router": "random"}"#).contains("unknown variant"));
         assert!(bad(r#"{"default_expire": -1}"#).contains("not a valid number of seconds"));
+    }
+
+    #[test]
+    fn integer_names() {
+        let b = ClusterBuilder::new()
+            .host(1, HostConfig::new())
+            .host("1x", HostConfig::new());
+        assert!(b.build_backend().is_ok());
+        let one = || ClusterBuilder::new().host(3, HostConfig::new());
+        assert!(
+            err(one().host(3i64, HostConfig::new().port(1))).contains("host name 3 is given twice")
+        );
+        let e = err(one().host("3", HostConfig::new()));
+        assert!(e.contains(r#"names 3 and "3" are both called "3""#), "{e}");
+        let e = err(ClusterBuilder::new()
+            .host("3", HostConfig::new())
+            .host(3, HostConfig::new()));
+        assert!(e.contains(r#"names 3 and "3""#), "{e}");
+        let e = err(one().host(7, HostConfig::new().port(0)));
+        assert!(e.contains("cluster host 7: "), "{e}");
+        // 0 is a name, "" is not.
+        assert!(
+            ClusterBuilder::new()
+                .host(0, HostConfig::new())
+                .build_backend()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn config_list_form() {
+        let cfg: ClusterConfig = serde_json::from_str(
+            r#"{"hosts": [{"name": 0, "host": "h0"}, {"db": 2, "name": "s", "port": 6380}, {"name": -1}]}"#,
+        )
+        .unwrap();
+        let names: Vec<String> = cfg.hosts.keys().map(|n| format!("{n:?}")).collect();
+        assert_eq!(names, ["-1", "0", "\"s\""]);
+        assert_eq!(cfg.host_config(0).unwrap().host, "h0");
+        assert_eq!(cfg.host_config("s").unwrap().port, 6380);
+        assert_eq!(cfg.host_config("s").unwrap().db, 2);
+        assert_eq!(cfg.host_config(-1), Some(&HostConfig::new()));
+        assert_eq!(cfg.host_config("0"), None);
+        assert_eq!(cfg.hosts.len(), 3);
+
+        let bad = |text: &str| {
+            serde_json::from_str::<ClusterConfig>(text)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad(r#"{"hosts": [{"name": 0}, {"name": 0, "port": 1}]}"#);
+        assert!(e.contains("host name 0 is given twice"), "{e}");
+        let e = bad(r#"{"hosts": [{"name": "a"}, {"name": "a"}]}"#);
+        assert!(e.contains(r#"host name "a" is given twice"#), "{e}");
+        let e = bad(r#"{"hosts": [{"host": "h"}]}"#);
+        assert!(e.contains("needs a `name`"), "{e}");
+        let e = bad(r#"{"hosts": [{"name": 0, "hots": "h"}]}"#);
+        assert!(e.contains("unknown field `hots`"), "{e}");
+        let e = bad(r#"{"hosts": [{"name": 0, "name": 1}]}"#);
+        assert!(e.contains("duplicate field `name`"), "{e}");
+        let e = bad(r#"{"hosts": [{"name": 1.5}]}"#);
+        assert!(e.contains("an integer or a string"), "{e}");
+        let e = bad(r#"{"hosts": "cache01"}"#);
+        assert!(e.contains("a list of host configs"), "{e}");
+        // The map form keeps its names as strings.
+        let cfg: ClusterConfig = serde_json::from_str(r#"{"hosts": {"0": {}, "10": {}}}"#).unwrap();
+        assert!(cfg.hosts.keys().all(|n| !n.is_int()));
+        assert!(cfg.host_config("10").is_some() && cfg.host_config(10).is_none());
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use rc_core::HostConfig;
 
+use crate::host_name::{HostName, sorted_hosts};
 use crate::router::Router;
 
 /// Routes a key to `sorted_host_names[crc32(key) % host_count]`, exactly as
@@ -11,60 +12,75 @@ use crate::router::Router;
 ///
 /// rc ran on Python 2, whose `binascii.crc32` returns a *signed* 32-bit
 /// integer and whose `%` floors; this router reproduces both, so a key goes
-/// to the same server as with rc given the same host names. Host names are
-/// sorted as strings (byte order).
+/// to the same server as with rc given the same host names. The names sort
+/// as Python 2's `sorted(hosts)` sorts them (see [`HostName`]): integer
+/// names numerically and before string names, strings by bytes.
 ///
 /// Adding or removing a host moves most keys; use
 /// [`ConsistentHashRouter`](crate::ConsistentHashRouter) when hosts come and go.
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use rc::{Crc32HashRouter, HostConfig, Router};
+/// use rc::{Crc32HashRouter, HostConfig, HostName, Router};
 ///
-/// let hosts: BTreeMap<String, HostConfig> =
-///     ["0", "1", "2"].iter().map(|n| (n.to_string(), HostConfig::new())).collect();
+/// // rc's own test suite: hosts {0: .., 1: .., 2: ..}.
+/// let hosts: BTreeMap<HostName, HostConfig> =
+///     (0..3).map(|i| (HostName::from(i), HostConfig::new())).collect();
 /// let router = Crc32HashRouter::new(&hosts);
-/// // The vectors of rc's own test suite.
 /// assert_eq!(router.host_for_key("c"), "0");
 /// assert_eq!(router.host_for_key("g"), "1");
 /// assert_eq!(router.host_for_key("a"), "2");
+///
+/// // Twelve integer names sort 0, 1, 2, .., 11 as in Python, not 0, 1, 10, 11, 2, ..
+/// let twelve: BTreeMap<i64, HostConfig> = (0..12).map(|i| (i, HostConfig::new())).collect();
+/// let router = Crc32HashRouter::new(&twelve);
+/// assert_eq!(router.host_for_key("a"), "11"); // crc32("a") = -390611389, -390611389 % 12 = 11
 /// ```
 #[derive(Debug, Clone)]
 pub struct Crc32HashRouter {
-    names: Vec<String>,
+    names: Vec<HostName>,
+    /// True when `names` are the host map's, sorted, so that a position in
+    /// them is the position the cluster gives the host ([`Router::host_index`]).
+    map_order: bool,
 }
 
 impl Crc32HashRouter {
-    /// A router over the names of `hosts` (sorted; the configs are not used).
-    pub fn new(hosts: &BTreeMap<String, HostConfig>) -> Self {
-        // A BTreeMap iterates in sorted order already.
+    /// A router over the names of `hosts`, sorted as rc sorts them (the
+    /// configs are not used). The cluster builder passes a
+    /// `BTreeMap<HostName, HostConfig>`; maps keyed by strings or integers work too.
+    pub fn new<K>(hosts: &BTreeMap<K, HostConfig>) -> Self
+    where
+        K: Clone + Into<HostName>,
+    {
         Crc32HashRouter {
-            names: hosts.keys().cloned().collect(),
+            names: sorted_hosts(hosts).into_iter().map(|(n, _)| n).collect(),
+            map_order: true,
         }
     }
 
-    /// A router over `names` in the given order, for deployments whose
-    /// Python host map did not sort like strings: rc sorted *integer* host
-    /// names (`{0: .., 1: .., 10: ..}`) numerically, so such a cluster of
-    /// more than ten hosts needs `with_order(["0", "1", "2", ..., "10"])`.
+    /// A router over `names` in the given order, not sorted (a cluster using
+    /// it looks the host up by name for each key). Hosts whose
+    /// names are integers in rc need no such thing any more: give them as
+    /// integers (`.host(10, ..)`) and [`new`](Self::new) sorts them as rc does.
     ///
     /// ```
     /// use rc::{Crc32HashRouter, Router};
-    /// let router = Crc32HashRouter::with_order((0..12).map(|i| i.to_string()));
-    /// assert_eq!(router.host_for_key("a"), "11"); // crc32("a") = -390611389, -390611389 % 12 = 11
+    /// let router = Crc32HashRouter::with_order(["b", "a"]);
+    /// assert_eq!(router.host_for_key("a"), "a"); // crc32("a") = -390611389, -390611389 % 2 = 1
     /// ```
     pub fn with_order<I, S>(names: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<HostName>,
     {
         Crc32HashRouter {
             names: names.into_iter().map(Into::into).collect(),
+            map_order: false,
         }
     }
 
     /// The host names, in routing order.
-    pub fn host_names(&self) -> &[String] {
+    pub fn host_names(&self) -> &[HostName] {
         &self.names
     }
 }
@@ -77,11 +93,22 @@ fn slot(key: &str, n: usize) -> usize {
 
 impl Router for Crc32HashRouter {
     /// The host of `key`; `""` when the router has no hosts.
+    /// The host of `key` (an integer name's decimal text); `""` when the
+    /// router has no hosts.
     fn host_for_key(&self, key: &str) -> &str {
-        self.host_index(key).map_or("", |i| &self.names[i])
+        self.position(key).map_or("", |i| self.names[i].as_str())
     }
 
+    /// `None` for a [`with_order`](Crc32HashRouter::with_order) router,
+    /// whose order need not be the cluster's: the cluster looks the name up.
     fn host_index(&self, key: &str) -> Option<usize> {
+        self.position(key).filter(|_| self.map_order)
+    }
+}
+
+impl Crc32HashRouter {
+    /// Position of `key`'s host in `names`.
+    fn position(&self, key: &str) -> Option<usize> {
         match self.names.len() {
             0 => None,
             n => Some(slot(key, n)),
@@ -149,7 +176,7 @@ mod tests {
 
     #[test]
     fn empty_router_does_not_panic() {
-        let r = Crc32HashRouter::new(&BTreeMap::new());
+        let r = Crc32HashRouter::new(&BTreeMap::<String, HostConfig>::new());
         assert_eq!(r.host_for_key("x"), "");
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use md5::{Digest, Md5};
 use rc_core::HostConfig;
 
+use crate::host_name::{HostName, sorted_hosts};
 use crate::router::Router;
 
 /// Points each host puts on the ring (rc: 40 md5 digests × 4 points, weight 1).
@@ -21,13 +22,15 @@ const DIGESTS_PER_HOST: u32 = 40;
 /// greater than it, wrapping around to the first point.
 ///
 /// The points depend on the host's *address* (host, port, db, socket path),
-/// not on its name, so renaming a host moves no key, and adding or removing
-/// one host only moves the keys that host gains or owned (about `1/n`).
+/// not on its name, so renaming a host moves no key (nor does a name being
+/// an integer or a string), and adding or removing one host only moves the
+/// keys that host gains or owned (about `1/n`).
 ///
 /// Two hosts with the same address put their points at the same places. rc
 /// left the winner to Python's set order; here the host whose **name sorts
-/// first** owns each shared point, and the other host receives no keys (a
-/// warning is logged). Give every host a distinct address.
+/// first** owns each shared point (names sort as [`HostName`] says), and the
+/// other host receives no keys (a warning is logged). Give every host a
+/// distinct address.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -41,7 +44,8 @@ const DIGESTS_PER_HOST: u32 = 40;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConsistentHashRouter {
-    names: Vec<String>,
+    /// Sorted.
+    names: Vec<HostName>,
     /// Sorted ring points.
     points: Vec<u32>,
     /// `owners[i]` is the index in `names` of the host owning `points[i]`.
@@ -69,11 +73,16 @@ fn le_u32(b: &[u8]) -> u32 {
 }
 
 impl ConsistentHashRouter {
-    /// Builds the ring of `hosts`.
-    pub fn new(hosts: &BTreeMap<String, HostConfig>) -> Self {
+    /// Builds the ring of `hosts`. The cluster builder passes a
+    /// `BTreeMap<HostName, HostConfig>`; maps keyed by strings or integers work too.
+    pub fn new<K>(hosts: &BTreeMap<K, HostConfig>) -> Self
+    where
+        K: Clone + Into<HostName>,
+    {
+        let hosts = sorted_hosts(hosts);
         let mut ring: Vec<(u32, u32)> =
             Vec::with_capacity(hosts.len() * DIGESTS_PER_HOST as usize * 4);
-        for (owner, cfg) in hosts.values().enumerate() {
+        for (owner, (_, cfg)) in hosts.iter().enumerate() {
             let identity = identity(cfg);
             for i in 0..DIGESTS_PER_HOST {
                 let digest = md5(format!("{identity}-{i}-salt").as_bytes());
@@ -92,22 +101,23 @@ impl ConsistentHashRouter {
             );
         }
         ConsistentHashRouter {
-            names: hosts.keys().cloned().collect(),
+            names: hosts.into_iter().map(|(n, _)| n).collect(),
             points: ring.iter().map(|&(p, _)| p).collect(),
             owners: ring.iter().map(|&(_, o)| o).collect(),
         }
     }
 
     /// The host names, sorted.
-    pub fn host_names(&self) -> &[String] {
+    pub fn host_names(&self) -> &[HostName] {
         &self.names
     }
 }
 
 impl Router for ConsistentHashRouter {
-    /// The host of `key`; `""` when the router has no hosts.
+    /// The host of `key` (an integer name's decimal text); `""` when the
+    /// router has no hosts.
     fn host_for_key(&self, key: &str) -> &str {
-        self.host_index(key).map_or("", |i| &self.names[i])
+        self.host_index(key).map_or("", |i| self.names[i].as_str())
     }
 
     fn host_index(&self, key: &str) -> Option<usize> {
@@ -279,7 +289,7 @@ mod tests {
 
     #[test]
     fn empty_router_does_not_panic() {
-        let r = ConsistentHashRouter::new(&BTreeMap::new());
+        let r = ConsistentHashRouter::new(&BTreeMap::<String, HostConfig>::new());
         assert_eq!(r.host_for_key("x"), "");
     }
 

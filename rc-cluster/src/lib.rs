@@ -42,18 +42,24 @@
 //! The async twin is [`ClusterBuilder::build_async`], which gives an
 //! [`AsyncCache`](rc_core::AsyncCache) with the same methods.
 //!
+//! Host names are strings or integers ([`HostName`]), sorted as rc (Python 2)
+//! sorts them; give them as rc's host map has them (`.host(0, ..)` for
+//! `{0: {...}}`).
+//!
 //! A cluster can also come from a config file, see [`ClusterConfig`].
 #![deny(missing_docs)]
 
 mod backend;
 mod config;
 mod crc32;
+mod host_name;
 mod ketama;
 mod router;
 
 pub use backend::{AsyncClusterBackend, ClusterBackend};
 pub use config::{ClusterBuilder, ClusterConfig, DEFAULT_MAX_CONCURRENCY, RouterKind};
 pub use crc32::Crc32HashRouter;
+pub use host_name::HostName;
 pub use ketama::ConsistentHashRouter;
 pub use rc_core::{Error, HostConfig, Result};
 pub use router::Router;

@@ -2,11 +2,16 @@
 
 use std::sync::Arc;
 
+#[cfg(doc)]
+use crate::HostName;
+
 /// Picks the host that holds a key.
 ///
-/// A router is built from the cluster's host map (host name →
-/// [`HostConfig`](crate::HostConfig)) and answers with one of its host
-/// names. It sees the full Redis key, namespace included. It must be a pure
+/// A router is built from the cluster's host map ([`HostName`] →
+/// [`HostConfig`](crate::HostConfig), iterating in the order rc sorts the
+/// names) and answers with one of its host names, as text: an integer name
+/// answers with its decimal text ([`HostName::as_str`]), which is unique
+/// within a cluster. It sees the full Redis key, namespace included. It must be a pure
 /// function of the key: the same key must always go to the same host, or
 /// values written there are never found again.
 ///
@@ -17,14 +22,15 @@ use std::sync::Arc;
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use rc::{CacheCluster, HostConfig, Router};
+/// use rc::{CacheCluster, HostConfig, HostName, Router};
 ///
 /// /// Keys that start with `user:` live on `users`, everything else on `misc`.
 /// struct PrefixRouter;
 ///
 /// impl PrefixRouter {
-///     fn new(hosts: &BTreeMap<String, HostConfig>) -> Self {
-///         assert!(hosts.contains_key("users") && hosts.contains_key("misc"));
+///     fn new(hosts: &BTreeMap<HostName, HostConfig>) -> Self {
+///         assert!(hosts.contains_key(&HostName::from("users")));
+///         assert!(hosts.contains_key(&HostName::from("misc")));
 ///         PrefixRouter
 ///     }
 /// }
@@ -47,8 +53,38 @@ use std::sync::Arc;
 ///
 /// A name that is not in the host map makes the operations on that key fail
 /// with a configuration error; it never panics.
+///
+/// A router over integer names keeps their text to answer with:
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use rc::{CacheCluster, HostConfig, HostName, Router};
+///
+/// /// Key `shard-<n>:...` lives on host `n`.
+/// struct ShardRouter {
+///     names: Vec<HostName>, // sorted: 0, 1, 2
+/// }
+///
+/// impl Router for ShardRouter {
+///     fn host_for_key(&self, key: &str) -> &str {
+///         let shard = key.strip_prefix("shard-").and_then(|k| k.split(':').next());
+///         let n: i64 = shard.and_then(|s| s.parse().ok()).unwrap_or(0);
+///         self.names.iter().find(|h| **h == n).map_or("", HostName::as_str)
+///     }
+/// }
+///
+/// let backend = CacheCluster::builder()
+///     .hosts((0..3).map(|i| (i, HostConfig::new().port(7000 + i as u16))))
+///     .router(|hosts: &BTreeMap<HostName, HostConfig>| ShardRouter {
+///         names: hosts.keys().cloned().collect(),
+///     })
+///     .build_backend()?;
+/// assert_eq!(backend.host_for_key("shard-2:user:42"), Some("2"));
+/// # Ok::<(), rc::Error>(())
+/// ```
 pub trait Router: Send + Sync + 'static {
-    /// The name of the host that holds `key`.
+    /// The name of the host that holds `key` (for an integer name, its
+    /// decimal text).
     fn host_for_key(&self, key: &str) -> &str;
 
     /// The position of `key`'s host among the host names in sorted order,
