@@ -4,6 +4,10 @@
 //! - [`FakeRedisCache`]: a cache on an in-process store that honours expiry.
 //! - [`RedisServer`]: a throwaway real `redis-server` (free TCP port or unix
 //!   socket, in its own temp dir), with fault helpers for reliability tests.
+//! - [`RedisCluster`]: a Redis Cluster of such servers (primaries and
+//!   replicas), with failovers and slot migrations.
+//! - [`RedisSentinel`]: a primary, its replica and three Sentinels, with
+//!   failovers.
 #![deny(missing_docs)]
 
 /// Declares a test double: a type that cannot be instantiated (an empty
@@ -47,11 +51,15 @@ macro_rules! test_double {
     };
 }
 
+mod cluster;
 mod fake;
 mod null;
+mod sentinel;
 mod server;
 
+pub use cluster::{CLUSTER_SLOTS, ClusterRole, RedisCluster, RedisClusterBuilder};
 pub use fake::FakeRedisCache;
 pub use null::NullCache;
 pub use rc_core::NullBackend;
+pub use sentinel::{RedisSentinel, RedisSentinelBuilder};
 pub use server::{RedisServer, RedisServerBuilder};
