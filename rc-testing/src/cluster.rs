@@ -133,8 +133,8 @@ impl RedisClusterBuilder {
     /// same slot map and every replica is in sync with its primary.
     ///
     /// Nodes `0..primaries` are the primaries, primary `p` owning an equal
-    /// share of the slots in order (with 3: `0-5460`, `5461-10922`,
-    /// `10923-16383`); node `primaries + p * replicas + k` is the `k`-th
+    /// share of the slots in order (with 3: `0-5460`, `5461-10921`,
+    /// `10922-16383`); node `primaries + p * replicas + k` is the `k`-th
     /// replica of primary `p`.
     ///
     /// # Panics

@@ -67,6 +67,10 @@ fn three_by_one_cluster_covers_every_slot_and_serves_keys() {
         }
     }
     assert_eq!(cluster.primary_for_slot(0), 0);
+    assert_eq!(cluster.primary_for_slot(5460), 0);
+    assert_eq!(cluster.primary_for_slot(5461), 1);
+    assert_eq!(cluster.primary_for_slot(10921), 1);
+    assert_eq!(cluster.primary_for_slot(10922), 2);
     assert_eq!(cluster.primary_for_slot(CLUSTER_SLOTS - 1), 2);
     assert_eq!(cluster.node_id(0).len(), 40);
     let seeds = cluster.seed_urls();
@@ -182,6 +186,14 @@ fn paused_primary_is_replaced_and_rejoins_as_replica() {
     cluster.resume(0);
     cluster.wait_until_ok();
     assert_eq!(cluster.role(0), ClusterRole::Replica { primary: 3 });
+
+    // MIGRATE authenticates to the target.
+    let slot = RedisCluster::key_slot("pw-key");
+    let from = cluster.primary_for_slot(slot);
+    assert_eq!(cluster.cli(from, &["SET", "pw-key", "v"]), "OK");
+    let to = *cluster.primaries().iter().find(|&&p| p != from).unwrap();
+    cluster.migrate_slot(slot, to);
+    assert_eq!(cluster.cli(to, &["GET", "pw-key"]), "v");
     eprintln!("test done in {:?}", started.elapsed());
 }
 
@@ -251,6 +263,7 @@ fn dropping_the_cluster_stops_every_node() {
     assert!(dirs.iter().all(|d| d.join("nodes.conf").exists()));
     drop(cluster);
     for (pid, dir) in pids.iter().zip(&dirs) {
+        let _ = pid;
         assert!(!dir.exists());
         #[cfg(target_os = "linux")]
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());

@@ -114,6 +114,7 @@ fn dropping_the_set_up_stops_every_process() {
     assert_eq!(dirs.len(), 5);
     drop(sentinel);
     for (pid, dir) in &dirs {
+        let _ = pid;
         assert!(!dir.exists());
         #[cfg(target_os = "linux")]
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
