@@ -6,6 +6,10 @@
 //!   socket, in its own temp dir), with fault helpers for reliability tests.
 //! - [`DelayProxy`]: a TCP proxy that delays (never reorders) the bytes
 //!   between a cache and a server, to put a slow network between them.
+//! - [`RedisCluster`]: a Redis Cluster of such servers (primaries and
+//!   replicas), with failovers and slot migrations.
+//! - [`RedisSentinel`]: a primary, its replica and three Sentinels, with
+//!   failovers.
 #![deny(missing_docs)]
 
 /// Declares a test double: a type that cannot be instantiated (an empty
@@ -33,7 +37,7 @@ macro_rules! test_double {
 
             #[doc = concat!(
                 "A blocking ", $what, " with the front options (namespace, serializer, ",
-                "default expiry, bypass values) of `builder`; its server options are ignored."
+                "default expiry, bypass values) of `builder`; server options are an error."
             )]
             pub fn build(builder: ::rc_core::CacheBuilder) -> ::rc_core::Result<::rc_core::Cache> {
                 builder.build_with_backend(::std::sync::Arc::new($store))
@@ -49,13 +53,17 @@ macro_rules! test_double {
     };
 }
 
+mod cluster;
 mod fake;
 mod null;
 mod proxy;
+mod sentinel;
 mod server;
 
+pub use cluster::{CLUSTER_SLOTS, ClusterRole, RedisCluster, RedisClusterBuilder};
 pub use fake::FakeRedisCache;
 pub use null::NullCache;
 pub use proxy::DelayProxy;
 pub use rc_core::NullBackend;
+pub use sentinel::{RedisSentinel, RedisSentinelBuilder};
 pub use server::{RedisServer, RedisServerBuilder};

@@ -65,6 +65,12 @@ pub struct RedisServerBuilder {
     unix: bool,
     password: Option<String>,
     config: Vec<(String, String)>,
+    /// Run as a Sentinel (`redis-server <conf> --sentinel`); set by `RedisSentinel`.
+    sentinel: bool,
+    /// Pick a free cluster bus port (`cluster-port`) with the port; set by `RedisCluster`.
+    cluster_bus: bool,
+    /// `redis.conf` lines written as they are, after the `config` ones.
+    raw_lines: Vec<String>,
 }
 
 impl fmt::Debug for RedisServerBuilder {
@@ -73,11 +79,40 @@ impl fmt::Debug for RedisServerBuilder {
             .field("unix_socket", &self.unix)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("config", &self.config)
+            .field("sentinel", &self.sentinel)
+            .field("cluster_bus", &self.cluster_bus)
             .finish()
     }
 }
 
 impl RedisServerBuilder {
+    /// Runs the server as a Sentinel (`redis-server <conf> --sentinel`).
+    pub(crate) fn sentinel_mode(mut self) -> Self {
+        self.sentinel = true;
+        self
+    }
+
+    /// Writes `cluster-port` with a free port, picked again with the port on
+    /// every start attempt (the default bus port, port + 10000, can be taken
+    /// or above 65535).
+    pub(crate) fn cluster_bus(mut self) -> Self {
+        self.cluster_bus = true;
+        self
+    }
+
+    /// Adds `name` followed by `args`, each a quoted `redis.conf` argument
+    /// (so a password with spaces or quotes stays one argument); written
+    /// after the [`config`](Self::config) directives, unchecked.
+    pub(crate) fn directive(mut self, name: &str, args: &[&str]) -> Self {
+        let mut line = name.to_owned();
+        for arg in args {
+            line.push(' ');
+            line += &quote(arg);
+        }
+        self.raw_lines.push(line);
+        self
+    }
+
     /// `true`: listen only on a unix socket in the temp dir (mode 700, no TCP);
     /// unix platforms only ([`try_start`](Self::try_start) refuses it elsewhere).
     /// `false` (the default): listen only on a free TCP port of 127.0.0.1.
@@ -137,6 +172,8 @@ impl RedisServerBuilder {
             conf: dir.path().join("redis.conf"),
             dir,
             port: None,
+            bus_port: None,
+            sentinel: self.sentinel,
             socket,
             password: self.password.clone(),
             state: Mutex::new(State {
@@ -150,6 +187,14 @@ impl RedisServerBuilder {
             attempt += 1;
             if !self.unix {
                 server.port = Some(free_port()?);
+            }
+            if self.cluster_bus {
+                server.bus_port = Some(loop {
+                    let bus = free_port()?;
+                    if Some(bus) != server.port {
+                        break bus;
+                    }
+                });
             }
             fs::write(&server.conf, self.conf_text(&server))?;
             let launched = server.launch(&mut server.lock());
@@ -206,6 +251,9 @@ impl RedisServerBuilder {
             lines.push(format!("unixsocket {}", quote(&socket.to_string_lossy())));
             lines.push("unixsocketperm 700".to_owned());
         }
+        if let Some(bus) = server.bus_port {
+            lines.push(format!("cluster-port {bus}"));
+        }
         if let Some(password) = &self.password {
             lines.push(format!("requirepass {}", quote(password)));
         }
@@ -220,6 +268,7 @@ impl RedisServerBuilder {
             };
             lines.push(format!("{name} {value}"));
         }
+        lines.extend(self.raw_lines.iter().cloned());
         lines.join("\n") + "\n"
     }
 }
@@ -254,6 +303,10 @@ pub struct RedisServer {
     dir: TempDir,
     conf: PathBuf,
     port: Option<u16>,
+    /// `cluster-port`, when the builder picked one.
+    bus_port: Option<u16>,
+    /// Launched with `--sentinel`.
+    sentinel: bool,
     socket: Option<PathBuf>,
     password: Option<String>,
     state: Mutex<State>,
@@ -273,6 +326,8 @@ impl fmt::Debug for RedisServer {
         f.debug_struct("RedisServer")
             .field("pid", &self.pid())
             .field("port", &self.port)
+            .field("bus_port", &self.bus_port)
+            .field("sentinel", &self.sentinel)
             .field("socket", &self.socket)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("dir", &self.dir())
@@ -526,9 +581,50 @@ impl RedisServer {
         }
     }
 
+    /// As [`cli`](Self::cli), but an unreachable server or one that does not
+    /// reply within `timeout` is an error, not a panic.
+    pub(crate) fn try_cli(&self, args: &[&str], timeout: Duration) -> redis::RedisResult<String> {
+        assert!(!args.is_empty(), "RedisServer::try_cli needs a command");
+        self.call(args, timeout)
+            .map(|reply| Reply(&reply).to_string())
+    }
+
+    /// Frozen by [`pause`](Self::pause) and not resumed since (and still running).
+    pub(crate) fn is_paused(&self) -> bool {
+        let mut state = self.lock();
+        is_alive(&mut state) && state.paused
+    }
+
+    /// The cluster bus port (`cluster-port`) of a cluster node.
+    pub(crate) fn bus_port(&self) -> Option<u16> {
+        self.bus_port
+    }
+
+    /// `127.0.0.1:PORT`, or `unix:/path` for a unix-socket server.
+    pub(crate) fn address(&self) -> String {
+        match (&self.socket, self.port) {
+            (Some(socket), _) => format!("unix:{}", socket.display()),
+            (None, port) => format!("127.0.0.1:{}", port.unwrap_or(0)),
+        }
+    }
+
     /// Runs `args` on a fresh connection, after `AUTH` when the server has a
     /// password; a refused `AUTH` is the reply.
     fn call(&self, args: &[&str], timeout: Duration) -> redis::RedisResult<Value> {
+        let mut command = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            command.arg(*arg);
+        }
+        self.query(&command, timeout)
+    }
+
+    /// Runs `command` on a fresh connection, after `AUTH` when the server has
+    /// a password; a refused `AUTH` is the reply.
+    pub(crate) fn query(
+        &self,
+        command: &redis::Cmd,
+        timeout: Duration,
+    ) -> redis::RedisResult<Value> {
         let mut conn = self.connect(timeout)?;
         if let Some(password) = &self.password {
             let auth = conn.req_command(redis::cmd("AUTH").arg(password))?;
@@ -536,11 +632,7 @@ impl RedisServer {
                 return Ok(auth);
             }
         }
-        let mut command = redis::cmd(args[0]);
-        for arg in &args[1..] {
-            command.arg(*arg);
-        }
-        conn.req_command(&command)
+        conn.req_command(command)
     }
 
     /// A plain RESP2 connection: no `AUTH`, `HELLO` or `CLIENT SETINFO` on
@@ -565,19 +657,15 @@ impl RedisServer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn address(&self) -> String {
-        match (&self.socket, self.port) {
-            (Some(socket), _) => format!("unix:{}", socket.display()),
-            (None, port) => format!("127.0.0.1:{}", port.unwrap_or(0)),
-        }
-    }
-
     /// Spawns the process from `self.conf` and waits until it answers.
     fn launch(&self, state: &mut State) -> io::Result<()> {
         let output = File::create(self.dir().join("output.log"))?;
         let mut command = Command::new(BINARY);
+        command.arg(&self.conf);
+        if self.sentinel {
+            command.arg("--sentinel");
+        }
         command
-            .arg(&self.conf)
             .current_dir(self.dir())
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
@@ -654,7 +742,7 @@ impl RedisServer {
     }
 
     /// The last lines of the server's log and of its stdout/stderr.
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let mut out = String::new();
         for name in ["redis.log", "output.log"] {
             let text = fs::read_to_string(self.dir().join(name)).unwrap_or_default();
