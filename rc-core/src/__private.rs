@@ -73,15 +73,31 @@ fn warn_uncached() {
 
 /// Per-function options of a decorated function, built by the macro as a
 /// `const` chain so new options never change the entry points' signatures.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub(crate) expire: Option<Duration>,
+    pub(crate) single_flight: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Options {
-    /// No options: the cache's defaults.
+    /// No options: the cache's defaults (single flight on).
     pub const fn new() -> Self {
-        Options { expire: None }
+        Options {
+            expire: None,
+            single_flight: true,
+        }
+    }
+
+    /// `single_flight = false`: concurrent misses of one key each compute.
+    pub const fn single_flight(mut self, on: bool) -> Self {
+        self.single_flight = on;
+        self
     }
 
     /// `expire = secs`.
@@ -239,7 +255,7 @@ impl<K: Kind> Entry<K> {
         K::Cached: Cacheable,
     {
         match core {
-            Some(c) => c.cached(key, opts.expire, body, K::wrap, K::peek).await,
+            Some(c) => c.cached(key, opts, body, K::wrap, K::peek).await,
             None => {
                 warn_uncached();
                 body.await

@@ -114,7 +114,7 @@ impl CacheOptions {
     pub fn build(self, backend: Arc<dyn Backend>) -> Result<Cache> {
         let front = self.front()?;
         Ok(Cache {
-            core: Arc::new(Core { front, backend }),
+            core: Arc::new(Core::new(front, backend)),
         })
     }
 
@@ -122,7 +122,7 @@ impl CacheOptions {
     pub fn build_async(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
         let front = self.front()?;
         Ok(AsyncCache {
-            core: Arc::new(Core { front, backend }),
+            core: Arc::new(Core::new(front, backend)),
         })
     }
 

@@ -15,8 +15,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::__private::Options;
 use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 use crate::error::Result;
+use crate::flight::{Flight, Flights, Outcome, Role};
 use crate::front::Front;
 
 /// The byte-store verbs the core awaits, for one face: [`Blocking`] returns
@@ -67,6 +69,8 @@ pub(crate) trait Io: Send + Sync + 'static {
         token: &'a str,
     ) -> Self::Fut<'a, Result<()>>;
     fn redis_client(s: &Self::Store, key: &str) -> Result<redis::Client>;
+    /// Waits for the leader of a flight (see [`Flights`]), bounded.
+    fn wait_flight(f: &Flight, limit: Duration) -> Self::Fut<'_, Outcome>;
 }
 
 /// The blocking face: a [`Backend`], whose futures are ready.
@@ -139,6 +143,9 @@ impl Io for Blocking {
     }
     fn redis_client(s: &dyn Backend, key: &str) -> Result<redis::Client> {
         s.client(key)
+    }
+    fn wait_flight(f: &Flight, limit: Duration) -> Ready<Outcome> {
+        ready(f.wait_blocking(limit))
     }
 }
 
@@ -213,6 +220,9 @@ impl Io for NonBlocking {
     fn redis_client(s: &dyn AsyncBackend, key: &str) -> Result<redis::Client> {
         s.client(key)
     }
+    fn wait_flight(f: &Flight, limit: Duration) -> BoxFuture<'_, Outcome> {
+        Box::pin(f.wait(limit))
+    }
 }
 
 /// How long a miss holds its key's lease: a computation that takes longer
@@ -242,9 +252,18 @@ pub(crate) fn now<F: Future>(fut: F) -> F::Output {
 pub(crate) struct Core<I: Io> {
     pub front: Front,
     pub backend: Arc<I::Store>,
+    flights: Flights,
 }
 
 impl<I: Io> Core<I> {
+    pub fn new(front: Front, backend: Arc<I::Store>) -> Self {
+        Core {
+            front,
+            backend,
+            flights: Flights::default(),
+        }
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let f = &self.front;
         let key = f.full_key(key);
@@ -261,7 +280,10 @@ impl<I: Io> Core<I> {
         let f = &self.front;
         let bytes = f.encode(value)?;
         let expire = f.expire(expire)?;
-        let ok = f.count(I::write(&self.backend, &f.full_key(key), &bytes, expire).await)?;
+        let key = f.full_key(key);
+        let written = I::write(&self.backend, &key, &bytes, expire).await;
+        self.flights.void([&*key]);
+        let ok = f.count(written)?;
         f.stored(ok as usize);
         Ok(ok)
     }
@@ -313,7 +335,9 @@ impl<I: Io> Core<I> {
     {
         let f = &self.front;
         let items = f.encode_items(items, expire)?;
-        let ok = f.count(I::write_many(&self.backend, &items).await)?;
+        let written = I::write_many(&self.backend, &items).await;
+        self.flights.void(items.iter().map(|(k, _, _)| k.as_str()));
+        let ok = f.count(written)?;
         if ok {
             f.stored(items.len());
         }
@@ -321,8 +345,7 @@ impl<I: Io> Core<I> {
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        let f = &self.front;
-        f.count(I::remove(&self.backend, &f.full_key(key)).await)
+        self.remove(&self.front.full_key(key)).await
     }
 
     pub async fn delete_many<K: AsRef<str>>(
@@ -333,7 +356,9 @@ impl<I: Io> Core<I> {
         let keys: Vec<K> = keys.into_iter().collect();
         let full = f.full_keys(&keys);
         let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
-        f.count(I::remove_many(&self.backend, &keys).await)
+        let removed = I::remove_many(&self.backend, &keys).await;
+        self.flights.void(keys.iter().copied());
+        f.count(removed)
     }
 
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
@@ -352,12 +377,13 @@ impl<I: Io> Core<I> {
     /// A decorated call: read; on a miss take the key's lease, run `body`
     /// and store what `peek` finds in its result, unless a write or delete
     /// of the key voided the lease meanwhile (so a slow miss never stores a
-    /// value older than a completed invalidation). Fails open: store errors
-    /// are counted and logged.
+    /// value older than a completed invalidation). Concurrent misses of the
+    /// key in this process share one computation ([`Flights`]). Fails open:
+    /// store errors are counted and logged.
     pub async fn cached<T, R>(
         &self,
         key: String,
-        expire: Option<Duration>,
+        opts: Options,
         body: impl Future<Output = R>,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
@@ -372,10 +398,24 @@ impl<I: Io> Core<I> {
         if let Some(v) = f.decode_cached::<T>(&key, read) {
             return wrap(v);
         }
+        let leader = match opts.single_flight.then(|| self.flights.join(&key)) {
+            Some(Role::Follower(flight)) => {
+                let shared = I::wait_flight(&flight, LEASE_TTL).await;
+                if let Some(v) = shared.and_then(|bytes| f.decode_hit::<T>(&key, &bytes)) {
+                    return wrap(v);
+                }
+                None
+            }
+            Some(Role::Leader(leader)) => Some(leader),
+            None => None,
+        };
         let token = lease_token();
         let leased = reachable && self.lease(&[&key], &token).await[0];
         let result = body.await;
-        let item = f.store_item(key.clone(), peek(&result), expire);
+        let item = f.store_item(key.clone(), peek(&result), opts.expire);
+        if let Some(leader) = leader {
+            leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));
+        }
         if leased {
             self.finish_leases(item.into_iter().collect(), &[&key], &token)
                 .await;
@@ -424,20 +464,28 @@ impl<I: Io> Core<I> {
 
     /// Deletes a decorated call's key; errors are counted and returned.
     pub async fn try_invalidate(&self, key: String) -> Result<bool> {
-        let f = &self.front;
-        f.count(I::remove(&self.backend, &f.full_key_owned(key)).await)
+        self.remove(&self.front.full_key_owned(key)).await
     }
 
     /// Deletes a decorated call's key; errors are counted and logged.
     pub async fn invalidate(&self, key: String) -> bool {
-        let f = &self.front;
-        match I::remove(&self.backend, &f.full_key_owned(key)).await {
+        let key = self.front.full_key_owned(key);
+        let removed = I::remove(&self.backend, &key).await;
+        self.flights.void([key.as_str()]);
+        match removed {
             Ok(deleted) => deleted,
             Err(e) => {
-                f.failed_open(&e);
+                self.front.failed_open(&e);
                 false
             }
         }
+    }
+
+    /// Deletes the full key `key` and voids its flight; errors are counted.
+    async fn remove(&self, key: &str) -> Result<bool> {
+        let removed = I::remove(&self.backend, key).await;
+        self.flights.void([key]);
+        self.front.count(removed)
     }
 }
 
@@ -471,10 +519,11 @@ mod tests {
         send(cache.delete_many(["k"]));
         send(cache.ttl("k"));
         send(cache.ping());
+        let opts = crate::__private::Options::new();
         send(
             cache
                 .core
-                .cached("k".into(), None, async { 1 }, |v: i32| v, |v: &i32| Some(v)),
+                .cached("k".into(), opts, async { 1 }, |v: i32| v, |v: &i32| Some(v)),
         );
         send(cache.core.invalidate("k".into()));
         send(cache.batch().run());

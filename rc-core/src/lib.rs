@@ -15,6 +15,7 @@ mod config;
 mod core;
 mod default;
 mod error;
+mod flight;
 mod front;
 mod health;
 mod host;

@@ -21,6 +21,8 @@ pub(crate) struct CacheArgs {
     pub(crate) expire: Option<Expr>,
     /// `include_self = true`: put `self` (by `Display`) first in the key.
     pub(crate) include_self: Option<LitBool>,
+    /// `single_flight = false`: concurrent misses of one key each compute.
+    pub(crate) single_flight: Option<LitBool>,
     /// `cache = EXPR`: the cache to use instead of the installed default.
     pub(crate) cache: Option<Expr>,
     /// `skip(a, b)`: arguments left out of the key.
@@ -35,7 +37,8 @@ impl CacheArgs {
 }
 
 const KNOWN: &str = "expected one of `key_prefix = \"..\"`, `expire = <seconds>`, \
-                     `include_self = <bool>`, `cache = <expr>`, `skip(<arg>, ..)`";
+                     `include_self = <bool>`, `single_flight = <bool>`, `cache = <expr>`, \
+                     `skip(<arg>, ..)`";
 
 impl CacheArgs {
     /// Parses the attribute's arguments. Every error is recorded in `errors`
@@ -127,6 +130,15 @@ impl CacheArgs {
                 other => errors.push(syn::Error::new_spanned(
                     other,
                     "`include_self` must be `true` or `false`",
+                )),
+            },
+            "single_flight" => match parse_value(input, &name)? {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => self.single_flight = Some(b),
+                other => errors.push(syn::Error::new_spanned(
+                    other,
+                    "`single_flight` must be `true` or `false`",
                 )),
             },
             "cache" => {

@@ -336,6 +336,9 @@ impl Cached {
         if let Some(e) = &self.args.expire {
             opts.extend(quote!(.expire(#e)));
         }
+        if let Some(b) = &self.args.single_flight {
+            opts.extend(quote!(.single_flight(#b)));
+        }
         opts
     }
 
