@@ -7,6 +7,7 @@ mod down;
 mod frozen;
 mod peers;
 mod single;
+mod stampede;
 
 pub(crate) use peers::rss_bytes;
 
@@ -245,6 +246,7 @@ pub fn all() -> Vec<Row> {
     rows.extend(peers::rows());
     rows.extend(down::rows());
     rows.extend(frozen::rows());
+    rows.extend(stampede::rows());
     rows
 }
 
