@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -179,26 +178,7 @@ impl RedisClusterBuilder {
             node = node.config(name, value);
         }
         let count = self.primaries * (1 + self.replicas);
-        let started: Vec<io::Result<RedisServer>> = thread::scope(|scope| {
-            let handles: Vec<_> = (0..count)
-                .map(|_| scope.spawn(|| node.try_start()))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("a start thread panicked")))
-                })
-                .collect()
-        });
-        let mut nodes = Vec::with_capacity(count);
-        for result in started {
-            match result {
-                Ok(server) => nodes.push(server),
-                // Dropping `nodes` stops the ones that started.
-                Err(e) => panic!("RedisCluster: cannot start a node: {e}"),
-            }
-        }
+        let nodes = node.start_many(count, "RedisCluster: cannot start a node");
         let ids = nodes
             .iter()
             .map(|n| expect_reply(n, &["CLUSTER", "MYID"], "CLUSTER MYID"))

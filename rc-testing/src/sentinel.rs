@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -155,25 +154,7 @@ impl RedisSentinelBuilder {
         if let Some(password) = &self.password {
             sentinel = sentinel.directive("sentinel", &["auth-pass", name, password]);
         }
-        let started: Vec<io::Result<RedisServer>> = thread::scope(|scope| {
-            let handles: Vec<_> = (0..SENTINELS)
-                .map(|_| scope.spawn(|| sentinel.try_start()))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("a start thread panicked")))
-                })
-                .collect()
-        });
-        let mut sentinels = Vec::with_capacity(SENTINELS);
-        for result in started {
-            match result {
-                Ok(server) => sentinels.push(server),
-                Err(e) => panic!("RedisSentinel: cannot start a sentinel: {e}"),
-            }
-        }
+        let sentinels = sentinel.start_many(SENTINELS, "RedisSentinel: cannot start a sentinel");
         let set_up = RedisSentinel {
             sentinels,
             servers: [primary, replica],

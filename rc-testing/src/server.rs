@@ -139,6 +139,26 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Starts `n` servers of this configuration at once (each start waits
+    /// for its server to answer). On a failure the started ones are stopped
+    /// (dropped) and this panics, naming `what`.
+    pub(crate) fn start_many(&self, n: usize, what: &str) -> Vec<RedisServer> {
+        let started: Vec<io::Result<RedisServer>> = thread::scope(|scope| {
+            let handles: Vec<_> = (0..n).map(|_| scope.spawn(|| self.try_start())).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("a start thread panicked")))
+                })
+                .collect()
+        });
+        started
+            .into_iter()
+            .collect::<io::Result<Vec<_>>>()
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
     /// Starts the server and waits until it answers `PING`.
     ///
     /// # Panics
