@@ -482,3 +482,47 @@ fn fail_open_when_the_server_is_killed() {
         vec![0, 2, 4]
     );
 }
+
+static PY_CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// Python's `@cache.cache()` on `get_post(post_id)` in module `blog.models`.
+#[rc::cache(cache = CACHE, module = "blog.models")]
+fn get_post(post_id: i64) -> Option<String> {
+    PY_CALLS.fetch_add(1, SeqCst);
+    Some(format!("post {post_id}"))
+}
+
+/// `name` replaces the function's part of the key too.
+#[rc::cache(cache = CACHE, module = "blog.models", name = "get_post")]
+fn load_post_for_python(post_id: i64) -> Option<String> {
+    Some(format!("rust {post_id}"))
+}
+
+/// With `module` (and `name`), a decorated fn reads and writes the very
+/// entries Python rc's twin does: the key is byte for byte rc's.
+#[test]
+fn module_and_name_give_python_rcs_key() {
+    // As Python rc 0.3.1 stores it: SETEX "blog.models get_post 7" with JSON.
+    SERVER.cli(&[
+        "SET",
+        "blog.models get_post 7",
+        "\"from python\"",
+        "EX",
+        "60",
+    ]);
+    assert_eq!(get_post(7).as_deref(), Some("from python"));
+    assert_eq!(PY_CALLS.load(SeqCst), 0, "read Python's entry");
+    assert_eq!(get_post(8).as_deref(), Some("post 8"));
+    assert_eq!(
+        SERVER.cli(&["GET", "blog.models get_post 8"]),
+        "\"post 8\"",
+        "JSON, as rc writes it"
+    );
+    assert_eq!(
+        load_post_for_python(7).as_deref(),
+        Some("from python"),
+        "same key"
+    );
+    assert!(invalidate_load_post_for_python(7));
+    assert_eq!(SERVER.cli(&["EXISTS", "blog.models get_post 7"]), "0");
+}

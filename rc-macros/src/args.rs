@@ -8,7 +8,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, Ident, Lit, LitBool, Token};
+use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitStr, Token};
 
 use crate::errors::Errors;
 
@@ -23,6 +23,11 @@ pub(crate) struct CacheArgs {
     pub(crate) include_self: Option<LitBool>,
     /// `single_flight = false`: concurrent misses of one key each compute.
     pub(crate) single_flight: Option<LitBool>,
+    /// `module = "blog.models"`: the module part of the key, instead of the
+    /// Rust module path (to share the entries of a Python rc function).
+    pub(crate) module: Option<LitStr>,
+    /// `name = "get_post"`: the function part of the key, instead of its name.
+    pub(crate) name: Option<LitStr>,
     /// `cache = EXPR`: the cache to use instead of the installed default.
     pub(crate) cache: Option<Expr>,
     /// `skip(a, b)`: arguments left out of the key.
@@ -37,8 +42,8 @@ impl CacheArgs {
 }
 
 const KNOWN: &str = "expected one of `key_prefix = \"..\"`, `expire = <seconds>`, \
-                     `include_self = <bool>`, `single_flight = <bool>`, `cache = <expr>`, \
-                     `skip(<arg>, ..)`";
+                     `include_self = <bool>`, `single_flight = <bool>`, `module = \"..\"`, \
+                     `name = \"..\"`, `cache = <expr>`, `skip(<arg>, ..)`";
 
 impl CacheArgs {
     /// Parses the attribute's arguments. Every error is recorded in `errors`
@@ -139,6 +144,30 @@ impl CacheArgs {
                 other => errors.push(syn::Error::new_spanned(
                     other,
                     "`single_flight` must be `true` or `false`",
+                )),
+            },
+            "module" | "name" => match parse_value(input, &name)? {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(text),
+                    ..
+                }) if !text.value().is_empty() && !text.value().contains(' ') => {
+                    if key == "module" {
+                        self.module = Some(text);
+                    } else {
+                        self.name = Some(text);
+                    }
+                }
+                other => errors.push(syn::Error::new_spanned(
+                    other,
+                    format!(
+                        "`{key}` must be a non-empty string literal without spaces, \
+                         e.g. `{key} = \"{}\"`",
+                        if key == "module" {
+                            "blog.models"
+                        } else {
+                            "get_post"
+                        }
+                    ),
                 )),
             },
             "cache" => {

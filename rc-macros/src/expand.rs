@@ -282,7 +282,14 @@ impl Cached {
             Some(p) => quote!(::core::option::Option::Some(#p)),
             None => quote!(::core::option::Option::None),
         };
-        let name = self.name().to_string();
+        let name = match &self.args.name {
+            Some(n) => n.value(),
+            None => self.name().to_string(),
+        };
+        let module = match &self.args.module {
+            Some(m) => quote!(#m),
+            None => quote!(::core::module_path!()),
+        };
         let mut pushes = Vec::new();
         if self.args.include_self()
             && let Some(s) = self_expr
@@ -304,7 +311,7 @@ impl Cached {
             };
             pushes.push(quote_spanned!(span=> #k.arg(::rc::__private::key_arg(#value));));
         }
-        let new = quote!(::rc::__private::KeyBuilder::new(#prefix, ::core::module_path!(), #name));
+        let new = quote!(::rc::__private::KeyBuilder::new(#prefix, #module, #name));
         if pushes.is_empty() {
             quote!(::rc::__private::KeyBuilder::finish(#new))
         } else {

@@ -32,10 +32,13 @@ use proc_macro::TokenStream;
 /// | `include_self = true` | put `self` (by `Display`) first in the key; only on methods. |
 /// | `cache = EXPR` | the cache to use: EXPR is a `Cache` (or derefs to one, e.g. a `LazyLock<Cache>` static or `self.cache`) for a sync fn, an `AsyncCache` for an `async fn`. Default: the installed default cache, or uncached if none is installed. |
 /// | `skip(a, b)` | arguments left out of the key (connections, handles, ...). |
+/// | `single_flight = false` | concurrent misses of one key each run the function (default: they share one run). |
+/// | `module = "blog.models"` | the module part of the key instead of the Rust module path, e.g. to share the entries of a Python rc function. |
+/// | `name = "get_post"` | the function part of the key instead of the function's name. |
 ///
 /// # Key
 ///
-/// `[key_prefix ]<module_path> <fn name> <arg> <arg> ..`: every argument not
+/// `[key_prefix ]<module_path or module> <fn name or name> <arg> <arg> ..`: every argument not
 /// skipped, in order, formatted by `Display` (so each must implement
 /// `Display`). `self` is not part of the key unless `include_self = true`.
 /// Two methods of the same name in one module share keys unless given
