@@ -8,15 +8,17 @@
 //! in the background, so no caller waits on one. Every wait is a bounded poll;
 //! the tests of this file run one at a time (their timing is the point).
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::{TIMEOUT, async_cache_for, cache_for};
 use rc::testing::RedisServer;
 use rc::{AsyncCache, Cache, Error};
 
 /// Connect and response timeout of every cache in this file.
-const TIMEOUT: Duration = Duration::from_millis(200);
 /// A call slower than this waited for the network (a call that fails fast
 /// takes microseconds; the margin is for a busy 2-core machine).
 const SLOW: Duration = Duration::from_millis(100);
@@ -37,24 +39,6 @@ const LIMIT: Duration = Duration::from_secs(15);
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn cache_for(server: &RedisServer) -> Cache {
-    Cache::builder()
-        .url(&server.url())
-        .connect_timeout(TIMEOUT)
-        .socket_timeout(TIMEOUT)
-        .build()
-        .unwrap()
-}
-
-fn async_cache_for(server: &RedisServer) -> AsyncCache {
-    AsyncCache::builder()
-        .url(&server.url())
-        .connect_timeout(TIMEOUT)
-        .socket_timeout(TIMEOUT)
-        .build_async()
-        .unwrap()
 }
 
 #[rc::cache(cache = cache, skip(cache, calls))]

@@ -5,6 +5,8 @@
 //! open), and that service resumes by itself once the fault ends. Every wait
 //! is a bounded poll.
 
+mod common;
+
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,11 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use common::{TIMEOUT, async_cache_for, cache_for};
 use rc::testing::RedisServer;
 use rc::{AsyncCache, Cache, Error};
 
 /// Connect and response timeout of every cache in this file.
-const TIMEOUT: Duration = Duration::from_millis(200);
 /// Slack on top of a timeout for scheduling on a busy 2-core machine.
 const MARGIN: Duration = Duration::from_millis(400);
 /// How long service may take to come back after a fault ends (backoff is
@@ -24,24 +26,6 @@ const MARGIN: Duration = Duration::from_millis(400);
 const RECOVERY: Duration = Duration::from_secs(5);
 /// A call to a host that is backing off must not wait for the network.
 const FAST: Duration = Duration::from_millis(5);
-
-fn cache_for(server: &RedisServer) -> Cache {
-    Cache::builder()
-        .url(&server.url())
-        .connect_timeout(TIMEOUT)
-        .socket_timeout(TIMEOUT)
-        .build()
-        .unwrap()
-}
-
-fn async_cache_for(server: &RedisServer) -> AsyncCache {
-    AsyncCache::builder()
-        .url(&server.url())
-        .connect_timeout(TIMEOUT)
-        .socket_timeout(TIMEOUT)
-        .build_async()
-        .unwrap()
-}
 
 /// The address rc names in errors for `server` (db 0).
 fn address(server: &RedisServer) -> String {

@@ -3,10 +3,13 @@
 //! leases keep a slow miss from storing a value older than an invalidation.
 //! Sync and async, against real redis-servers.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, LazyLock, Mutex};
 use std::time::Duration;
 
+use common::{async_cache_for, cache_for};
 use rc::testing::RedisServer;
 use rc::{AsyncCache, Cache, CacheCluster};
 
@@ -22,24 +25,6 @@ fn write_title(id: u32, t: &str) {
     TITLES.lock().unwrap().insert(id, t.to_owned());
 }
 
-fn cache_on(server: &RedisServer) -> Cache {
-    Cache::builder()
-        .url(&server.url())
-        .socket_timeout(Duration::from_millis(300))
-        .connect_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap()
-}
-
-fn async_cache_on(server: &RedisServer) -> AsyncCache {
-    AsyncCache::builder()
-        .url(&server.url())
-        .socket_timeout(Duration::from_millis(300))
-        .connect_timeout(Duration::from_millis(300))
-        .build_async()
-        .unwrap()
-}
-
 /// Calls until `f` is true, for up to 15 s (a failed server is retried after its backoff).
 fn eventually(mut f: impl FnMut() -> bool) -> bool {
     let end = std::time::Instant::now() + Duration::from_secs(15);
@@ -53,7 +38,7 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
 }
 
 static FROZEN: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
-static FROZEN_CACHE: LazyLock<Cache> = LazyLock::new(|| cache_on(&FROZEN));
+static FROZEN_CACHE: LazyLock<Cache> = LazyLock::new(|| cache_for(&FROZEN));
 
 #[rc::cache(cache = FROZEN_CACHE, expire = 3600)]
 fn post_title(id: u32) -> String {
@@ -99,7 +84,7 @@ fn post_title_key(id: u32) -> String {
 #[test]
 fn a_failed_set_deletes_the_old_value_when_the_server_answers_again() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = cache_for(&server);
     cache.set("k", &"old", None).unwrap();
     server.pause();
     assert!(
@@ -120,7 +105,7 @@ fn a_failed_set_deletes_the_old_value_when_the_server_answers_again() {
 #[tokio::test]
 async fn async_an_invalidation_that_missed_a_frozen_server_is_replayed() {
     let server = RedisServer::start();
-    let cache = async_cache_on(&server);
+    let cache = async_cache_for(&server);
     cache.set("post:1", &"old", None).await.unwrap();
     server.pause();
     assert!(
@@ -174,8 +159,8 @@ fn a_cluster_replays_on_the_host_that_missed_the_delete() {
 }
 
 static RACE: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
-static RACE_CACHE: LazyLock<Cache> = LazyLock::new(|| cache_on(&RACE));
-static RACE_ASYNC: LazyLock<AsyncCache> = LazyLock::new(|| async_cache_on(&RACE));
+static RACE_CACHE: LazyLock<Cache> = LazyLock::new(|| cache_for(&RACE));
+static RACE_ASYNC: LazyLock<AsyncCache> = LazyLock::new(|| async_cache_for(&RACE));
 static SLOW: LazyLock<Mutex<Option<Arc<Barrier>>>> = LazyLock::new(Default::default);
 static SLOW_CALLS: AtomicU32 = AtomicU32::new(0);
 /// The tests that park a computation on `SLOW` run one at a time.
@@ -318,7 +303,7 @@ fn a_batch_drops_the_stores_an_invalidation_voided() {
 #[test]
 fn another_cache_on_the_same_server_replays_a_missed_delete() {
     let server = RedisServer::start();
-    let (a, b) = (cache_on(&server), cache_on(&server));
+    let (a, b) = (cache_for(&server), cache_for(&server));
     a.set("k", &"old", None).unwrap();
     server.pause();
     assert!(a.get::<String>("warm-up").is_err(), "marks the server down");
