@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, async_cache_for, cache_for};
+use common::{TIMEOUT, async_cache_for, cache_for, cube, square};
+use rc::Error;
 use rc::testing::RedisServer;
-use rc::{AsyncCache, Cache, Error};
 
 /// Connect and response timeout of every cache in this file.
 /// A call slower than this waited for the network (a call that fails fast
@@ -39,20 +39,6 @@ const LIMIT: Duration = Duration::from_secs(15);
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[rc::cache(cache = cache, skip(cache, calls))]
-fn square(cache: &Cache, calls: &AtomicU32, x: u64) -> u64 {
-    let _ = cache;
-    calls.fetch_add(1, SeqCst);
-    x * x
-}
-
-#[rc::cache(cache = cache, skip(cache, calls))]
-async fn cube(cache: &AsyncCache, calls: &AtomicU32, x: u64) -> u64 {
-    let _ = cache;
-    calls.fetch_add(1, SeqCst);
-    x * x * x
 }
 
 /// The threads named `rc-probe` of this process.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, async_cache_for, cache_for};
+use common::{TIMEOUT, async_cache_for, cache_for, cube, square};
 use rc::testing::RedisServer;
 use rc::{AsyncCache, Cache, Error};
 
@@ -90,20 +90,6 @@ fn assert_skipped(n: usize, host: &str, mut f: impl FnMut() -> Result<(), Error>
         "a call while down waited for the network: {times:?}"
     );
     median
-}
-
-#[rc::cache(cache = cache, skip(cache, calls))]
-fn square(cache: &Cache, calls: &AtomicU32, x: u64) -> u64 {
-    let _ = cache;
-    calls.fetch_add(1, SeqCst);
-    x * x
-}
-
-#[rc::cache(cache = cache, skip(cache, calls))]
-async fn cube(cache: &AsyncCache, calls: &AtomicU32, x: u64) -> u64 {
-    let _ = cache;
-    calls.fetch_add(1, SeqCst);
-    x * x * x
 }
 
 #[rc::cache(cache = cache, skip(cache, calls))]

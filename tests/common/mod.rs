@@ -1,6 +1,7 @@
 //! Helpers the integration tests share.
 #![allow(dead_code)] // each test file uses a part
 
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use rc::testing::RedisServer;
@@ -27,4 +28,20 @@ pub fn async_cache_for(server: &RedisServer) -> AsyncCache {
         .socket_timeout(TIMEOUT)
         .build_async()
         .unwrap()
+}
+
+/// A decorated fn for the fault tests: counts its runs in `calls`.
+#[rc::cache(cache = cache, skip(cache, calls))]
+pub fn square(cache: &Cache, calls: &AtomicU32, x: u64) -> u64 {
+    let _ = cache;
+    calls.fetch_add(1, SeqCst);
+    x * x
+}
+
+/// The async twin of [`square`], cubing.
+#[rc::cache(cache = cache, skip(cache, calls))]
+pub async fn cube(cache: &AsyncCache, calls: &AtomicU32, x: u64) -> u64 {
+    let _ = cache;
+    calls.fetch_add(1, SeqCst);
+    x * x * x
 }

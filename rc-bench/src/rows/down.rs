@@ -42,19 +42,20 @@ pub fn rows() -> Vec<Row> {
     ]
 }
 
-/// The body of the decorated functions, and the baseline.
-fn body(x: u64) -> u64 {
+/// The body of the decorated functions, and the baseline (also of the
+/// `frozen` rows).
+pub(super) fn body(x: u64) -> u64 {
     black_box(x).wrapping_mul(x)
 }
 
 #[rc::cache(cache = cache, skip(cache), expire = 3600)]
-fn square(cache: &Cache, x: u64) -> u64 {
+pub(super) fn square(cache: &Cache, x: u64) -> u64 {
     let _ = cache;
     body(x)
 }
 
 #[rc::cache(cache = cache, skip(cache), expire = 3600)]
-async fn square_async(cache: &AsyncCache, x: u64) -> u64 {
+pub(super) async fn square_async(cache: &AsyncCache, x: u64) -> u64 {
     let _ = cache;
     body(x)
 }

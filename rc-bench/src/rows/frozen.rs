@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rc::{AsyncCache, Cache};
 
+use super::down::{body, square, square_async};
 use super::{Ctx, Goal, Outcome, Row, Unit, on_worker, server, time};
 use crate::harness::{Round, interleave};
 
@@ -41,22 +42,6 @@ pub fn rows() -> Vec<Row> {
             run: frozen_async,
         },
     ]
-}
-
-fn body(x: u64) -> u64 {
-    black_box(x).wrapping_mul(x)
-}
-
-#[rc::cache(cache = cache, skip(cache), expire = 3600)]
-fn square(cache: &Cache, x: u64) -> u64 {
-    let _ = cache;
-    body(x)
-}
-
-#[rc::cache(cache = cache, skip(cache), expire = 3600)]
-async fn square_async(cache: &AsyncCache, x: u64) -> u64 {
-    let _ = cache;
-    body(x)
 }
 
 /// The note of both rows: every rc call's time (warm-up included), the
