@@ -108,7 +108,12 @@ impl<B> Hosts<B> {
     }
 
     /// Puts each key's outcome of one host's reply (`MGET`, leases) at its place in `out`.
-    fn place<T>(&self, g: &Group, results: Vec<Result<T>>, out: &mut [Result<T>]) {
+    fn place<T>(
+        &self,
+        g: &Group,
+        results: impl IntoIterator<Item = Result<T>>,
+        out: &mut [Result<T>],
+    ) {
         for (&pos, r) in g.positions.iter().zip(results) {
             out[pos] = r.map_err(|e| self.relabel(g.host, e));
         }

@@ -42,6 +42,10 @@ pub struct Crc32HashRouter {
     /// True when `names` are the host map's, sorted, so that a position in
     /// them is the position the cluster gives the host ([`Router::host_index`]).
     map_order: bool,
+    /// A fresh hasher, cloned per key: `crc32fast::hash` detects the CPU's
+    /// features on every call, which cost 60 of the 130 instructions it
+    /// spent on a 13-byte key (callgrind, 1000-key cluster `get_many`).
+    fresh: crc32fast::Hasher,
 }
 
 impl Crc32HashRouter {
@@ -55,6 +59,7 @@ impl Crc32HashRouter {
         Crc32HashRouter {
             names: sorted_hosts(hosts).into_iter().map(|(n, _)| n).collect(),
             map_order: true,
+            fresh: crc32fast::Hasher::new(),
         }
     }
 
@@ -76,6 +81,7 @@ impl Crc32HashRouter {
         Crc32HashRouter {
             names: names.into_iter().map(Into::into).collect(),
             map_order: false,
+            fresh: crc32fast::Hasher::new(),
         }
     }
 
@@ -83,12 +89,6 @@ impl Crc32HashRouter {
     pub fn host_names(&self) -> &[HostName] {
         &self.names
     }
-}
-
-/// Index of `key` among `n` hosts: Python 2's `binascii.crc32(key) % n`.
-fn slot(key: &str, n: usize) -> usize {
-    let signed = i64::from(crc32fast::hash(key.as_bytes()) as i32);
-    signed.rem_euclid(n as i64) as usize
 }
 
 impl Router for Crc32HashRouter {
@@ -107,11 +107,19 @@ impl Router for Crc32HashRouter {
 }
 
 impl Crc32HashRouter {
+    /// Index of `key` among `n` hosts: Python 2's `binascii.crc32(key) % n`.
+    fn slot(&self, key: &str, n: usize) -> usize {
+        let mut h = self.fresh.clone();
+        h.update(key.as_bytes());
+        let signed = i64::from(h.finalize() as i32);
+        signed.rem_euclid(n as i64) as usize
+    }
+
     /// Position of `key`'s host in `names`.
     fn position(&self, key: &str) -> Option<usize> {
         match self.names.len() {
             0 => None,
-            n => Some(slot(key, n)),
+            n => Some(self.slot(key, n)),
         }
     }
 }

@@ -203,19 +203,97 @@ fn unexpected(v: &Value) -> RedisError {
     ))
 }
 
-/// Splits an `MGET` reply into per-key outcomes; a failed call fails every key.
-pub(crate) fn mget_reply(
-    reply: Result<Value>,
-    n: usize,
-    to_err: impl Fn(RedisError) -> Error,
-) -> Vec<Result<Option<Vec<u8>>>> {
-    match reply {
-        Ok(Value::Array(items)) if items.len() == n => items
-            .into_iter()
-            .map(|v| bulk(v).map_err(&to_err))
-            .collect(),
-        Ok(other) => vec![Err(to_err(unexpected(&other))); n],
-        Err(e) => vec![Err(e); n],
+/// An `MGET` reply as its keys' outcomes, in key order, taken one by one
+/// (no vector of outcomes in between, so a cluster places each straight
+/// where its caller wants it). A failed call fails every key.
+pub struct MgetReplies {
+    state: Replies,
+}
+
+enum Replies {
+    /// Every item is a bulk string or nil (checked when the reply came).
+    Values(std::vec::IntoIter<Value>),
+    Failed(Error, usize),
+    /// A distrusted server's keys: all misses.
+    Misses(usize),
+}
+
+impl MgetReplies {
+    /// Checks an `MGET` reply for `n` keys; `to_err` names the server.
+    pub(crate) fn new(
+        reply: Result<Value>,
+        n: usize,
+        to_err: impl Fn(RedisError) -> Error,
+    ) -> Self {
+        let state = match reply {
+            Ok(Value::Array(items)) if items.len() == n => {
+                match items.iter().find(|v| !is_bulk(v)) {
+                    None => Replies::Values(items.into_iter()),
+                    Some(bad) => Replies::Failed(to_err(unexpected(bad)), n),
+                }
+            }
+            Ok(other) => Replies::Failed(to_err(unexpected(&other)), n),
+            Err(e) => Replies::Failed(e, n),
+        };
+        MgetReplies { state }
+    }
+
+    /// `n` misses.
+    pub(crate) fn misses(n: usize) -> Self {
+        MgetReplies {
+            state: Replies::Misses(n),
+        }
+    }
+}
+
+fn is_bulk(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Nil | Value::BulkString(_) | Value::SimpleString(_)
+    )
+}
+
+impl Iterator for MgetReplies {
+    type Item = Result<Option<Vec<u8>>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.state {
+            Replies::Values(items) => items.next().map(|v| {
+                Ok(match v {
+                    Value::BulkString(b) => Some(b),
+                    Value::SimpleString(s) => Some(s.into_bytes()),
+                    // Nil: `new` let nothing else through.
+                    _ => None,
+                })
+            }),
+            Replies::Failed(_, 0) | Replies::Misses(0) => None,
+            Replies::Failed(e, left) => {
+                *left -= 1;
+                Some(Err(e.clone()))
+            }
+            Replies::Misses(left) => {
+                *left -= 1;
+                Some(Ok(None))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.state {
+            Replies::Values(items) => items.len(),
+            Replies::Failed(_, n) | Replies::Misses(n) => *n,
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for MgetReplies {}
+
+impl std::fmt::Debug for MgetReplies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MgetReplies")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -266,11 +344,22 @@ mod tests {
             Value::BulkString(b"x".to_vec()),
             Value::Nil,
         ]));
-        let r = mget_reply(ok, 2, to_err);
+        let r: Vec<_> = MgetReplies::new(ok, 2, to_err).collect();
         assert_eq!(r[0].as_ref().unwrap().as_deref(), Some(&b"x"[..]));
         assert!(r[1].as_ref().unwrap().is_none());
-        let r = mget_reply(Ok(Value::Int(3)), 2, to_err);
-        assert!(r.iter().all(|x| x.is_err()));
+        let r = MgetReplies::new(Ok(Value::Int(3)), 2, to_err);
+        assert_eq!(r.len(), 2);
+        assert!(r.into_iter().all(|x| x.is_err()));
+        let bad = Ok(Value::Array(vec![Value::Nil, Value::Int(1)]));
+        assert!(MgetReplies::new(bad, 2, to_err).all(|x| x.is_err()));
+        let short = Ok(Value::Array(vec![Value::Nil]));
+        assert_eq!(
+            MgetReplies::new(short, 2, to_err)
+                .filter(Result::is_err)
+                .count(),
+            2
+        );
+        assert!(MgetReplies::misses(3).all(|x| matches!(x, Ok(None))));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 pub use batch::{AsyncBatch, Batch};
 pub use builder::{CacheBuilder, CacheOptions};
 pub use cache::Cache;
+pub use commands::MgetReplies;
 pub use config::CacheConfig;
 #[doc(hidden)]
 pub use config::opt_secs;

@@ -8,7 +8,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
 use crate::backend::{AsyncBackend, BoxFuture, SetItem};
-use crate::commands;
+use crate::commands::{self, MgetReplies};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -249,16 +249,16 @@ impl AsyncRedisBackend {
     pub async fn get_many_of<'k>(
         &self,
         keys: impl ExactSizeIterator<Item = &'k str>,
-    ) -> Vec<Result<Option<Vec<u8>>>> {
+    ) -> MgetReplies {
         let n = keys.len();
         if n == 0 {
-            return Vec::new();
+            return MgetReplies::misses(0);
         }
         let reply = self.query(&commands::mget(keys)).await;
         if self.distrusted() {
-            return vec![Ok(None); n];
+            return MgetReplies::misses(n);
         }
-        commands::mget_reply(reply, n, |e| self.redis_err(e))
+        MgetReplies::new(reply, n, |e| self.redis_err(e))
     }
 
     /// One pipelined `SET .. EX` per item (voiding their leases); true when
@@ -397,7 +397,7 @@ impl AsyncBackend for AsyncRedisBackend {
     }
 
     fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
-        Box::pin(self.get_many_of(keys.iter().copied()))
+        Box::pin(async move { self.get_many_of(keys.iter().copied()).await.collect() })
     }
 
     fn set<'a>(

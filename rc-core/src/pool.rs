@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::{Connection, Value};
 
 use crate::backend::{Backend, SetItem};
-use crate::commands;
+use crate::commands::{self, MgetReplies};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -174,14 +174,14 @@ impl RedisBackend {
     pub fn start_get_many<'k>(
         &self,
         keys: impl ExactSizeIterator<Item = &'k str>,
-    ) -> Pending<'_, Vec<Result<Option<Vec<u8>>>>> {
+    ) -> Pending<'_, MgetReplies> {
         let n = keys.len();
         let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
             if b.distrusted() {
-                return vec![Ok(None); n];
+                return MgetReplies::misses(n);
             }
             let reply = reply.map(|mut v| v.pop().unwrap_or(Value::Nil));
-            commands::mget_reply(reply, n, |e| b.redis_err(e))
+            MgetReplies::new(reply, n, |e| b.redis_err(e))
         };
         let packed = commands::mget(keys).get_packed_command();
         self.start(packed, n, 1, Vec::new(), read)
@@ -443,7 +443,7 @@ impl Backend for RedisBackend {
         if keys.is_empty() {
             return Vec::new();
         }
-        self.start_get_many(keys.iter().copied()).wait()
+        self.start_get_many(keys.iter().copied()).wait().collect()
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
