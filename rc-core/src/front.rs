@@ -25,6 +25,7 @@ pub(crate) struct Front {
 }
 
 impl Front {
+    #[inline]
     pub fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
         if self.namespace.is_empty() {
             Cow::Borrowed(key)

@@ -358,16 +358,27 @@ impl<C: ser::SerializeMap> ser::SerializeMap for Compound<'_, C> {
 // ---------------------------------------------------------------- decoding
 
 /// Decodes JSON as `serde_json` does, and Python's non-finite float tokens.
+#[inline]
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BoxError> {
     match serde_json::from_slice(bytes) {
         Ok(v) => Ok(v),
-        Err(e) if e.is_syntax() && has_python_token(bytes) => match parse(bytes) {
+        Err(e) => retry_python(bytes, e),
+    }
+}
+
+/// What [`from_slice`] does when serde_json fails: out of line, so the hot
+/// path of a 1000-key `get_many` stays small.
+#[cold]
+fn retry_python<T: DeserializeOwned>(bytes: &[u8], e: serde_json::Error) -> Result<T, BoxError> {
+    if e.is_syntax() && has_python_token(bytes) {
+        match parse(bytes) {
             // The tree's error (say "NaN, expected i32") is the one that tells.
             Ok(tree) => T::deserialize(tree).map_err(Into::into),
             // Not Python's JSON either: serde_json's error has the position.
             Err(_) => Err(explain(e.into())),
-        },
-        Err(e) => Err(explain(e.into())),
+        }
+    } else {
+        Err(explain(e.into()))
     }
 }
 
