@@ -25,6 +25,7 @@ mod multiplexed;
 mod null;
 mod pool;
 mod promise;
+mod python_arg;
 mod replay;
 mod serializer;
 mod stats;
@@ -50,6 +51,7 @@ pub use multiplexed::AsyncRedisBackend;
 pub use null::NullBackend;
 pub use pool::{DEFAULT_POOL_SIZE, Pending, RedisBackend};
 pub use promise::Promise;
+pub use python_arg::PythonArg;
 pub use serializer::{CborSerializer, Decode, JsonSerializer, Serializer};
 pub use stats::Stats;
 
