@@ -19,6 +19,7 @@ mod flight;
 mod front;
 mod health;
 mod host;
+mod host_de;
 mod key;
 mod memory;
 mod multiplexed;
