@@ -526,3 +526,53 @@ fn module_and_name_give_python_rcs_key() {
     assert!(invalidate_load_post_for_python(7));
     assert_eq!(SERVER.cli(&["EXISTS", "blog.models get_post 7"]), "0");
 }
+
+/// Python's `@cache.cache()` on `def search(q, page, exact, ratio, owner)`
+/// in module `blog.search`.
+#[rc::cache(cache = CACHE, module = "blog.search", name = "search", python_args)]
+fn search_for_python(
+    q: &str,
+    page: u32,
+    exact: bool,
+    ratio: f64,
+    owner: Option<i64>,
+) -> Vec<String> {
+    vec![format!("{q}/{page}/{exact}/{ratio}/{owner:?}")]
+}
+
+/// With `python_args`, arguments are written as rc writes them: `True`,
+/// `None`, `1.0`, spaces as they are (no `%20`).
+#[test]
+fn python_args_give_python_rcs_key() {
+    // Keys as Python 2's rc 0.3.1 builds them for these calls.
+    let cases = [
+        (
+            ("a b", 1, true, 1.0, None),
+            "blog.search search a b 1 True 1.0 None",
+        ),
+        (
+            ("é%", 2, false, 1e16, Some(-3)),
+            "blog.search search é% 2 False 1e+16 -3",
+        ),
+        (
+            ("", 0, true, 1.0 / 3.0, Some(0)),
+            "blog.search search  0 True 0.333333333333 0",
+        ),
+    ];
+    for ((q, page, exact, ratio, owner), key) in cases {
+        SERVER.cli(&["SET", key, "[\"from python\"]", "EX", "60"]);
+        assert_eq!(
+            search_for_python(q, page, exact, ratio, owner),
+            ["from python"],
+            "{key}"
+        );
+        assert!(invalidate_search_for_python(q, page, exact, ratio, owner));
+        assert_eq!(SERVER.cli(&["EXISTS", key]), "0", "{key}");
+        search_for_python(q, page, exact, ratio, owner);
+        assert_eq!(
+            SERVER.cli(&["EXISTS", key]),
+            "1",
+            "stored under rc's key: {key}"
+        );
+    }
+}

@@ -94,14 +94,22 @@ fn free_port() -> u16 {
 
 /// A server with a plain port (for its readiness probe) and a TLS port.
 fn tls_server() -> (RedisServer, u16, tempdir::Dir) {
+    tls_server_with(false)
+}
+
+/// [`tls_server`], asking clients for a certificate signed by the test CA
+/// when `auth_clients`.
+fn tls_server_with(auth_clients: bool) -> (RedisServer, u16, tempdir::Dir) {
     let dir = tempdir::Dir::new();
     let (key, cert) = certificates(dir.path());
     let tls_port = free_port();
+    let ca = dir.path().join("ca.pem");
     let server = RedisServerBuilder::default()
         .config("tls-port", &tls_port.to_string())
         .config("tls-cert-file", cert.to_str().unwrap())
         .config("tls-key-file", key.to_str().unwrap())
-        .config("tls-auth-clients", "no")
+        .config("tls-ca-cert-file", ca.to_str().unwrap())
+        .config("tls-auth-clients", if auth_clients { "yes" } else { "no" })
         .start();
     (server, tls_port, dir)
 }
@@ -172,6 +180,7 @@ fn a_ca_file_makes_the_certificate_trusted() {
         .ssl_options(SslOptions {
             insecure: false,
             ca_file: Some(dir.path().join("ca.pem")),
+            ..SslOptions::default()
         });
     let cache = Cache::builder().host_config(trusted).build().unwrap();
     assert!(cache.set("ca", &1, None).unwrap());
@@ -182,10 +191,41 @@ fn a_ca_file_makes_the_certificate_trusted() {
         .ssl_options(SslOptions {
             insecure: false,
             ca_file: Some(dir.path().join("no-such-ca.pem")),
+            ..SslOptions::default()
         });
     let err = Cache::builder().host_config(missing).build().unwrap_err();
     assert!(
         matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
         "{err}"
+    );
+}
+
+/// A host as a Python rc config gives it: redis-py's TLS names in
+/// `ssl_options`, a client certificate the server requires.
+#[test]
+fn python_host_map_with_a_client_certificate() {
+    let (server, tls_port, dir) = tls_server_with(true);
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let host = |client_cert: bool| {
+        let mut ssl =
+            serde_json::json!({"ssl_ca_certs": file("ca.pem"), "ssl_cert_reqs": "required"});
+        if client_cert {
+            // The server's certificate, signed by the CA, serves as a client's too.
+            ssl["ssl_certfile"] = file("cert.pem").into();
+            ssl["ssl_keyfile"] = file("key.pem").into();
+        }
+        serde_json::from_value::<HostConfig>(serde_json::json!({
+            "host": "127.0.0.1", "port": tls_port, "ssl": true, "ssl_options": ssl,
+            "socket_timeout": 2
+        }))
+        .unwrap()
+    };
+    let cache = Cache::builder().host_config(host(true)).build().unwrap();
+    assert!(cache.set("mtls", &"yes", None).unwrap());
+    assert_eq!(server.cli(&["GET", "mtls"]), "\"yes\"");
+    let refused = Cache::builder().host_config(host(false)).build().unwrap();
+    assert!(
+        refused.get::<String>("mtls").is_err(),
+        "the server requires a client certificate"
     );
 }

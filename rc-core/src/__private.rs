@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::core::{Core, Io, now};
 use crate::default;
 pub use crate::key::{KeyArg, KeyBuilder};
+pub use crate::python_arg::PythonArg;
 use crate::{AsyncBatch, AsyncCache, Batch, Cache, Promise};
 pub use serde;
 
@@ -28,6 +29,13 @@ impl<T: Serialize + DeserializeOwned> Cacheable for T {}
 /// Passes a key argument through; spanned on the argument so a missing `Display` points at it.
 #[inline(always)]
 pub fn key_arg<A: KeyArg + ?Sized>(a: &A) -> &A {
+    a
+}
+
+/// Passes a `python_args` key argument through; spanned on the argument so a
+/// type without a Python form is reported there.
+#[inline(always)]
+pub fn python_arg<A: PythonArg + ?Sized>(a: &A) -> &A {
     a
 }
 

@@ -23,8 +23,29 @@ use crate::error::{Error, Result};
 /// assert_eq!(h.address(), "redis-host04:6380/1");
 /// assert!(!format!("{h:?}").contains("s3cret"));
 /// ```
+///
+/// Deserializing also takes the redis-py option names of a Python rc host
+/// map: in `ssl_options` (as rc passes them to redis-py) or on the host
+/// itself, `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs`
+/// (`"none"` = verify nothing, like `insecure`), `ssl_check_hostname`,
+/// `socket_timeout` and `socket_connect_timeout` (seconds). A redis-py option
+/// rc cannot honour (`retry_on_timeout = true`, `ssl_check_hostname = false`
+/// with verification on, ...) is an error naming it; its redis-py default
+/// is accepted. Certificates are checked more strictly than redis-py's
+/// default: with verification on, the host name must match too.
+///
+/// ```
+/// // Python: CacheCluster({'cache01': {'host': 'redis-host01', 'ssl': True,
+/// //     'ssl_options': {'ssl_ca_certs': '/etc/redis/ca.pem', 'socket_timeout': 0.5}}})
+/// let h: rc::HostConfig = serde_json::from_str(r#"{"host": "redis-host01", "ssl": true,
+///     "ssl_options": {"ssl_ca_certs": "/etc/redis/ca.pem", "socket_timeout": 0.5}}"#).unwrap();
+/// assert_eq!(h.ssl_options.ca_file.as_deref(), Some(std::path::Path::new("/etc/redis/ca.pem")));
+/// assert_eq!(h.socket_timeout, Some(std::time::Duration::from_millis(500)));
+/// let e = serde_json::from_str::<rc::HostConfig>(r#"{"retry_on_timeout": true}"#).unwrap_err();
+/// assert!(e.to_string().contains("`retry_on_timeout`"));
+/// ```
 #[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "crate::host_de::RawHost")]
 pub struct HostConfig {
     /// Host name or IP address (default `localhost`).
     pub host: String,
@@ -42,16 +63,29 @@ pub struct HostConfig {
     pub ssl: bool,
     /// TLS options, used when `ssl` is true.
     pub ssl_options: SslOptions,
+    /// Reply timeout of this host, over the cache's or cluster's (redis-py's
+    /// `socket_timeout`); also the connect timeout unless that is given.
+    pub socket_timeout: Option<Duration>,
+    /// Connect timeout of this host, over the cache's or cluster's.
+    pub socket_connect_timeout: Option<Duration>,
 }
 
 /// TLS settings of a [`HostConfig`].
+///
+/// Deserializes from these names or redis-py's (`ssl_ca_certs`,
+/// `ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs`, `ssl_check_hostname`), see
+/// [`HostConfig`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "crate::host_de::RawSsl")]
 pub struct SslOptions {
     /// Accept any certificate and host name (self-signed test servers only).
     pub insecure: bool,
     /// PEM file of the certificate authority to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// PEM file of a client certificate to present (with `key_file`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub key_file: Option<PathBuf>,
 }
 
 /// A password that prints as `***`.
@@ -88,6 +122,8 @@ impl Default for HostConfig {
             password: None,
             ssl: false,
             ssl_options: SslOptions::default(),
+            socket_timeout: None,
+            socket_connect_timeout: None,
         }
     }
 }
@@ -99,6 +135,8 @@ impl fmt::Debug for HostConfig {
             .field("username", &self.username)
             .field("password", &self.password)
             .field("ssl", &self.ssl)
+            .field("socket_timeout", &self.socket_timeout)
+            .field("socket_connect_timeout", &self.socket_connect_timeout)
             .finish()
     }
 }
@@ -222,6 +260,18 @@ impl HostConfig {
         self
     }
 
+    /// This host's timeouts: `default` with what the host sets replaced (a
+    /// `socket_timeout` alone sets both, as in redis-py).
+    pub fn timeouts_over(&self, default: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self
+                .socket_connect_timeout
+                .or(self.socket_timeout)
+                .unwrap_or(default.connect),
+            response: self.socket_timeout.unwrap_or(default.response),
+        }
+    }
+
     /// The address rc names in errors and logs: `host:port/db` or
     /// `unix:/path?db=N`. Never contains the password.
     pub fn address(&self) -> String {
@@ -285,38 +335,59 @@ impl HostConfig {
     /// of [`SslOptions::ca_file`] is read here.
     pub fn client(&self) -> Result<redis::Client> {
         let info = self.connection_info()?;
-        let client = match &self.ssl_options.ca_file {
-            Some(ca) if self.ssl => self.client_trusting(info, ca)?,
-            _ => redis::Client::open(info),
+        let o = &self.ssl_options;
+        let client = if self.ssl && (o.ca_file.is_some() || o.cert_file.is_some()) {
+            self.client_with_certificates(info)?
+        } else {
+            redis::Client::open(info)
         };
         client.map_err(|e| Error::config(format!("host {}: {e}", self.address())))
     }
 
     #[cfg(feature = "tls")]
-    fn client_trusting(
+    fn client_with_certificates(
         &self,
         info: redis::ConnectionInfo,
-        ca: &std::path::Path,
     ) -> Result<redis::RedisResult<redis::Client>> {
-        let root_cert = std::fs::read(ca).map_err(|e| {
-            Error::config(format!(
-                "host {}: cannot read ssl_options.ca_file {}: {e}",
-                self.address(),
-                ca.display()
-            ))
-        })?;
+        let read = |what: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                Error::config(format!(
+                    "host {}: cannot read ssl_options.{what} {}: {e}",
+                    self.address(),
+                    path.display()
+                ))
+            })
+        };
+        let o = &self.ssl_options;
+        let root_cert = o
+            .ca_file
+            .as_deref()
+            .map(|p| read("ca_file", p))
+            .transpose()?;
+        let client_tls = match (&o.cert_file, &o.key_file) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: read("cert_file", cert)?,
+                client_key: read("key_file", key)?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::config(format!(
+                    "host {}: a client certificate needs both ssl_options.cert_file and key_file",
+                    self.address()
+                )));
+            }
+        };
         let certs = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(root_cert),
+            client_tls,
+            root_cert,
         };
         Ok(redis::Client::build_with_tls(info, certs))
     }
 
     #[cfg(not(feature = "tls"))]
-    fn client_trusting(
+    fn client_with_certificates(
         &self,
         _info: redis::ConnectionInfo,
-        _ca: &std::path::Path,
     ) -> Result<redis::RedisResult<redis::Client>> {
         Err(Error::config(format!(
             "host {} asks for TLS, but rc was built without its `tls` feature",
@@ -518,7 +589,7 @@ mod tests {
     fn insecure() -> SslOptions {
         SslOptions {
             insecure: true,
-            ca_file: None,
+            ..SslOptions::default()
         }
     }
 

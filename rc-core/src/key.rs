@@ -7,6 +7,8 @@
 
 use std::fmt::{self, Display, Write};
 
+use crate::python_arg::PythonArg;
+
 /// Accumulates the key of one decorated call.
 #[derive(Debug, Clone)]
 pub struct KeyBuilder {
@@ -51,6 +53,14 @@ impl KeyBuilder {
     pub fn arg<A: KeyArg + ?Sized>(&mut self, arg: &A) -> &mut Self {
         self.key.push(' ');
         arg.write_key(self);
+        self
+    }
+
+    /// Appends one argument as Python rc writes it (`python_args`): as is,
+    /// no escaping, so the key is byte for byte rc's.
+    pub fn python_arg<A: PythonArg + ?Sized>(&mut self, arg: &A) -> &mut Self {
+        self.key.push(' ');
+        arg.write_python(&mut self.key);
         self
     }
 

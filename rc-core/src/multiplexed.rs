@@ -70,8 +70,11 @@ impl std::fmt::Debug for AsyncRedisBackend {
 }
 
 impl AsyncRedisBackend {
-    /// A backend for `host`. Does not touch the network.
+    /// A backend for `host`. Does not touch the network. The host's own
+    /// `socket_timeout`/`socket_connect_timeout` replace `timeouts`.
     pub fn new(host: &HostConfig, timeouts: Timeouts) -> Result<Self> {
+        // The host's own timeouts (redis-py's `socket_timeout`) win.
+        let timeouts = host.timeouts_over(timeouts);
         timeouts.validate()?;
         let client = host.client()?;
         let address = host.address();

@@ -82,7 +82,10 @@ struct InFlight<'a> {
 
 impl RedisBackend {
     /// A backend for `host`; `pool_size` idle connections are kept at most.
+    /// The host's own `socket_timeout`/`socket_connect_timeout` replace `timeouts`.
     pub fn new(host: &HostConfig, timeouts: Timeouts, pool_size: usize) -> Result<Self> {
+        // The host's own timeouts (redis-py's `socket_timeout`) win.
+        let timeouts = host.timeouts_over(timeouts);
         timeouts.validate()?;
         let client = host.client()?;
         let address = host.address();

@@ -1,5 +1,5 @@
 //! Parsing of the attribute's own arguments: `#[rc::cache(key_prefix = "..",
-//! expire = 3600, include_self = true, cache = EXPR, skip(a, b))]`.
+//! expire = 3600, include_self = true, python_args, cache = EXPR, skip(a, b))]`.
 //!
 //! Every misuse is a [`syn::Error`] spanned on the offending token, and all
 //! of them are reported.
@@ -28,6 +28,9 @@ pub(crate) struct CacheArgs {
     pub(crate) module: Option<LitStr>,
     /// `name = "get_post"`: the function part of the key, instead of its name.
     pub(crate) name: Option<LitStr>,
+    /// `python_args`: key arguments written as Python rc writes them
+    /// (`::rc::PythonArg`), not by `Display` with escapes.
+    pub(crate) python_args: bool,
     /// `cache = EXPR`: the cache to use instead of the installed default.
     pub(crate) cache: Option<Expr>,
     /// `skip(a, b)`: arguments left out of the key.
@@ -43,7 +46,7 @@ impl CacheArgs {
 
 const KNOWN: &str = "expected one of `key_prefix = \"..\"`, `expire = <seconds>`, \
                      `include_self = <bool>`, `single_flight = <bool>`, `module = \"..\"`, \
-                     `name = \"..\"`, `cache = <expr>`, `skip(<arg>, ..)`";
+                     `name = \"..\"`, `python_args`, `cache = <expr>`, `skip(<arg>, ..)`";
 
 impl CacheArgs {
     /// Parses the attribute's arguments. Every error is recorded in `errors`
@@ -170,6 +173,15 @@ impl CacheArgs {
                     ),
                 )),
             },
+            "python_args" => {
+                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        "`python_args` takes no value: write `#[rc::cache(python_args)]`",
+                    ));
+                }
+                self.python_args = true;
+            }
             "cache" => {
                 self.cache = Some(parse_value(input, &name)?);
             }

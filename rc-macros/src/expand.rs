@@ -298,7 +298,7 @@ impl Cached {
                 .receiver
                 .as_ref()
                 .map_or_else(Span::call_site, |r| r.self_token.span);
-            pushes.push(quote_spanned!(span=> #k.arg(::rc::__private::key_arg(#s));));
+            pushes.push(self.push_arg(&k, span, s));
         }
         for arg in self.inputs.iter().filter(|a| !a.skipped) {
             let Some(ident) = &arg.ident else { continue };
@@ -309,7 +309,7 @@ impl Cached {
             } else {
                 quote_spanned!(span=> &#ident)
             };
-            pushes.push(quote_spanned!(span=> #k.arg(::rc::__private::key_arg(#value));));
+            pushes.push(self.push_arg(&k, span, value));
         }
         let new = quote!(::rc::__private::KeyBuilder::new(#prefix, #module, #name));
         if pushes.is_empty() {
@@ -320,6 +320,15 @@ impl Cached {
                 #(#pushes)*
                 ::rc::__private::KeyBuilder::finish(#k)
             })
+        }
+    }
+
+    /// `k.arg(..)` for one key argument, or `k.python_arg(..)` with `python_args`.
+    fn push_arg(&self, k: &Ident, span: Span, value: TokenStream) -> TokenStream {
+        if self.args.python_args {
+            quote_spanned!(span=> #k.python_arg(::rc::__private::python_arg(#value));)
+        } else {
+            quote_spanned!(span=> #k.arg(::rc::__private::key_arg(#value));)
         }
     }
 
@@ -852,6 +861,21 @@ mod tests {
         }
         // Whether `Err` is cached is the compiler's call, not the spelling's.
         assert!(!out.contains("_result"), "{out}");
+
+        // `python_args`: every key argument through `PythonArg`, `self` included.
+        let out = expand_str(
+            "python_args, include_self = true, module = \"blog.models\"",
+            "fn get(&self, id: i64, live: bool) -> u32 { body() }",
+        );
+        for want in [
+            "KeyBuilder :: new (:: core :: option :: Option :: None , \"blog.models\" , \"get\")",
+            "__rc_k . python_arg (:: rc :: __private :: python_arg (& * self))",
+            "__rc_k . python_arg (:: rc :: __private :: python_arg (& id))",
+            "__rc_k . python_arg (:: rc :: __private :: python_arg (& live))",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+        assert!(!out.contains("key_arg"), "{out}");
 
         // No return type: `()`, no check needed.
         let out = expand_str("", "fn touch(n: u8) { body(n) }");

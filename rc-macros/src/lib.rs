@@ -35,12 +35,16 @@ use proc_macro::TokenStream;
 /// | `single_flight = false` | concurrent misses of one key each run the function (default: they share one run). |
 /// | `module = "blog.models"` | the module part of the key instead of the Rust module path, e.g. to share the entries of a Python rc function. |
 /// | `name = "get_post"` | the function part of the key instead of the function's name. |
+/// | `python_args` | arguments written in the key as Python rc writes them (`True`, `None`, `1.0`, strings as is): see `rc::PythonArg` for the types that map exactly. With `module` and `name`, the key is byte for byte the Python twin's. |
 ///
 /// # Key
 ///
 /// `[key_prefix ]<module_path or module> <fn name or name> <arg> <arg> ..`: every argument not
 /// skipped, in order, formatted by `Display` (so each must implement
-/// `Display`). `self` is not part of the key unless `include_self = true`.
+/// `Display`), with a space in an argument written `%20` and a `%` written
+/// `%25` so that distinct argument lists never share a key. With
+/// `python_args`, each is written by `rc::PythonArg` instead, unescaped, as
+/// rc 0.3.1 writes it. `self` is not part of the key unless `include_self = true`.
 /// Two methods of the same name in one module share keys unless given
 /// different `key_prefix`es.
 ///

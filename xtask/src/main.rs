@@ -3,8 +3,10 @@
 //! - `test`: installs `redis-server` (and `openssl`) when missing, then fmt check, clippy, all tests and rustdoc.
 //! - `demo`: runs every example against a throwaway `redis-server`.
 //! - `bench`: runs the `rc-bench` benchmark in release mode.
+//! - `interop`: rc for Rust against the real Python rc 0.3.1 (Python 2.7).
 
 mod demo;
+mod interop;
 mod redis_install;
 mod test;
 
@@ -21,6 +23,10 @@ commands:
   bench [<args>]    run the benchmark (rc-bench, release) against its own redis-servers
                     and rewrite BENCHMARKS.md; <args> such as --quick, --filter SUBSTR
                     go to rc-bench (`cargo xtask bench --help` lists them)
+  interop           check rc for Rust against the real Python rc 0.3.1: installs rc
+                    0.3.1 and redis-py 3.5.3 for Python 2.7 (pip --target, into
+                    target/interop-python), starts redis-servers, and compares key
+                    placement, values crossed each way and decorated keys
   demo              run each example of examples/examples/ (except blog) against a
                     throwaway redis-server, with REDIS_URL pointing at it
 ";
@@ -33,6 +39,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("interop") => interop::run(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
