@@ -1,0 +1,498 @@
+//! The near cache: copies of hot values in process memory, kept coherent by
+//! Redis (server-assisted client-side caching).
+//!
+//! [`NearStore`] wraps a cache's byte store. Reads look in the local copy
+//! first; a miss reads the value and its remaining TTL from Redis in one
+//! round trip and keeps the copy no longer than the key lives. Each Redis
+//! server gets one invalidation connection ([`tracker`]) in broadcast
+//! tracking mode on the cache's namespace: the server tells it of every
+//! change to a key under the namespace (any client's write, delete, expiry,
+//! eviction; `FLUSHALL`), and the copy is dropped.
+//!
+//! Three rules keep a copy from ever being older than Redis allows:
+//! - A server's copies are used only while its invalidation connection is
+//!   subscribed. When it drops, times out, or the server says all keys
+//!   changed, the server's *epoch* moves on: copies taken under an older
+//!   epoch are never served again, and none are kept until it is back.
+//! - A read takes a [`Ticket`] (the key's stripe generation and the epoch)
+//!   before it is sent, and keeps what it read only if neither moved by the
+//!   time it is kept, checked under the stripe's lock that invalidations
+//!   take too. So an invalidation that overtakes the read's reply is not
+//!   lost (the classic race of client-side caching).
+//! - This cache's own writes and deletes drop the copy when Redis answers.
+
+mod tracker;
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache as Moka;
+
+use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, WithTtl};
+use crate::core::{Blocking, Io, NonBlocking, now};
+use crate::error::{Error, Result};
+use crate::stats::Stats;
+
+/// The bounds of a near cache (see `local_cache` on the builders).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LocalBounds {
+    pub entries: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// What an entry is counted as besides its key and value (moka's own
+/// bookkeeping), for the byte bound.
+const ENTRY_OVERHEAD: u64 = 96;
+
+/// Stripes of key generations; more stripes, fewer reads not kept because
+/// another key of their stripe changed meanwhile.
+const STRIPES: usize = 1024;
+
+/// A copy of one key's bytes.
+#[derive(Clone)]
+struct Entry {
+    bytes: Arc<[u8]>,
+    /// The server's epoch when the copy was taken.
+    epoch: u64,
+    server: usize,
+    /// How long the key had left in Redis (`None`: no expiry).
+    ttl: Option<Duration>,
+}
+
+/// Expires each copy when its key expires in Redis.
+struct KeyTtl;
+
+impl moka::Expiry<String, Entry> for KeyTtl {
+    fn expire_after_create(&self, _: &String, e: &Entry, _: std::time::Instant) -> Option<Duration> {
+        e.ttl
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        e: &Entry,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        e.ttl
+    }
+}
+
+/// The local copies and the coherence state, shared with the trackers.
+pub(crate) struct Near {
+    entries: Moka<String, Entry>,
+    /// Per stripe of keys, a generation bumped by every invalidation.
+    stripes: Box<[Mutex<u64>]>,
+    hasher: RandomState,
+    /// Per server: even while its invalidation connection is subscribed.
+    epochs: Box<[AtomicU64]>,
+    local_hits: AtomicU64,
+}
+
+/// What a read noted before it was sent (see the module docs).
+#[derive(Clone, Copy)]
+struct Ticket {
+    stripe: usize,
+    generation: u64,
+    epoch: u64,
+    sent: Instant,
+}
+
+impl Near {
+    /// A near cache over `servers`, their invalidation connections started
+    /// (each on a thread that ends soon after the near cache is dropped).
+    pub fn start(bounds: LocalBounds, servers: Vec<ServerLink>, prefix: &str) -> Result<Arc<Near>> {
+        if servers.is_empty() {
+            return Err(Error::config(
+                "local_cache needs Redis behind the cache (its servers keep the local copies coherent); \
+                 this store has none",
+            ));
+        }
+        let entries = moka_cache(bounds)?;
+        let near = Arc::new(Near {
+            entries,
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            hasher: RandomState::new(),
+            // Odd: not tracking until the connection is subscribed.
+            epochs: servers.iter().map(|_| AtomicU64::new(1)).collect(),
+            local_hits: AtomicU64::new(0),
+        });
+        for (index, link) in servers.into_iter().enumerate() {
+            tracker::spawn(Arc::downgrade(&near), index, link, prefix.to_owned())?;
+        }
+        Ok(near)
+    }
+
+    fn stripe(&self, key: &str) -> usize {
+        self.hasher.hash_one(key) as usize % STRIPES
+    }
+
+    fn lock(&self, stripe: usize) -> MutexGuard<'_, u64> {
+        self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn epoch(&self, server: usize) -> u64 {
+        self.epochs[server].load(Ordering::Acquire)
+    }
+
+    /// The local copy of `key`, when its server is tracked and the copy was
+    /// taken under the current epoch.
+    fn lookup(&self, key: &str, server: usize) -> Option<Vec<u8>> {
+        let epoch = self.epoch(server);
+        if epoch % 2 == 1 {
+            return None;
+        }
+        let e = self.entries.get(key).filter(|e| e.epoch == epoch)?;
+        self.local_hits.fetch_add(1, Ordering::Relaxed);
+        Some(e.bytes.to_vec())
+    }
+
+    /// Notes what a read of `key` must find unchanged to keep its reply;
+    /// `None` while the server is not tracked.
+    fn ticket(&self, key: &str, server: usize) -> Option<Ticket> {
+        let epoch = self.epoch(server);
+        if epoch % 2 == 1 {
+            return None;
+        }
+        let stripe = self.stripe(key);
+        let generation = *self.lock(stripe);
+        Some(Ticket {
+            stripe,
+            generation,
+            epoch,
+            sent: Instant::now(),
+        })
+    }
+
+    /// Keeps a copy of what a read found, unless the key or its server
+    /// changed since the ticket, or the key's time is up.
+    fn keep(&self, key: &str, server: usize, t: Ticket, bytes: &[u8], ttl: Option<Duration>) {
+        // Counted from before the read was sent: the copy expires no later than the key.
+        let ttl = match ttl {
+            None => None,
+            Some(left) => match (t.sent + left).checked_duration_since(Instant::now()) {
+                Some(d) if !d.is_zero() => Some(d),
+                _ => return,
+            },
+        };
+        let generation = self.lock(t.stripe);
+        if *generation != t.generation || self.epoch(server) != t.epoch {
+            return;
+        }
+        let entry = Entry {
+            bytes: bytes.into(),
+            epoch: t.epoch,
+            server,
+            ttl,
+        };
+        self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Drops the copy of `key` (changed in Redis, or written by this cache).
+    pub fn invalidate(&self, key: &str) {
+        let mut generation = self.lock(self.stripe(key));
+        *generation += 1;
+        self.entries.invalidate(key);
+    }
+
+    /// Marks `server` tracked from now on, under a new epoch.
+    pub fn tracking(&self, server: usize) {
+        let _ = self.epochs[server].fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
+            (e % 2 == 1).then_some(e + 1)
+        });
+    }
+
+    /// Stops using `server`'s copies: invalidations may have been missed.
+    pub fn untracked(&self, server: usize) {
+        let moved = self.epochs[server].fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
+            (e % 2 == 0).then_some(e + 1)
+        });
+        if moved.is_ok() {
+            self.forget(server);
+        }
+    }
+
+    /// Every key of `server` changed (`FLUSHALL`): its copies go, tracking stays.
+    pub fn flushed(&self, server: usize) {
+        self.epochs[server].fetch_add(2, Ordering::AcqRel);
+        self.forget(server);
+    }
+
+    /// Frees the memory of `server`'s copies (the epoch already hides them).
+    fn forget(&self, server: usize) {
+        // Only fails when closures are not enabled, which moka_cache does.
+        let _ = self.entries.invalidate_entries_if(move |_, e| e.server == server);
+    }
+
+    /// Adds the local counters to `stats`.
+    pub fn add_stats(&self, stats: &mut Stats) {
+        stats.local_hits = self.local_hits.load(Ordering::Relaxed);
+        stats.local_entries = self.entries.entry_count();
+    }
+}
+
+/// The moka cache for `bounds`: by entries, by bytes (key, value and an
+/// estimate of moka's overhead), or by both at once, each entry weighing
+/// the larger of its share of either bound.
+fn moka_cache(bounds: LocalBounds) -> Result<Moka<String, Entry>> {
+    let builder = Moka::builder()
+        .expire_after(KeyTtl)
+        .support_invalidation_closures();
+    let size = |k: &String, e: &Entry| k.len() as u64 + e.bytes.len() as u64 + ENTRY_OVERHEAD;
+    let clamp = |w: u64| w.clamp(1, u64::from(u32::MAX)) as u32;
+    let cache = match bounds {
+        LocalBounds {
+            entries: Some(0), ..
+        }
+        | LocalBounds { bytes: Some(0), .. } => {
+            return Err(Error::config(
+                "local_cache and local_cache_bytes must be greater than zero",
+            ));
+        }
+        LocalBounds {
+            entries: Some(n),
+            bytes: None,
+        } => builder.max_capacity(n).build(),
+        LocalBounds {
+            entries: None,
+            bytes: Some(b),
+        } => builder
+            .weigher(move |k, e| clamp(size(k, e)))
+            .max_capacity(b)
+            .build(),
+        LocalBounds {
+            entries: Some(n),
+            bytes: Some(b),
+        } => builder
+            .weigher(move |k, e| {
+                let share = (u128::from(size(k, e)) * u128::from(n)).div_ceil(u128::from(b));
+                clamp(share.min(u128::from(u32::MAX)) as u64)
+            })
+            .max_capacity(n)
+            .build(),
+        LocalBounds {
+            entries: None,
+            bytes: None,
+        } => return Err(Error::config("a near cache needs a bound")),
+    };
+    Ok(cache)
+}
+
+/// The byte-store verbs the near cache adds to a face's [`Io`].
+pub(crate) trait NearIo: Io {
+    fn read_many_with_ttl<'a>(
+        s: &'a Self::Store,
+        keys: &'a [&'a str],
+    ) -> Self::Fut<'a, Vec<Result<WithTtl>>>;
+    fn server_of(s: &Self::Store, key: &str) -> usize;
+}
+
+impl NearIo for Blocking {
+    fn read_many_with_ttl<'a>(
+        s: &'a dyn Backend,
+        keys: &'a [&'a str],
+    ) -> std::future::Ready<Vec<Result<WithTtl>>> {
+        std::future::ready(s.get_many_with_ttl(keys))
+    }
+    fn server_of(s: &dyn Backend, key: &str) -> usize {
+        s.server_of(key)
+    }
+}
+
+impl NearIo for NonBlocking {
+    fn read_many_with_ttl<'a>(
+        s: &'a dyn AsyncBackend,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+        s.get_many_with_ttl(keys)
+    }
+    fn server_of(s: &dyn AsyncBackend, key: &str) -> usize {
+        s.server_of(key)
+    }
+}
+
+/// A byte store with a near cache in front of it: a [`Backend`] over a
+/// blocking store, an [`AsyncBackend`] over an async one.
+pub(crate) struct NearStore<I: Io> {
+    inner: Arc<I::Store>,
+    near: Arc<Near>,
+}
+
+impl<I: NearIo> NearStore<I> {
+    pub fn new(inner: Arc<I::Store>, near: Arc<Near>) -> Self {
+        NearStore { inner, near }
+    }
+
+    /// Local copies where there are, one read of the rest (with their
+    /// TTLs, to keep copies of what it finds).
+    async fn read(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Result<Option<Vec<u8>>>>> = Vec::with_capacity(keys.len());
+        let mut missed = Vec::new();
+        for (i, &key) in keys.iter().enumerate() {
+            let server = I::server_of(&self.inner, key);
+            match self.near.lookup(key, server) {
+                Some(bytes) => out.push(Some(Ok(Some(bytes)))),
+                None => {
+                    out.push(None);
+                    missed.push((i, server, self.near.ticket(key, server)));
+                }
+            }
+        }
+        if missed.is_empty() {
+            return out.into_iter().flatten().collect();
+        }
+        let miss_keys: Vec<&str> = missed.iter().map(|&(i, _, _)| keys[i]).collect();
+        let replies = I::read_many_with_ttl(&self.inner, &miss_keys).await;
+        for ((i, server, ticket), reply) in missed.into_iter().zip(replies) {
+            if let (Some(t), Ok(Some((bytes, ttl)))) = (ticket, &reply) {
+                self.near.keep(keys[i], server, t, bytes, *ttl);
+            }
+            out[i] = Some(reply.map(|r| r.map(|(bytes, _)| bytes)));
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// Runs a write or delete of `keys`, then drops their copies (whatever
+    /// the outcome: a failed write may still have reached Redis).
+    fn written<'k, T>(&self, keys: impl IntoIterator<Item = &'k str>, outcome: T) -> T {
+        for key in keys {
+            self.near.invalidate(key);
+        }
+        outcome
+    }
+}
+
+fn first<T>(mut v: Vec<T>) -> T {
+    v.pop().expect("one reply per key")
+}
+
+fn item_keys(items: &[SetItem]) -> impl Iterator<Item = &str> {
+    items.iter().map(|(k, _, _)| k.as_str())
+}
+
+impl Backend for NearStore<Blocking> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        first(now(self.read(&[key])))
+    }
+    fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
+        now(self.read(keys))
+    }
+    fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
+        self.written([key], self.inner.set(key, value, expire))
+    }
+    fn set_many(&self, items: &[SetItem]) -> Result<bool> {
+        self.written(item_keys(items), self.inner.set_many(items))
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.written([key], self.inner.delete(key))
+    }
+    fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.written(keys.iter().copied(), self.inner.delete_many(keys))
+    }
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        self.inner.ttl(key)
+    }
+    fn ping(&self) -> Result<()> {
+        self.inner.ping()
+    }
+    fn client(&self, key: &str) -> Result<redis::Client> {
+        self.inner.client(key)
+    }
+    fn lease_many(&self, keys: &[&str], token: &str, ttl: Duration) -> Vec<Result<bool>> {
+        self.inner.lease_many(keys, token, ttl)
+    }
+    fn set_many_leased(&self, items: &[SetItem], token: &str) -> Result<bool> {
+        self.written(item_keys(items), self.inner.set_many_leased(items, token))
+    }
+    fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
+        self.inner.release_leases(keys, token)
+    }
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+        self.inner.get_many_with_ttl(keys)
+    }
+    fn servers(&self) -> Vec<ServerLink> {
+        self.inner.servers()
+    }
+    fn server_of(&self, key: &str) -> usize {
+        self.inner.server_of(key)
+    }
+}
+
+impl AsyncBackend for NearStore<NonBlocking> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(async move { first(self.read(&[key]).await) })
+    }
+    fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
+        Box::pin(self.read(keys))
+    }
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        expire: Duration,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { self.written([key], self.inner.set(key, value, expire).await) })
+    }
+    fn set_many<'a>(&'a self, items: &'a [SetItem]) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { self.written(item_keys(items), self.inner.set_many(items).await) })
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { self.written([key], self.inner.delete(key).await) })
+    }
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let outcome = self.inner.delete_many(keys).await;
+            self.written(keys.iter().copied(), outcome)
+        })
+    }
+    fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Duration>>> {
+        self.inner.ttl(key)
+    }
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        self.inner.ping()
+    }
+    fn client(&self, key: &str) -> Result<redis::Client> {
+        self.inner.client(key)
+    }
+    fn lease_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Vec<Result<bool>>> {
+        self.inner.lease_many(keys, token, ttl)
+    }
+    fn set_many_leased<'a>(
+        &'a self,
+        items: &'a [SetItem],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let outcome = self.inner.set_many_leased(items, token).await;
+            self.written(item_keys(items), outcome)
+        })
+    }
+    fn release_leases<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.inner.release_leases(keys, token)
+    }
+    fn get_many_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+        self.inner.get_many_with_ttl(keys)
+    }
+    fn servers(&self) -> Vec<ServerLink> {
+        self.inner.servers()
+    }
+    fn server_of(&self, key: &str) -> usize {
+        self.inner.server_of(key)
+    }
+}
