@@ -695,10 +695,7 @@ impl AsyncBackend for AsyncClusterBackend {
         AsyncBackend::client(self.hosts.backend_for(key)?.1, key)
     }
 
-    fn get_many_with_ttl<'a>(
-        &'a self,
-        keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
         Box::pin(self.get_many_with_ttl_impl(keys))
     }
 

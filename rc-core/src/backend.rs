@@ -222,10 +222,7 @@ pub trait AsyncBackend: Send + Sync + 'static {
     }
 
     /// Reads keys with the time each has left (see [`Backend::get_many_with_ttl`]).
-    fn get_many_with_ttl<'a>(
-        &'a self,
-        keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
         Box::pin(async move {
             let replies = self.get_many(keys).await;
             let mut ttls = Vec::with_capacity(keys.len());

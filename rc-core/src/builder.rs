@@ -139,7 +139,10 @@ impl CacheOptions {
     }
 
     /// The near cache over `store`'s servers, if one is configured.
-    fn near(&self, servers: impl FnOnce() -> Vec<crate::backend::ServerLink>) -> Result<Option<Arc<Near>>> {
+    fn near(
+        &self,
+        servers: impl FnOnce() -> Vec<crate::backend::ServerLink>,
+    ) -> Result<Option<Arc<Near>>> {
         if self.local == LocalBounds::default() {
             return Ok(None);
         }

@@ -363,7 +363,10 @@ mod tests {
                 .all(Result::is_err)
         );
         let tracking = String::from_utf8(track_prefix(7, "ns:").get_packed_command()).unwrap();
-        assert!(tracking.ends_with("$5\r\nBCAST\r\n$6\r\nPREFIX\r\n$3\r\nns:\r\n"), "{tracking:?}");
+        assert!(
+            tracking.ends_with("$5\r\nBCAST\r\n$6\r\nPREFIX\r\n$3\r\nns:\r\n"),
+            "{tracking:?}"
+        );
     }
 
     #[test]

@@ -459,10 +459,7 @@ impl AsyncBackend for AsyncRedisBackend {
         Ok(self.client.clone())
     }
 
-    fn get_many_with_ttl<'a>(
-        &'a self,
-        keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
         Box::pin(self.get_many_with_ttl_of(keys.iter().copied()))
     }
 

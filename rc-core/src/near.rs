@@ -65,7 +65,12 @@ struct Entry {
 struct KeyTtl;
 
 impl moka::Expiry<String, Entry> for KeyTtl {
-    fn expire_after_create(&self, _: &String, e: &Entry, _: std::time::Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        e: &Entry,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
         e.ttl
     }
 
@@ -225,12 +230,16 @@ impl Near {
     /// Frees the memory of `server`'s copies (the epoch already hides them).
     fn forget(&self, server: usize) {
         // Only fails when closures are not enabled, which moka_cache does.
-        let _ = self.entries.invalidate_entries_if(move |_, e| e.server == server);
+        let _ = self
+            .entries
+            .invalidate_entries_if(move |_, e| e.server == server);
     }
 
     /// Adds the local counters to `stats`.
     pub fn add_stats(&self, stats: &mut Stats) {
         stats.local_hits = self.local_hits.load(Ordering::Relaxed);
+        // Applies the inserts, evictions and expiries moka batches up.
+        self.entries.run_pending_tasks();
         stats.local_entries = self.entries.entry_count();
     }
 }
@@ -483,10 +492,7 @@ impl AsyncBackend for NearStore<NonBlocking> {
     ) -> BoxFuture<'a, Result<()>> {
         self.inner.release_leases(keys, token)
     }
-    fn get_many_with_ttl<'a>(
-        &'a self,
-        keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
         self.inner.get_many_with_ttl(keys)
     }
     fn servers(&self) -> Vec<ServerLink> {

@@ -26,7 +26,12 @@ const HEARTBEAT: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Starts the thread that tracks server `index` for `near`.
-pub(super) fn spawn(near: Weak<Near>, index: usize, link: ServerLink, prefix: String) -> Result<()> {
+pub(super) fn spawn(
+    near: Weak<Near>,
+    index: usize,
+    link: ServerLink,
+    prefix: String,
+) -> Result<()> {
     std::thread::Builder::new()
         .name("rc-near-tracker".to_owned())
         .spawn(move || run(&near, index, &link, &prefix))
