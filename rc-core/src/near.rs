@@ -42,9 +42,11 @@ pub(crate) struct LocalBounds {
     pub bytes: Option<u64>,
 }
 
-/// What an entry is counted as besides its key and value (moka's own
-/// bookkeeping), for the byte bound.
-const ENTRY_OVERHEAD: u64 = 96;
+/// What an entry costs besides its key and value, for the byte bound:
+/// moka's bookkeeping (hash-map bucket, entry, access-order and timer-wheel
+/// nodes, the key's `Arc`) and allocator rounding. Measured: 1M entries of
+/// 16-byte keys and 102-byte values took 595 bytes each (x86-64 Linux, glibc).
+const ENTRY_OVERHEAD: u64 = 512;
 
 /// Stripes of key generations; more stripes, fewer reads not kept because
 /// another key of their stripe changed meanwhile.
