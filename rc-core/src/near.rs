@@ -117,19 +117,23 @@ impl Near {
                  this store has none",
             ));
         }
-        let entries = moka_cache(bounds)?;
-        let near = Arc::new(Near {
-            entries,
-            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
-            hasher: RandomState::new(),
-            // Odd: not tracking until the connection is subscribed.
-            epochs: servers.iter().map(|_| AtomicU64::new(1)).collect(),
-            local_hits: AtomicU64::new(0),
-        });
+        let near = Arc::new(Near::new(bounds, servers.len())?);
         for (index, link) in servers.into_iter().enumerate() {
             tracker::spawn(Arc::downgrade(&near), index, link, prefix.to_owned())?;
         }
         Ok(near)
+    }
+
+    /// A near cache over `servers` servers, none tracked yet.
+    fn new(bounds: LocalBounds, servers: usize) -> Result<Near> {
+        Ok(Near {
+            entries: moka_cache(bounds)?,
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            hasher: RandomState::new(),
+            // Odd: not tracking until the connection is subscribed.
+            epochs: (0..servers).map(|_| AtomicU64::new(1)).collect(),
+            local_hits: AtomicU64::new(0),
+        })
     }
 
     fn stripe(&self, key: &str) -> usize {
@@ -502,5 +506,150 @@ impl AsyncBackend for NearStore<NonBlocking> {
     }
     fn server_of(&self, key: &str) -> usize {
         self.inner.server_of(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn near(servers: usize) -> Near {
+        let near = Near::new(
+            LocalBounds {
+                entries: Some(100),
+                bytes: None,
+            },
+            servers,
+        )
+        .unwrap();
+        for s in 0..servers {
+            near.tracking(s);
+        }
+        near
+    }
+
+    /// Reads `key` of `server` as a miss would: ticket, reply, keep.
+    fn read(near: &Near, key: &str, server: usize, value: &[u8]) {
+        let t = near.ticket(key, server).expect("tracked");
+        near.keep(key, server, t, value, None);
+    }
+
+    #[test]
+    fn a_kept_read_is_served_until_invalidated() {
+        let n = near(1);
+        assert_eq!(n.lookup("k", 0), None);
+        read(&n, "k", 0, b"1");
+        assert_eq!(n.lookup("k", 0).as_deref(), Some(&b"1"[..]));
+        n.invalidate("k");
+        assert_eq!(n.lookup("k", 0), None);
+    }
+
+    #[test]
+    fn an_invalidation_that_overtakes_the_reply_keeps_it_out() {
+        let n = near(1);
+        let t = n.ticket("k", 0).unwrap();
+        n.invalidate("k"); // arrives before the read's reply
+        n.keep("k", 0, t, b"old", None);
+        assert_eq!(n.lookup("k", 0), None);
+    }
+
+    #[test]
+    fn losing_tracking_hides_copies_and_stops_keeping() {
+        let n = near(2);
+        read(&n, "a", 0, b"1");
+        read(&n, "b", 1, b"2");
+        let during = n.ticket("c", 0).unwrap();
+        n.untracked(0);
+        assert_eq!(n.lookup("a", 0), None);
+        assert!(n.ticket("a", 0).is_none(), "no reads kept while untracked");
+        assert_eq!(
+            n.lookup("b", 1).as_deref(),
+            Some(&b"2"[..]),
+            "the other server keeps its copies"
+        );
+        n.tracking(0);
+        // A read sent before tracking was lost and back is not kept, nor an old copy served.
+        n.keep("c", 0, during, b"3", None);
+        assert_eq!(n.lookup("c", 0), None);
+        assert_eq!(n.lookup("a", 0), None);
+        read(&n, "a", 0, b"4");
+        assert_eq!(n.lookup("a", 0).as_deref(), Some(&b"4"[..]));
+    }
+
+    #[test]
+    fn a_flush_drops_the_servers_copies_and_keeps_tracking() {
+        let n = near(1);
+        read(&n, "a", 0, b"1");
+        let before = n.ticket("b", 0).unwrap();
+        n.flushed(0);
+        assert_eq!(n.lookup("a", 0), None);
+        n.keep("b", 0, before, b"2", None);
+        assert_eq!(n.lookup("b", 0), None);
+        read(&n, "a", 0, b"3");
+        assert_eq!(n.lookup("a", 0).as_deref(), Some(&b"3"[..]));
+    }
+
+    #[test]
+    fn a_copy_expires_with_its_key() {
+        let n = near(1);
+        let t = n.ticket("k", 0).unwrap();
+        n.keep("k", 0, t, b"1", Some(Duration::from_millis(50)));
+        assert!(n.lookup("k", 0).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(n.lookup("k", 0), None);
+        // Time the read took counts: a key with less left than that is not kept.
+        let mut t = n.ticket("j", 0).unwrap();
+        t.sent -= Duration::from_millis(20);
+        n.keep("j", 0, t, b"1", Some(Duration::from_millis(10)));
+        assert_eq!(n.lookup("j", 0), None);
+    }
+
+    #[test]
+    fn bounds_hold() {
+        let value = [7u8; 100];
+        let fill = |bounds: LocalBounds| {
+            let n = Near::new(bounds, 1).unwrap();
+            n.tracking(0);
+            for i in 0..5000 {
+                read(&n, &format!("key{i:05}"), 0, &value);
+            }
+            n.entries.run_pending_tasks();
+            let bytes: u64 = n
+                .entries
+                .iter()
+                .map(|(k, e)| k.len() as u64 + e.bytes.len() as u64 + ENTRY_OVERHEAD)
+                .sum();
+            (n.entries.entry_count(), bytes)
+        };
+        let (count, _) = fill(LocalBounds {
+            entries: Some(1000),
+            bytes: None,
+        });
+        assert!(count <= 1000, "{count}");
+        let (_, bytes) = fill(LocalBounds {
+            entries: None,
+            bytes: Some(100_000),
+        });
+        assert!(bytes <= 100_000, "{bytes}");
+        let (count, bytes) = fill(LocalBounds {
+            entries: Some(100),
+            bytes: Some(1 << 20),
+        });
+        assert!(count <= 100 && bytes <= 1 << 20, "{count} {bytes}");
+        let (count, bytes) = fill(LocalBounds {
+            entries: Some(10_000),
+            bytes: Some(100_000),
+        });
+        assert!(count > 0 && bytes <= 100_000, "{count} {bytes}");
+        assert!(
+            Near::new(
+                LocalBounds {
+                    entries: Some(0),
+                    bytes: None
+                },
+                1
+            )
+            .is_err()
+        );
     }
 }

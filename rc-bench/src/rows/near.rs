@@ -70,7 +70,10 @@ fn warm_near() {
         if NEAR.stats().local_hits - before == IDS {
             return;
         }
-        assert!(Instant::now() < deadline, "the near cache never served every id");
+        assert!(
+            Instant::now() < deadline,
+            "the near cache never served every id"
+        );
     }
 }
 
@@ -187,7 +190,12 @@ fn memory_bound(ctx: &Ctx) -> Outcome {
     for chunk in (0..total).collect::<Vec<_>>().chunks(10_000) {
         let mut pipe = redis::pipe();
         for &i in chunk {
-            pipe.cmd("SET").arg(key(i)).arg(&payload).arg("EX").arg(3600).ignore();
+            pipe.cmd("SET")
+                .arg(key(i))
+                .arg(&payload)
+                .arg("EX")
+                .arg(3600)
+                .ignore();
         }
         let () = pipe.query(&mut conn).expect("SET pipeline");
     }
