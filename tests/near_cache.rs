@@ -200,8 +200,8 @@ fn check_coherence(
         }
     });
     // The final values, once the last invalidations are in.
-    for k in 0..KEYS {
-        let last = started[k].load(SeqCst);
+    for (k, last) in started.iter().enumerate() {
+        let last = last.load(SeqCst);
         until("final values", || read(&format!("k{k}")) == Some(last));
     }
     let served = local_hits() - hits_before;
