@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rc::redis::{self, Commands};
-use rc::testing::RedisServer;
+use rc::testing::{DelayProxy, RedisServer};
 use rc::{AsyncCache, Cache, CacheCluster, MemoryBackend};
 
 /// Liveness bound for an invalidation to be applied (the goal, a few
@@ -495,4 +495,47 @@ fn bad_near_cache_configuration_is_an_error() {
         .build_with_backend(Arc::new(MemoryBackend::new()))
         .unwrap_err();
     assert!(err.to_string().contains("local_cache needs Redis"), "{err}");
+}
+
+#[test]
+fn a_stalled_invalidation_connection_stops_local_reads() {
+    let server = RedisServer::start();
+    let proxy = DelayProxy::start(server.port().unwrap(), Duration::ZERO).unwrap();
+    let timeout = Duration::from_millis(200);
+    let cache = Cache::builder()
+        .url(&format!("redis://127.0.0.1:{}", proxy.port()))
+        .namespace("st:")
+        .socket_timeout(timeout)
+        .connect_timeout(timeout)
+        .local_cache(100)
+        .build()
+        .unwrap();
+    let mut conn = other(&server);
+    write(&mut conn, "st:k", 1);
+    warm(&cache, "k", Some(1));
+    // The link stalls (nothing is lost, all is late), and another client
+    // writes straight to the server: its invalidation is stuck.
+    proxy.set_delay(Duration::from_secs(2));
+    write(&mut conn, "st:k", 2);
+    let stalled = Instant::now();
+    let old = |r: &rc::Result<Option<u64>>| matches!(r, Ok(Some(1)));
+    // Served locally until the heartbeat (100 ms of quiet, then a PING
+    // unanswered within the timeout) gives tracking up...
+    until(
+        "the stale copy is given up",
+        || !old(&cache.get::<u64>("k")),
+    );
+    let given_up = stalled.elapsed();
+    assert!(given_up < Duration::from_secs(2), "took {given_up:?}");
+    // ...and never again: reads go to Redis (and time out on the slow link).
+    let end = Instant::now() + BOUND;
+    while Instant::now() < end {
+        let r = cache.get::<u64>("k");
+        assert!(!old(&r), "served the old value again: {r:?}");
+    }
+    proxy.set_delay(Duration::ZERO);
+    until("the new value", || {
+        matches!(cache.get::<u64>("k"), Ok(Some(2)))
+    });
+    warm(&cache, "k", Some(2));
 }
