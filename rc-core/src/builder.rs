@@ -116,7 +116,10 @@ impl CacheOptions {
     /// invalidation connection drops or times out, the server restarts),
     /// that server's copies are not used until tracking is back. A copy
     /// never outlives its key's TTL in Redis. Needs Redis 6 or later; off
-    /// by default. See the guide's "Near cache" section.
+    /// by default. Each server gets one more connection, opened in the
+    /// background when the cache is built (copies are kept once it is
+    /// subscribed) and closed soon after the cache is dropped. See the
+    /// guide's "Near cache" section.
     ///
     /// ```no_run
     /// let cache = rc::Cache::builder()

@@ -361,7 +361,16 @@ impl<I: NearIo> NearStore<I> {
             return out.into_iter().flatten().collect();
         }
         let miss_keys: Vec<&str> = missed.iter().map(|&(i, _, _)| keys[i]).collect();
-        let replies = I::read_many_with_ttl(&self.inner, &miss_keys).await;
+        // TTLs only matter for copies that may be kept.
+        let replies = if missed.iter().any(|(_, _, t)| t.is_some()) {
+            I::read_many_with_ttl(&self.inner, &miss_keys).await
+        } else {
+            let plain = I::read_many(&self.inner, &miss_keys).await;
+            plain
+                .into_iter()
+                .map(|r| r.map(|v| v.map(|bytes| (bytes, None))))
+                .collect()
+        };
         for ((i, server, ticket), reply) in missed.into_iter().zip(replies) {
             if let (Some(t), Ok(Some((bytes, ttl)))) = (ticket, &reply) {
                 self.near.keep(keys[i], server, t, bytes, *ttl);
