@@ -539,3 +539,63 @@ fn a_stalled_invalidation_connection_stops_local_reads() {
     });
     warm(&cache, "k", Some(2));
 }
+
+static ASYNC_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = cache, skip(cache))]
+async fn tripled(cache: &AsyncCache, x: u64) -> u64 {
+    let _ = cache;
+    ASYNC_RUNS.fetch_add(1, SeqCst);
+    x * 3
+}
+
+#[tokio::test]
+async fn async_own_writes_decorated_calls_and_a_killed_connection() {
+    let server = RedisServer::start();
+    let cache = near_async(&server, "as:");
+    cache.set("k", &1u64, None).await.unwrap();
+    until_async(&cache, "k").await;
+    for v in 2..20u64 {
+        cache.set("k", &v, None).await.unwrap();
+        assert_eq!(cache.get::<u64>("k").await.unwrap(), Some(v));
+    }
+    assert!(cache.delete("k").await.unwrap());
+    assert_eq!(cache.get::<u64>("k").await.unwrap(), None);
+    // Decorated: a hit served locally never recomputes; invalidation drops it.
+    assert_eq!(tripled(&cache, 5).await, 15);
+    let runs = ASYNC_RUNS.load(SeqCst);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let before = cache.stats().local_hits;
+        assert_eq!(tripled(&cache, 5).await, 15);
+        if cache.stats().local_hits > before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served locally");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(ASYNC_RUNS.load(SeqCst), runs);
+    assert!(invalidate_tripled(&cache, 5).await);
+    assert_eq!(tripled(&cache, 5).await, 15);
+    assert_eq!(ASYNC_RUNS.load(SeqCst), runs + 1);
+    // Another client's write while the invalidation connection is dead.
+    let mut conn = other(&server);
+    write(&mut conn, "as:j", 1);
+    until_async(&cache, "j").await;
+    assert_eq!(server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]), "1");
+    write(&mut conn, "as:j", 2);
+    let deadline = Instant::now() + PATIENCE;
+    while cache.get::<u64>("j").await.unwrap() != Some(2) {
+        assert!(Instant::now() < deadline, "the old value stayed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let end = Instant::now() + BOUND;
+    while Instant::now() < end {
+        assert_eq!(cache.get::<u64>("j").await.unwrap(), Some(2));
+    }
+    until_async(&cache, "j").await;
+    assert_eq!(
+        cache.get_many::<u64, _, _>(["j", "none"]).await.unwrap(),
+        [Some(2), None]
+    );
+}
