@@ -342,42 +342,67 @@ impl<I: NearIo> NearStore<I> {
         NearStore { inner, near }
     }
 
-    /// Local copies where there are, one read of the rest (with their
-    /// TTLs, to keep copies of what it finds).
+    /// One key: its local copy, or a read (keeping a copy of what it finds).
+    async fn read_one(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let server = I::server_of(&self.inner, key);
+        match self.near.lookup(key, server) {
+            Some(bytes) => Ok(Some(bytes)),
+            None => first(self.fetch(&[key], &[server]).await),
+        }
+    }
+
+    /// Local copies where there are, one read of the rest.
     async fn read(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
         let mut out: Vec<Option<Result<Option<Vec<u8>>>>> = Vec::with_capacity(keys.len());
-        let mut missed = Vec::new();
+        let (mut positions, mut missed, mut servers) = (Vec::new(), Vec::new(), Vec::new());
         for (i, &key) in keys.iter().enumerate() {
             let server = I::server_of(&self.inner, key);
-            match self.near.lookup(key, server) {
-                Some(bytes) => out.push(Some(Ok(Some(bytes)))),
-                None => {
-                    out.push(None);
-                    missed.push((i, server, self.near.ticket(key, server)));
-                }
+            let local = self.near.lookup(key, server);
+            if local.is_none() {
+                positions.push(i);
+                missed.push(key);
+                servers.push(server);
+            }
+            out.push(local.map(|bytes| Ok(Some(bytes))));
+        }
+        if !missed.is_empty() {
+            let replies = self.fetch(&missed, &servers).await;
+            for (i, reply) in positions.into_iter().zip(replies) {
+                out[i] = Some(reply);
             }
         }
-        if missed.is_empty() {
-            return out.into_iter().flatten().collect();
-        }
-        let miss_keys: Vec<&str> = missed.iter().map(|&(i, _, _)| keys[i]).collect();
-        // TTLs only matter for copies that may be kept.
-        let replies = if missed.iter().any(|(_, _, t)| t.is_some()) {
-            I::read_many_with_ttl(&self.inner, &miss_keys).await
+        out.into_iter().flatten().collect()
+    }
+
+    /// Reads `keys` (`servers[i]` holds `keys[i]`) in one multi-get, with
+    /// their TTLs where a copy may be kept, and keeps the copies.
+    async fn fetch(&self, keys: &[&str], servers: &[usize]) -> Vec<Result<Option<Vec<u8>>>> {
+        // Taken before the read is sent (see the module docs).
+        let tickets: Vec<Option<Ticket>> = keys
+            .iter()
+            .zip(servers)
+            .map(|(key, &server)| self.near.ticket(key, server))
+            .collect();
+        let replies = if tickets.iter().any(Option::is_some) {
+            I::read_many_with_ttl(&self.inner, keys).await
         } else {
-            let plain = I::read_many(&self.inner, &miss_keys).await;
+            let plain = I::read_many(&self.inner, keys).await;
             plain
                 .into_iter()
                 .map(|r| r.map(|v| v.map(|bytes| (bytes, None))))
                 .collect()
         };
-        for ((i, server, ticket), reply) in missed.into_iter().zip(replies) {
-            if let (Some(t), Ok(Some((bytes, ttl)))) = (ticket, &reply) {
-                self.near.keep(keys[i], server, t, bytes, *ttl);
-            }
-            out[i] = Some(reply.map(|r| r.map(|(bytes, _)| bytes)));
-        }
-        out.into_iter().flatten().collect()
+        let kept = keys.iter().zip(servers).zip(tickets);
+        replies
+            .into_iter()
+            .zip(kept)
+            .map(|(reply, ((key, &server), ticket))| {
+                if let (Some(t), Ok(Some((bytes, ttl)))) = (ticket, &reply) {
+                    self.near.keep(key, server, t, bytes, *ttl);
+                }
+                reply.map(|r| r.map(|(bytes, _)| bytes))
+            })
+            .collect()
     }
 
     /// Runs a write or delete of `keys`, then drops their copies (whatever
@@ -400,7 +425,7 @@ fn item_keys(items: &[SetItem]) -> impl Iterator<Item = &str> {
 
 impl Backend for NearStore<Blocking> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        first(now(self.read(&[key])))
+        now(self.read_one(key))
     }
     fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
         now(self.read(keys))
@@ -448,7 +473,7 @@ impl Backend for NearStore<Blocking> {
 
 impl AsyncBackend for NearStore<NonBlocking> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(async move { first(self.read(&[key]).await) })
+        Box::pin(self.read_one(key))
     }
     fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<Option<Vec<u8>>>>> {
         Box::pin(self.read(keys))
