@@ -599,3 +599,53 @@ async fn async_own_writes_decorated_calls_and_a_killed_connection() {
         [Some(2), None]
     );
 }
+
+#[tokio::test]
+async fn an_async_cluster_keeps_each_host_coherent() {
+    let servers = [RedisServer::start(), RedisServer::start()];
+    let cache = CacheCluster::builder()
+        .host("s0", servers[0].host_config())
+        .host("s1", servers[1].host_config())
+        .namespace("ac:")
+        .local_cache(1000)
+        .build_async()
+        .unwrap();
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let values: Vec<(&str, u64)> = keys.iter().map(|k| (k.as_str(), 1)).collect();
+    assert!(cache.set_many(values, None).await.unwrap());
+    for k in &keys {
+        until_async(&cache, k).await;
+    }
+    // Both hosts hold some of the keys; another client rewrites each key
+    // on its own host (written to both: only the right one has it).
+    let mut conns = [other(&servers[0]), other(&servers[1])];
+    let mut held = [0, 0];
+    for k in &keys {
+        let full = format!("ac:{k}");
+        for (s, (server, conn)) in servers.iter().zip(&mut conns).enumerate() {
+            if server.cli(&["EXISTS", &full]) == "1" {
+                write(conn, &full, 2);
+                held[s] += 1;
+            }
+        }
+    }
+    assert!(
+        held[0] > 0 && held[1] > 0 && held[0] + held[1] == keys.len(),
+        "{held:?}"
+    );
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = cache.get_many::<u64, _, _>(&keys).await.unwrap();
+        if got.iter().all(|v| *v == Some(2)) {
+            break;
+        }
+        assert!(got.iter().all(|v| v.is_some()), "{got:?}");
+        assert!(Instant::now() < deadline, "stale: {got:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let before = cache.stats().local_hits;
+    for k in &keys {
+        until_async(&cache, k).await;
+    }
+    assert!(cache.stats().local_hits > before);
+}
