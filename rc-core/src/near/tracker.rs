@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 /// the thread notices its near cache was dropped.
 const HEARTBEAT: Duration = Duration::from_millis(100);
 
+/// First pause before reconnecting; it doubles on each failed attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -43,12 +46,14 @@ pub(super) fn spawn(
 enum End {
     /// The near cache is gone: the thread ends.
     Dropped,
-    /// The connection failed: flush and reconnect.
+    /// No subscribed connection could be made: retry later.
     Failed(Error),
+    /// The subscribed connection failed: flushed, reconnect.
+    Lost(Error),
 }
 
 fn run(near: &Weak<Near>, index: usize, link: &ServerLink, prefix: &str) {
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         let started = Instant::now();
         let end = session(near, index, link, prefix);
@@ -58,14 +63,22 @@ fn run(near: &Weak<Near>, index: usize, link: &ServerLink, prefix: &str) {
         }
         match end {
             End::Dropped => return,
-            End::Failed(e) => {
+            End::Lost(e) => {
                 tracing::warn!(server = %link.address, error = %e,
                     "rc: near cache lost its invalidation connection; local copies of this server are not used until it is back");
+            }
+            // Once per outage at warn level; the retries at debug.
+            End::Failed(e) if backoff == FIRST_BACKOFF => {
+                tracing::warn!(server = %link.address, error = %e,
+                    "rc: near cache cannot open its invalidation connection; retrying");
+            }
+            End::Failed(e) => {
+                tracing::debug!(server = %link.address, error = %e, "rc: near cache still cannot track");
             }
         }
         // A session that ran a while was a good one: retry at once.
         if started.elapsed() > MAX_BACKOFF {
-            backoff = Duration::from_millis(10);
+            backoff = FIRST_BACKOFF;
         }
         if !pause(near, backoff) {
             return;
@@ -115,11 +128,11 @@ fn session(near: &Weak<Near>, index: usize, link: &ServerLink, prefix: &str) -> 
                 // Quiet: check the server still answers, within the response timeout.
                 let _ = pubsub.set_read_timeout(Some(link.timeouts.response));
                 if let Err(e) = pubsub.ping::<Value>() {
-                    return End::Failed(err(e));
+                    return End::Lost(err(e));
                 }
                 continue;
             }
-            Err(e) => return End::Failed(err(e)),
+            Err(e) => return End::Lost(err(e)),
         };
         let Some(near) = near.upgrade() else {
             return End::Dropped;
@@ -136,7 +149,7 @@ fn session(near: &Weak<Near>, index: usize, link: &ServerLink, prefix: &str) -> 
                     near.invalidate(key);
                 }
             }
-            Err(e) => return End::Failed(err(e)),
+            Err(e) => return End::Lost(err(e)),
         }
     }
 }
