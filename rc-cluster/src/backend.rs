@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rc_core::{
     AsyncBackend, AsyncRedisBackend, Backend, BoxFuture, Error, Pending, RedisBackend, Result,
-    SetItem,
+    ServerLink, SetItem, WithTtl,
 };
 
 use crate::router::Router;
@@ -137,6 +137,24 @@ impl<B> Hosts<B> {
     fn backend_for(&self, key: &str) -> Result<(usize, &B)> {
         let h = self.route(key)?;
         Ok((h, &self.backends[h]))
+    }
+
+    /// The hosts' links for the near cache, named as errors name them.
+    fn links(&self, link: impl Fn(&B) -> ServerLink) -> Vec<ServerLink> {
+        self.backends
+            .iter()
+            .zip(&self.labels)
+            .map(|(b, label)| ServerLink {
+                address: label.clone(),
+                ..link(b)
+            })
+            .collect()
+    }
+
+    /// The host index of `key` for the near cache; a key the router sends
+    /// nowhere fails its reads, so no copy of it is ever kept.
+    fn server_of(&self, key: &str) -> usize {
+        self.route(key).unwrap_or(0)
     }
 
     fn debug(&self, kind: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -310,6 +328,28 @@ impl Backend for ClusterBackend {
             |g, results| self.hosts.place(g, results, &mut out),
         );
         out
+    }
+
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
+        let mut out = vec![Ok(None); keys.len()];
+        for (pos, e) in unrouted {
+            out[pos] = Err(e);
+        }
+        self.fan_out(
+            &groups,
+            |b, g| b.start_get_many_with_ttl(g.positions.iter().map(|&p| keys[p])),
+            |g, results| self.hosts.place(g, results, &mut out),
+        );
+        out
+    }
+
+    fn servers(&self) -> Vec<ServerLink> {
+        self.hosts.links(RedisBackend::link)
+    }
+
+    fn server_of(&self, key: &str) -> usize {
+        self.hosts.server_of(key)
     }
 
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
@@ -493,6 +533,22 @@ impl AsyncClusterBackend {
         out
     }
 
+    async fn get_many_with_ttl_impl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+        let (groups, unrouted) = self.hosts.group(keys.iter().copied());
+        let mut out = vec![Ok(None); keys.len()];
+        for (pos, e) in unrouted {
+            out[pos] = Err(e);
+        }
+        let hosts = &self.hosts.backends;
+        self.fan_out(
+            &groups,
+            |g| hosts[g.host].get_many_with_ttl_of(g.positions.iter().map(|&p| keys[p])),
+            |g, results| self.hosts.place(g, results, &mut out),
+        )
+        .await;
+        out
+    }
+
     async fn set_many_impl(&self, items: &[SetItem]) -> Result<bool> {
         let (groups, unrouted) = self.hosts.group(items.iter().map(|(k, _, _)| k.as_str()));
         let mut outcome = Outcome::new(true, unrouted);
@@ -640,6 +696,18 @@ impl AsyncBackend for AsyncClusterBackend {
 
     fn client(&self, key: &str) -> Result<redis::Client> {
         AsyncBackend::client(self.hosts.backend_for(key)?.1, key)
+    }
+
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+        Box::pin(self.get_many_with_ttl_impl(keys))
+    }
+
+    fn servers(&self) -> Vec<ServerLink> {
+        self.hosts.links(AsyncRedisBackend::link)
+    }
+
+    fn server_of(&self, key: &str) -> usize {
+        self.hosts.server_of(key)
     }
 
     fn lease_many<'a>(

@@ -260,6 +260,19 @@ impl ClusterBuilder {
         self.with_options(|o| o.bypass_values(values))
     }
 
+    /// Keeps up to `capacity` hot values in process memory, coherent with
+    /// every host (one invalidation connection each; a host whose
+    /// connection is down has its copies unused until it is back). See
+    /// [`CacheOptions::local_cache`].
+    pub fn local_cache(self, capacity: u64) -> Self {
+        self.with_options(|o| o.local_cache(capacity))
+    }
+
+    /// Bounds the near cache's memory (see [`CacheOptions::local_cache_bytes`]).
+    pub fn local_cache_bytes(self, bytes: u64) -> Self {
+        self.with_options(|o| o.local_cache_bytes(bytes))
+    }
+
     /// A blocking [`Cache`] on the cluster.
     pub fn build(mut self) -> Result<Cache> {
         let options = std::mem::take(&mut self.options);

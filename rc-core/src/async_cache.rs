@@ -162,7 +162,7 @@ impl AsyncCache {
 
     /// The counters of this cache (shared by its clones).
     pub fn stats(&self) -> Stats {
-        self.core.front.counters.snapshot()
+        self.core.front.stats()
     }
 
     /// The namespace prepended to every key.

@@ -18,6 +18,49 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One entry of a multi-key write: key, encoded value, expiry.
 pub type SetItem = (String, Vec<u8>, Duration);
 
+/// One key's reply to [`Backend::get_many_with_ttl`]: its bytes and the time
+/// it has left (`None`: it never expires; zero: it was gone by the time its
+/// expiry was read), or `None` when it is missing.
+pub type WithTtl = Option<(Vec<u8>, Option<Duration>)>;
+
+/// A Redis server behind a store, as the near cache reaches it for its
+/// invalidation connection (see `local_cache` on the builders).
+#[derive(Clone)]
+pub struct ServerLink {
+    /// The address errors and logs name.
+    pub address: String,
+    /// The `redis` crate's client for the server.
+    pub client: redis::Client,
+    /// Connect and response timeouts of the server.
+    pub timeouts: crate::host::Timeouts,
+}
+
+impl std::fmt::Debug for ServerLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLink")
+            .field("address", &self.address)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Backend::get_many_with_ttl`] does on a store that has no pipeline
+/// for it: reads, then each hit's `ttl`; a hit whose `ttl` is `None` (no
+/// expiry, or gone) gets zero, so the near cache does not keep it.
+fn with_ttls(
+    replies: Vec<Result<Option<Vec<u8>>>>,
+    ttl: impl Fn(usize) -> Result<Option<Duration>>,
+) -> Vec<Result<WithTtl>> {
+    replies
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r? {
+            Some(bytes) => Ok(Some((bytes, Some(ttl(i)?.unwrap_or(Duration::ZERO))))),
+            None => Ok(None),
+        })
+        .collect()
+}
+
 /// A blocking byte store.
 ///
 /// Keys arrive complete (namespace included). Every write carries an expiry.
@@ -82,6 +125,26 @@ pub trait Backend: Send + Sync + 'static {
     fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
         let _ = (keys, token);
         Ok(())
+    }
+
+    /// Reads many keys with the time each has left, in one round trip per
+    /// server: the near cache keeps a copy no longer than its key lives.
+    /// The default reads, then asks each hit's [`ttl`](Self::ttl).
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+        with_ttls(self.get_many(keys), |i| self.ttl(keys[i]))
+    }
+
+    /// The Redis servers of this store, in the order
+    /// [`server_of`](Self::server_of) counts them; empty when there is no
+    /// Redis behind it (the near cache needs them).
+    fn servers(&self) -> Vec<ServerLink> {
+        Vec::new()
+    }
+
+    /// The index in [`servers`](Self::servers) of the server that holds `key`.
+    fn server_of(&self, key: &str) -> usize {
+        let _ = key;
+        0
     }
 }
 
@@ -156,6 +219,32 @@ pub trait AsyncBackend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<()>> {
         let _ = (keys, token);
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Reads keys with the time each has left (see [`Backend::get_many_with_ttl`]).
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+        Box::pin(async move {
+            let replies = self.get_many(keys).await;
+            let mut ttls = Vec::with_capacity(keys.len());
+            for (k, r) in keys.iter().zip(&replies) {
+                ttls.push(match r {
+                    Ok(Some(_)) => Some(self.ttl(k).await),
+                    _ => None,
+                });
+            }
+            with_ttls(replies, |i| ttls[i].clone().unwrap_or(Ok(None)))
+        })
+    }
+
+    /// The Redis servers of this store (see [`Backend::servers`]).
+    fn servers(&self) -> Vec<ServerLink> {
+        Vec::new()
+    }
+
+    /// The index in [`servers`](Self::servers) of the server that holds `key`.
+    fn server_of(&self, key: &str) -> usize {
+        let _ = key;
+        0
     }
 }
 

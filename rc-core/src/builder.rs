@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::front::{DEFAULT_EXPIRE, Front};
 use crate::host::{HostConfig, Timeouts};
 use crate::multiplexed::AsyncRedisBackend;
+use crate::near::{LocalBounds, Near, NearStore};
 use crate::pool::{DEFAULT_POOL_SIZE, RedisBackend};
 use crate::serializer::{Codec, Serializer};
 use crate::stats::Counters;
@@ -43,6 +44,7 @@ pub struct CacheOptions {
     default_expire: Duration,
     codec: Codec,
     bypass: Vec<BypassValue>,
+    local: LocalBounds,
 }
 
 impl std::fmt::Debug for CacheOptions {
@@ -52,6 +54,8 @@ impl std::fmt::Debug for CacheOptions {
             .field("default_expire", &self.default_expire)
             .field("serializer", &self.codec.name())
             .field("bypass_values", &self.bypass.len())
+            .field("local_cache", &self.local.entries)
+            .field("local_cache_bytes", &self.local.bytes)
             .finish()
     }
 }
@@ -70,6 +74,7 @@ impl CacheOptions {
             default_expire: DEFAULT_EXPIRE,
             codec: Codec::Json,
             bypass: Vec::new(),
+            local: LocalBounds::default(),
         }
     }
 
@@ -103,6 +108,50 @@ impl CacheOptions {
         self
     }
 
+    /// Keeps up to `capacity` hot values in process memory (a *near cache*),
+    /// coherent with Redis: when any client changes, deletes or expires a
+    /// key, or Redis evicts it, the local copy is dropped within
+    /// milliseconds, and this cache's own writes and deletes drop it at
+    /// once. Whenever invalidations could have been missed (the
+    /// invalidation connection drops or times out, the server restarts),
+    /// that server's copies are not used until tracking is back. A copy
+    /// never outlives its key's TTL in Redis. Needs Redis 6 or later; off
+    /// by default. Each server gets one more connection, opened in the
+    /// background when the cache is built (copies are kept once it is
+    /// subscribed) and closed soon after the cache is dropped. See the
+    /// guide's "Near cache" section.
+    ///
+    /// ```no_run
+    /// let cache = rc::Cache::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .local_cache(10_000)
+    ///     .build()?;
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn local_cache(mut self, capacity: u64) -> Self {
+        self.local.entries = Some(capacity);
+        self
+    }
+
+    /// Bounds the near cache's memory to about `bytes` (keys, values and an
+    /// estimate of the per-entry overhead), alone or together with
+    /// [`local_cache`](Self::local_cache)'s entry count.
+    pub fn local_cache_bytes(mut self, bytes: u64) -> Self {
+        self.local.bytes = Some(bytes);
+        self
+    }
+
+    /// The near cache over `store`'s servers, if one is configured.
+    fn near(
+        &self,
+        servers: impl FnOnce() -> Vec<crate::backend::ServerLink>,
+    ) -> Result<Option<Arc<Near>>> {
+        if self.local == LocalBounds::default() {
+            return Ok(None);
+        }
+        Near::start(self.local, servers(), &self.namespace).map(Some)
+    }
+
     /// Options as a config file gives them: the defaults, with what is given replaced.
     #[doc(hidden)]
     pub fn configured(namespace: Option<String>, default_expire: Option<Duration>) -> Self {
@@ -112,7 +161,12 @@ impl CacheOptions {
 
     /// A blocking cache with these options over `backend`.
     pub fn build(self, backend: Arc<dyn Backend>) -> Result<Cache> {
-        let front = self.front()?;
+        let near = self.near(|| backend.servers())?;
+        let front = self.front(near.clone())?;
+        let backend: Arc<dyn Backend> = match near {
+            Some(near) => Arc::new(NearStore::new(backend, near)),
+            None => backend,
+        };
         Ok(Cache {
             core: Arc::new(Core::new(front, backend)),
         })
@@ -120,13 +174,18 @@ impl CacheOptions {
 
     /// An async cache with these options over `backend`.
     pub fn build_async(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
-        let front = self.front()?;
+        let near = self.near(|| backend.servers())?;
+        let front = self.front(near.clone())?;
+        let backend: Arc<dyn AsyncBackend> = match near {
+            Some(near) => Arc::new(NearStore::new(backend, near)),
+            None => backend,
+        };
         Ok(AsyncCache {
             core: Arc::new(Core::new(front, backend)),
         })
     }
 
-    fn front(self) -> Result<Front> {
+    fn front(self, local: Option<Arc<Near>>) -> Result<Front> {
         if self.default_expire.is_zero() {
             return Err(Error::config("default_expire must be greater than zero"));
         }
@@ -141,6 +200,7 @@ impl CacheOptions {
             default_expire: self.default_expire,
             bypass,
             counters: Counters::default(),
+            local,
         })
     }
 }
@@ -328,6 +388,17 @@ impl CacheBuilder {
         I: IntoIterator<Item = T>,
     {
         self.with_options(|o| o.bypass_values(values))
+    }
+
+    /// Keeps up to `capacity` hot values in process memory, coherent with
+    /// Redis (see [`CacheOptions::local_cache`]).
+    pub fn local_cache(self, capacity: u64) -> Self {
+        self.with_options(|o| o.local_cache(capacity))
+    }
+
+    /// Bounds the near cache's memory (see [`CacheOptions::local_cache_bytes`]).
+    pub fn local_cache_bytes(self, bytes: u64) -> Self {
+        self.with_options(|o| o.local_cache_bytes(bytes))
     }
 
     /// A blocking cache on the configured server.

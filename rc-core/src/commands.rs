@@ -24,6 +24,69 @@ pub(crate) fn mget<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
     keys_cmd("MGET", keys)
 }
 
+/// `MGET k1 k2 ...` then `PTTL` of each key, for the near cache (see
+/// [`mget_pttl_reply`]). `n + 1` replies.
+pub(crate) fn mget_pttl<'k>(keys: impl IntoIterator<Item = &'k str> + Clone) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.add_command(mget(keys.clone()));
+    for k in keys {
+        pipe.add_command(pttl(k));
+    }
+    pipe
+}
+
+/// Splits the replies of [`mget_pttl`] into per-key values with the time
+/// each has left: `PTTL` -1 (no expiry) is `None`, -2 (gone since the
+/// `MGET`) is zero.
+pub(crate) fn mget_pttl_reply(
+    replies: Result<Vec<Value>>,
+    n: usize,
+    to_err: impl Fn(RedisError) -> Error,
+) -> Vec<Result<crate::backend::WithTtl>> {
+    let mut replies = match replies {
+        Ok(r) if r.len() == n + 1 => r.into_iter(),
+        Ok(r) => return vec![Err(to_err(unexpected(&Value::Array(r)))); n],
+        Err(e) => return vec![Err(e); n],
+    };
+    let values = MgetReplies::new(Ok(replies.next().unwrap_or(Value::Nil)), n, &to_err);
+    values
+        .zip(replies)
+        .map(|(v, t)| {
+            let left = match t {
+                Value::Int(-1) => None,
+                t => Some(ttl(&t).unwrap_or(Duration::ZERO)),
+            };
+            v.map(|v| v.map(|bytes| (bytes, left)))
+        })
+        .collect()
+}
+
+/// `CLIENT ID`.
+pub(crate) fn client_id() -> Cmd {
+    let mut cmd = redis::cmd("CLIENT");
+    cmd.arg("ID");
+    cmd
+}
+
+/// The channel invalidations go to on a RESP2 connection.
+pub(crate) const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
+
+/// `CLIENT TRACKING on REDIRECT id BCAST [PREFIX prefix]`: the server tells
+/// connection `id` of every change to a key starting with `prefix` (any key
+/// when it is empty), on [`INVALIDATE_CHANNEL`].
+pub(crate) fn track_prefix(id: i64, prefix: &str) -> Cmd {
+    let mut cmd = redis::cmd("CLIENT");
+    cmd.arg("TRACKING")
+        .arg("on")
+        .arg("REDIRECT")
+        .arg(id)
+        .arg("BCAST");
+    if !prefix.is_empty() {
+        cmd.arg("PREFIX").arg(prefix);
+    }
+    cmd
+}
+
 /// `DEL k1 k2 ...` then `DEL` of their leases: a delete voids the leases
 /// out on its keys (see [`lease_many`]). Two replies; the first counts.
 pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str> + Clone) -> Pipeline {
@@ -360,6 +423,38 @@ mod tests {
             2
         );
         assert!(MgetReplies::misses(3).all(|x| matches!(x, Ok(None))));
+    }
+
+    #[test]
+    fn mget_pttl_reply_shapes() {
+        let to_err = |e| Error::redis("h", e, Duration::from_secs(1));
+        let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let replies = vec![
+            Value::Array(vec![b("x"), b("y"), b("z"), Value::Nil]),
+            Value::Int(1500),
+            Value::Int(-1),
+            Value::Int(-2),
+            Value::Int(-2),
+        ];
+        let r: Vec<_> = mget_pttl_reply(Ok(replies), 4, to_err)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(r[0], Some((b"x".to_vec(), ms(1500))));
+        assert_eq!(r[1], Some((b"y".to_vec(), None)));
+        assert_eq!(r[2], Some((b"z".to_vec(), ms(0))));
+        assert_eq!(r[3], None);
+        assert!(
+            mget_pttl_reply(Ok(vec![Value::Nil]), 2, to_err)
+                .iter()
+                .all(Result::is_err)
+        );
+        let tracking = String::from_utf8(track_prefix(7, "ns:").get_packed_command()).unwrap();
+        assert!(
+            tracking.ends_with("$5\r\nBCAST\r\n$6\r\nPREFIX\r\n$3\r\nns:\r\n"),
+            "{tracking:?}"
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct CacheConfig {
     /// Reply timeout; `socket_timeout` is accepted too.
     #[serde(deserialize_with = "opt_secs", alias = "socket_timeout")]
     pub response_timeout: Option<Duration>,
+    /// Values kept in process memory, coherent with Redis (see
+    /// [`CacheOptions::local_cache`]); none when absent.
+    pub local_cache: Option<u64>,
+    /// The near cache's memory bound in bytes (see [`CacheOptions::local_cache_bytes`]).
+    pub local_cache_bytes: Option<u64>,
 }
 
 impl CacheConfig {
@@ -58,10 +63,14 @@ impl CacheConfig {
             (None, Some(host)) => b.host_config(host),
             (None, None) => b,
         };
-        let b = b.options(CacheOptions::configured(
-            self.namespace,
-            self.default_expire,
-        ));
+        let mut options = CacheOptions::configured(self.namespace, self.default_expire);
+        options = self
+            .local_cache
+            .into_iter()
+            .fold(options, CacheOptions::local_cache);
+        options =
+            (self.local_cache_bytes.into_iter()).fold(options, CacheOptions::local_cache_bytes);
+        let b = b.options(options);
         let b = Timeouts::configured(self.connect_timeout, self.response_timeout)
             .into_iter()
             .fold(b, CacheBuilder::timeouts);
@@ -102,6 +111,10 @@ mod tests {
         let err = both.into_builder().build().unwrap_err();
         assert!(err.to_string().contains("not both"), "{err}");
         assert!(serde_json::from_str::<CacheConfig>(r#"{"nmespace": "x"}"#).is_err());
+        let near: CacheConfig =
+            serde_json::from_str(r#"{"local_cache": 0, "local_cache_bytes": 1000}"#).unwrap();
+        let err = near.into_builder().build().unwrap_err();
+        assert!(err.to_string().contains("greater than zero"), "{err}");
         assert!(serde_json::from_str::<CacheConfig>(r#"{"default_expire": -1}"#).is_err());
     }
 }

@@ -22,9 +22,20 @@ pub(crate) struct Front {
     /// Encoded bypass values, compared byte for byte with encoded results.
     pub bypass: Vec<Vec<u8>>,
     pub counters: Counters,
+    /// The near cache in front of the store, if any (for its counters).
+    pub local: Option<std::sync::Arc<crate::near::Near>>,
 }
 
 impl Front {
+    /// The counters, with the near cache's.
+    pub fn stats(&self) -> crate::stats::Stats {
+        let mut stats = self.counters.snapshot();
+        if let Some(near) = &self.local {
+            near.add_stats(&mut stats);
+        }
+        stats
+    }
+
     #[inline]
     pub fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
         if self.namespace.is_empty() {

@@ -23,6 +23,7 @@ mod host_de;
 mod key;
 mod memory;
 mod multiplexed;
+mod near;
 mod null;
 mod pool;
 mod promise;
@@ -35,7 +36,7 @@ mod stats;
 pub mod __private;
 
 pub use async_cache::AsyncCache;
-pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+pub use backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, WithTtl};
 pub use batch::{AsyncBatch, Batch};
 pub use builder::{CacheBuilder, CacheOptions};
 pub use cache::Cache;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
-use crate::backend::{AsyncBackend, BoxFuture, SetItem};
+use crate::backend::{AsyncBackend, BoxFuture, ServerLink, SetItem, WithTtl};
 use crate::commands::{self, MgetReplies};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
@@ -264,6 +264,32 @@ impl AsyncRedisBackend {
         MgetReplies::new(reply, n, |e| self.redis_err(e))
     }
 
+    /// `MGET` of `keys` and the `PTTL` of each (see
+    /// [`Backend::get_many_with_ttl`](crate::Backend::get_many_with_ttl)).
+    pub async fn get_many_with_ttl_of<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str> + Clone,
+    ) -> Vec<Result<WithTtl>> {
+        let n = keys.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let reply = self.query_pipeline(&commands::mget_pttl(keys), n + 1).await;
+        if self.distrusted() {
+            return vec![Ok(None); n];
+        }
+        commands::mget_pttl_reply(reply, n, |e| self.redis_err(e))
+    }
+
+    /// How the near cache reaches this server.
+    pub fn link(&self) -> ServerLink {
+        ServerLink {
+            address: self.address.clone(),
+            client: self.client.clone(),
+            timeouts: self.timeouts,
+        }
+    }
+
     /// One pipelined `SET .. EX` per item (voiding their leases); true when
     /// all were stored.
     pub async fn set_many_of<'i>(
@@ -434,6 +460,14 @@ impl AsyncBackend for AsyncRedisBackend {
 
     fn client(&self, _key: &str) -> Result<redis::Client> {
         Ok(self.client.clone())
+    }
+
+    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+        Box::pin(self.get_many_with_ttl_of(keys.iter().copied()))
+    }
+
+    fn servers(&self) -> Vec<ServerLink> {
+        vec![self.link()]
     }
 
     fn lease_many<'a>(

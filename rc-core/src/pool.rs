@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::{Connection, Value};
 
-use crate::backend::{Backend, SetItem};
+use crate::backend::{Backend, ServerLink, SetItem, WithTtl};
 use crate::commands::{self, MgetReplies};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
@@ -188,6 +188,32 @@ impl RedisBackend {
         };
         let packed = commands::mget(keys).get_packed_command();
         self.start(packed, n, 1, Vec::new(), read)
+    }
+
+    /// Sends `MGET` of `keys` and the `PTTL` of each (see
+    /// [`Backend::get_many_with_ttl`]).
+    pub fn start_get_many_with_ttl<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str> + Clone,
+    ) -> Pending<'_, Vec<Result<WithTtl>>> {
+        let n = keys.len();
+        let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
+            if b.distrusted() {
+                return vec![Ok(None); n];
+            }
+            commands::mget_pttl_reply(reply, n, |e| b.redis_err(e))
+        };
+        let packed = commands::mget_pttl(keys).get_packed_pipeline();
+        self.start(packed, n, n + 1, Vec::new(), read)
+    }
+
+    /// How the near cache reaches this server.
+    pub fn link(&self) -> ServerLink {
+        ServerLink {
+            address: self.address.clone(),
+            client: self.client.clone(),
+            timeouts: self.timeouts,
+        }
     }
 
     /// Sends one pipelined `SET .. EX` per item (voiding their leases);
@@ -482,6 +508,17 @@ impl Backend for RedisBackend {
 
     fn client(&self, _key: &str) -> Result<redis::Client> {
         Ok(self.client.clone())
+    }
+
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        self.start_get_many_with_ttl(keys.iter().copied()).wait()
+    }
+
+    fn servers(&self) -> Vec<ServerLink> {
+        vec![self.link()]
     }
 
     fn lease_many(&self, keys: &[&str], token: &str, ttl: Duration) -> Vec<Result<bool>> {

@@ -18,6 +18,13 @@ pub struct Stats {
     pub errors: u64,
     /// Stored bytes that did not decode.
     pub decode_errors: u64,
+    /// Reads served from the near cache, in process memory (see `local_cache`
+    /// on the builders); they count in `hits` too. Redis hits are
+    /// `hits - local_hits`.
+    pub local_hits: u64,
+    /// Values the near cache holds now (approximate: evictions and expiries
+    /// are applied in batches).
+    pub local_entries: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +50,8 @@ impl Counters {
             bypassed: self.bypassed.load(Relaxed),
             errors: self.errors.load(Relaxed),
             decode_errors: self.decode_errors.load(Relaxed),
+            local_hits: 0,
+            local_entries: 0,
         }
     }
 }

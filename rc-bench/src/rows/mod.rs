@@ -5,6 +5,7 @@ mod cluster;
 mod decorated;
 mod down;
 mod frozen;
+mod near;
 mod peers;
 mod single;
 mod stampede;
@@ -242,6 +243,7 @@ pub struct Row {
 pub fn all() -> Vec<Row> {
     let mut rows = single::rows();
     rows.extend(decorated::rows());
+    rows.extend(near::rows());
     rows.extend(cluster::rows());
     rows.extend(peers::rows());
     rows.extend(down::rows());
