@@ -14,6 +14,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::front::{DEFAULT_EXPIRE, Front};
 use crate::host::{HostConfig, Timeouts};
+use crate::managed::{AsyncManaged, Managed, Source};
 use crate::multiplexed::AsyncRedisBackend;
 use crate::pool::{DEFAULT_POOL_SIZE, RedisBackend};
 use crate::serializer::{Codec, Serializer};
@@ -173,6 +174,25 @@ pub struct CacheBuilder {
     /// The server options set, so that a cache on another backend can refuse them.
     server_options: Vec<&'static str>,
     options: CacheOptions,
+    /// Where the servers are found: one server, a Redis Cluster, or Sentinel.
+    deployment: Deployment,
+}
+
+/// How a [`CacheBuilder`]'s servers are found.
+#[derive(Debug, Clone, Default)]
+enum Deployment {
+    /// The one server of `host`.
+    #[default]
+    Single,
+    /// A Redis Cluster, through these seed URLs.
+    Cluster(Vec<String>),
+    /// The primary Sentinels know as `master`, through these Sentinel URLs.
+    Sentinel {
+        master: String,
+        sentinels: Vec<String>,
+    },
+    /// Both of the above were given.
+    Conflict,
 }
 
 impl std::fmt::Debug for CacheBuilder {
@@ -181,6 +201,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("host", &self.host)
             .field("timeouts", &self.timeouts)
             .field("pool_size", &self.pool_size)
+            .field("deployment", &self.deployment_label())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -203,6 +224,7 @@ impl CacheBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             server_options: Vec::new(),
             options: CacheOptions::new(),
+            deployment: Deployment::Single,
         }
     }
 
@@ -294,6 +316,72 @@ impl CacheBuilder {
         self.server("pool_size", |b| b.pool_size = size)
     }
 
+    /// Puts the cache on a Redis Cluster, found through these seed nodes
+    /// (`redis://` or `rediss://` URLs; a few are enough, the others are
+    /// discovered). Keys go to their hash slot's primary; a multi-key call
+    /// sends one pipeline per primary, to all at once. Failovers, slot
+    /// migrations and added nodes are followed without a rebuild (see the
+    /// guide's "Redis Cluster and Sentinel").
+    ///
+    /// The seeds' user, password and TLS settings apply to every node, as
+    /// do [`username`](Self::username), [`password`](Self::password) and
+    /// [`tls`](Self::tls) when set. Giving a server (`url`, `host`, `port`,
+    /// `db`, `unix_socket_path`) as well is an error, as is `sentinel`.
+    ///
+    /// ```
+    /// use rc::Cache;
+    /// let cache = Cache::builder()
+    ///     .redis_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .namespace("app:")
+    ///     .build()?; // no network yet: the first call finds the slots
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn redis_cluster<S: AsRef<str>>(self, nodes: impl IntoIterator<Item = S>) -> Self {
+        let seeds = nodes.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self.server("redis_cluster", |b| {
+            b.deployment = match b.deployment {
+                Deployment::Single => Deployment::Cluster(seeds),
+                _ => Deployment::Conflict,
+            }
+        })
+    }
+
+    /// Puts the cache on the primary that Sentinel watches under
+    /// `master_name`, found through these Sentinels (`redis://host:26379`
+    /// URLs, with the Sentinels' own password if they need one). rc follows
+    /// a failover as soon as a Sentinel announces it (`+switch-master`).
+    ///
+    /// [`password`](Self::password), [`username`](Self::username),
+    /// [`db`](Self::db) and [`tls`](Self::tls) apply to the primary. Giving
+    /// the server's address (`url`, `host`, `port`, `unix_socket_path`) as
+    /// well is an error, as is `redis_cluster`.
+    ///
+    /// ```
+    /// use rc::Cache;
+    /// let cache = Cache::builder()
+    ///     .sentinel("mymaster", ["redis://10.0.0.9:26379", "redis://10.0.0.10:26379"])
+    ///     .password("s3cret")
+    ///     .build_async()?; // no network yet
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(
+        self,
+        master_name: impl Into<String>,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let master = master_name.into();
+        let sentinels = sentinels
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .collect();
+        self.server("sentinel", |b| {
+            b.deployment = match b.deployment {
+                Deployment::Single => Deployment::Sentinel { master, sentinels },
+                _ => Deployment::Conflict,
+            }
+        })
+    }
+
     /// Replaces the cache's own options ([`CacheOptions`]) at once.
     pub fn options(mut self, options: CacheOptions) -> Self {
         self.options = options;
@@ -330,18 +418,134 @@ impl CacheBuilder {
         self.with_options(|o| o.bypass_values(values))
     }
 
-    /// A blocking cache on the configured server.
+    /// A blocking cache on the configured server (or Redis Cluster, or
+    /// Sentinel-watched primary).
     pub fn build(self) -> Result<Cache> {
         self.check()?;
+        if let Some((source, template)) = self.source()? {
+            let backend = Managed::start(source, template, self.timeouts, self.pool_size)?;
+            return self.options.build(Arc::new(backend));
+        }
         let backend = RedisBackend::new(&self.host, self.timeouts, self.pool_size)?;
         self.options.build(Arc::new(backend))
     }
 
-    /// An async cache on the configured server.
+    /// An async cache on the configured server (or Redis Cluster, or
+    /// Sentinel-watched primary).
     pub fn build_async(self) -> Result<AsyncCache> {
         self.check()?;
+        if let Some((source, template)) = self.source()? {
+            let backend = AsyncManaged::start(source, template, self.timeouts, self.pool_size)?;
+            return self.options.build_async(Arc::new(backend));
+        }
         let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
         self.options.build_async(Arc::new(backend))
+    }
+
+    fn deployment_label(&self) -> String {
+        match &self.deployment {
+            Deployment::Single => "one server".into(),
+            Deployment::Conflict => "both Redis Cluster and Sentinel".into(),
+            Deployment::Cluster(seeds) => {
+                let seeds: Vec<_> = seeds.iter().map(|s| crate::host::redact_url(s)).collect();
+                format!("Redis Cluster {seeds:?}")
+            }
+            Deployment::Sentinel { master, sentinels } => {
+                let sentinels: Vec<_> = sentinels
+                    .iter()
+                    .map(|s| crate::host::redact_url(s))
+                    .collect();
+                format!("Sentinel {master:?} {sentinels:?}")
+            }
+        }
+    }
+
+    /// For a Redis Cluster or Sentinel: where the primaries are found, and
+    /// the address and credentials their backends start from.
+    fn source(&self) -> Result<Option<(Source, HostConfig)>> {
+        let given = |names: &[&str]| -> Vec<&str> {
+            self.server_options
+                .iter()
+                .copied()
+                .filter(|o| names.contains(o))
+                .collect()
+        };
+        let refuse = |what: &str, options: Vec<&str>| {
+            Err(Error::config(format!(
+                "{what} finds its servers itself: do not give {} as well",
+                options.join(", ")
+            )))
+        };
+        let parse = |urls: &[String], what: &str| -> Result<Vec<HostConfig>> {
+            if urls.is_empty() {
+                return Err(Error::config(format!("{what} needs at least one URL")));
+            }
+            urls.iter()
+                .map(|u| {
+                    let h = HostConfig::from_url(u)?;
+                    if h.unix_socket_path.is_some() {
+                        return Err(Error::config(format!(
+                            "{what}: {} is a unix socket; nodes are reached over TCP",
+                            h.address()
+                        )));
+                    }
+                    Ok(h)
+                })
+                .collect()
+        };
+        let address = ["url", "host_config", "host", "port", "unix_socket_path"];
+        match &self.deployment {
+            Deployment::Single => Ok(None),
+            Deployment::Conflict => Err(Error::config("give redis_cluster or sentinel, not both")),
+            Deployment::Cluster(urls) => {
+                let bad = given(&[&address[..], &["db"]].concat());
+                if !bad.is_empty() {
+                    return refuse("redis_cluster", bad);
+                }
+                let mut seeds = parse(urls, "redis_cluster")?;
+                for seed in &mut seeds {
+                    if seed.db != 0 {
+                        return Err(Error::config(format!(
+                            "redis_cluster: seed {} selects db {}; a Redis Cluster has db 0 only",
+                            seed.address(),
+                            seed.db
+                        )));
+                    }
+                    self.credentials(seed);
+                }
+                let template = seeds[0].clone();
+                Ok(Some((Source::Cluster { seeds }, template)))
+            }
+            Deployment::Sentinel { master, sentinels } => {
+                let bad = given(&address);
+                if !bad.is_empty() {
+                    return refuse("sentinel", bad);
+                }
+                if master.is_empty() {
+                    return Err(Error::config("sentinel: the master name is empty"));
+                }
+                let sentinels = parse(sentinels, "sentinel")?;
+                let source = Source::Sentinel {
+                    master: master.clone(),
+                    sentinels,
+                };
+                Ok(Some((source, self.host.clone())))
+            }
+        }
+    }
+
+    /// Gives `node` the user, password and TLS set on this builder, if any.
+    fn credentials(&self, node: &mut HostConfig) {
+        let set = |name| self.server_options.contains(&name);
+        if set("username") {
+            node.username.clone_from(&self.host.username);
+        }
+        if set("password") {
+            node.password.clone_from(&self.host.password);
+        }
+        if set("tls") {
+            node.ssl = self.host.ssl;
+        }
     }
 
     /// A blocking cache with these options over any byte store (a cluster,
@@ -374,6 +578,9 @@ impl CacheBuilder {
     fn check(&self) -> Result<()> {
         if let Some(e) = &self.deferred_error {
             return Err(e.clone());
+        }
+        if !matches!(self.deployment, Deployment::Single) {
+            return self.timeouts.validate();
         }
         self.timeouts.validate()?;
         self.host.validate()

@@ -20,6 +20,7 @@ mod front;
 mod health;
 mod host;
 mod key;
+mod managed;
 mod memory;
 mod multiplexed;
 mod null;

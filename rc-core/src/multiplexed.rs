@@ -8,7 +8,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
 use crate::backend::{AsyncBackend, BoxFuture, SetItem};
-use crate::commands;
+use crate::commands::{self, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -29,6 +29,7 @@ pub struct AsyncRedisBackend {
     connecting: tokio::sync::Mutex<()>,
     health: Arc<Health>,
     unreplayed: Arc<Unreplayed>,
+    split: Split,
 }
 
 /// The shared connection and its generation, so a task only drops the one
@@ -84,7 +85,14 @@ impl AsyncRedisBackend {
             connecting: tokio::sync::Mutex::new(()),
             health: Arc::default(),
             unreplayed,
+            split: Split::Whole,
         })
+    }
+
+    /// Cuts multi-key commands per hash slot: a Redis Cluster node.
+    pub(crate) fn with_split(mut self, split: Split) -> Self {
+        self.split = split;
+        self
     }
 
     /// The server's address as named in errors.
@@ -201,8 +209,8 @@ impl AsyncRedisBackend {
         }
         let keys = self.unreplayed.keys();
         if !keys.is_empty() {
-            let del = commands::del(keys.iter().map(String::as_str));
-            conn.send_packed_commands(&del, 0, 2).await?;
+            let del = commands::del(keys.iter().map(String::as_str), self.split);
+            conn.send_packed_commands(&del, 0, del.len()).await?;
             tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
         }
         self.unreplayed.replayed(&keys);
@@ -254,7 +262,8 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Vec::new();
         }
-        let reply = self.query(&commands::mget(keys)).await;
+        let pipe = commands::mget(keys, self.split);
+        let reply = self.query_pipeline(&pipe, pipe.len()).await;
         if self.distrusted() {
             return vec![Ok(None); n];
         }
@@ -274,9 +283,8 @@ impl AsyncRedisBackend {
         for (_, _, e) in items.clone() {
             self.unreplayed.wrote(e);
         }
-        let r = self
-            .query_pipeline(&commands::set_many(items.clone()), n + 1)
-            .await;
+        let pipe = commands::set_many(items.clone(), self.split);
+        let r = self.query_pipeline(&pipe, pipe.len()).await;
         self.note(&r, items.map(|(k, _, _)| k));
         Ok(commands::all_ok(&r?[..n]))
     }
@@ -289,9 +297,10 @@ impl AsyncRedisBackend {
         if keys.len() == 0 {
             return Ok(0);
         }
-        let r = self.query_pipeline(&commands::del(keys.clone()), 2).await;
+        let pipe = commands::del(keys.clone(), self.split);
+        let r = self.query_pipeline(&pipe, pipe.len()).await;
         self.note(&r, keys);
-        Ok(r?.first().map_or(0, commands::count))
+        Ok(commands::del_count(&r?))
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`](crate::Backend::lease_many)).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::{Connection, Value};
 
 use crate::backend::{Backend, SetItem};
-use crate::commands;
+use crate::commands::{self, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -30,6 +30,7 @@ pub struct RedisBackend {
     max_idle: usize,
     health: Arc<Health>,
     unreplayed: Arc<Unreplayed>,
+    split: Split,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -95,7 +96,14 @@ impl RedisBackend {
             max_idle: pool_size.max(1),
             health: Arc::default(),
             unreplayed,
+            split: Split::Whole,
         })
+    }
+
+    /// Cuts multi-key commands per hash slot: a Redis Cluster node.
+    pub(crate) fn with_split(mut self, split: Split) -> Self {
+        self.split = split;
+        self
     }
 
     /// The server's address as named in errors.
@@ -133,8 +141,8 @@ impl RedisBackend {
     fn replay(&self) -> Result<()> {
         let keys = self.unreplayed.keys();
         if !keys.is_empty() {
-            let del = commands::del(keys.iter().map(String::as_str));
-            let mut flight = InFlight::new(self, del.get_packed_pipeline(), 2);
+            let del = commands::del(keys.iter().map(String::as_str), self.split);
+            let mut flight = InFlight::new(self, del.get_packed_pipeline(), del.len());
             flight.write(self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop());
             flight.recv()?;
             tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
@@ -180,11 +188,10 @@ impl RedisBackend {
             if b.distrusted() {
                 return vec![Ok(None); n];
             }
-            let reply = reply.map(|mut v| v.pop().unwrap_or(Value::Nil));
             commands::mget_reply(reply, n, |e| b.redis_err(e))
         };
-        let packed = commands::mget(keys).get_packed_command();
-        self.start(packed, n, 1, Vec::new(), read)
+        let pipe = commands::mget(keys, self.split);
+        self.start(pipe.get_packed_pipeline(), n, pipe.len(), Vec::new(), read)
     }
 
     /// Sends one pipelined `SET .. EX` per item (voiding their leases);
@@ -200,8 +207,8 @@ impl RedisBackend {
         let keys = items.clone().map(|(k, _, _)| k).collect();
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, n| Ok(commands::all_ok(&reply?[..n]));
-        let packed = commands::set_many(items).get_packed_pipeline();
-        self.start(packed, n, n + 1, keys, read)
+        let pipe = commands::set_many(items, self.split);
+        self.start(pipe.get_packed_pipeline(), n, pipe.len(), keys, read)
     }
 
     /// Sends `DEL` of `keys` (voiding their leases); returns how many existed.
@@ -209,11 +216,16 @@ impl RedisBackend {
         &'a self,
         keys: impl Iterator<Item = &'a str> + Clone,
     ) -> Pending<'a, Result<u64>> {
-        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| {
-            Ok(reply?.first().map_or(0, commands::count))
-        };
-        let packed = commands::del(keys.clone()).get_packed_pipeline();
-        self.start(packed, 1, 2, keys.collect(), read)
+        let read =
+            |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::del_count(&reply?));
+        let pipe = commands::del(keys.clone(), self.split);
+        self.start(
+            pipe.get_packed_pipeline(),
+            1,
+            pipe.len(),
+            keys.collect(),
+            read,
+        )
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`]).
@@ -286,7 +298,11 @@ impl RedisBackend {
 }
 
 /// A blocking connection to `address` whose every wait is bounded by `timeouts`.
-fn connect(client: &redis::Client, address: &str, timeouts: Timeouts) -> Result<Connection> {
+pub(crate) fn connect(
+    client: &redis::Client,
+    address: &str,
+    timeouts: Timeouts,
+) -> Result<Connection> {
     let err = |e| Error::redis(address, e, timeouts.connect);
     let conn = client
         .get_connection_with_timeout(timeouts.connect)
