@@ -38,9 +38,9 @@ pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 pub use batch::{AsyncBatch, Batch};
 pub use builder::{CacheBuilder, CacheOptions};
 pub use cache::Cache;
-pub use config::CacheConfig;
 #[doc(hidden)]
 pub use config::opt_secs;
+pub use config::{CacheConfig, SentinelConfig};
 pub use default::DefaultGuard;
 pub use error::{BoxError, Error, Result};
 pub use front::DEFAULT_EXPIRE;
