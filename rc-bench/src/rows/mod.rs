@@ -6,6 +6,7 @@ mod decorated;
 mod down;
 mod frozen;
 mod peers;
+mod redis_cluster;
 mod single;
 mod stampede;
 
@@ -243,6 +244,7 @@ pub fn all() -> Vec<Row> {
     let mut rows = single::rows();
     rows.extend(decorated::rows());
     rows.extend(cluster::rows());
+    rows.extend(redis_cluster::rows());
     rows.extend(peers::rows());
     rows.extend(down::rows());
     rows.extend(frozen::rows());
