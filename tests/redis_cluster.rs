@@ -313,6 +313,52 @@ fn slot_migrations_under_traffic_cause_no_caller_visible_error() {
     assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
 }
 
+/// A slot half migrated for longer than rc's retries last: keys still on the
+/// old owner are read there, new and moved ones through `ASK` redirections.
+#[test]
+fn a_long_slot_migration_is_served_through_ask_redirections() {
+    let cluster = RedisCluster::start(2, 0);
+    let cache = cache_on(&cluster, "");
+    let keys: Vec<String> = (0..40).map(|i| format!("{{a}}{i}")).collect();
+    let mut truth: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for (i, k) in keys[..20].iter().enumerate() {
+        truth.insert(k.clone(), i as u64);
+    }
+    assert!(cache.set_many(truth.clone(), None).unwrap());
+    let slot = RedisCluster::key_slot("{a}");
+    let to = 1 - cluster.primary_for_slot(slot);
+    cluster.begin_slot_migration(slot, to);
+    let started = Instant::now();
+    let mut round = 0u64;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let k = &keys[20 + (round % 20) as usize];
+        assert!(
+            cache.set(k, &round, None).unwrap(),
+            "a new key goes to the importing node"
+        );
+        truth.insert(k.clone(), round);
+        assert_eq!(cache.get::<u64>(k).unwrap(), Some(round));
+        let got: Vec<Option<u64>> = cache.get_many(&keys).unwrap();
+        for (k, v) in keys.iter().zip(got) {
+            assert_eq!(v, truth.get(k).copied(), "{k}");
+        }
+        round += 1;
+    }
+    cluster.finish_slot_migration(slot, to);
+    let got: Vec<Option<u64>> = cache.get_many(&keys).unwrap();
+    for (k, v) in keys.iter().zip(got) {
+        assert_eq!(v, truth.get(k).copied(), "{k}");
+        assert_eq!(
+            cluster.cli(to, &["GET", k]),
+            truth[k].to_string(),
+            "{k} moved"
+        );
+    }
+    assert_eq!(cache.delete_many(&keys).unwrap(), 40);
+    assert!(round > 2, "{round} rounds");
+    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+}
+
 /// Kills a primary under decorated traffic and measures how long its keys
 /// go unserved: fail-open calls keep answering with right values, and hits
 /// come back once the replica is promoted.

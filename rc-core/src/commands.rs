@@ -12,6 +12,21 @@ use redis::{Cmd, Pipeline, RedisError, Value};
 use crate::backend::SetItem;
 use crate::error::{Error, Result};
 
+/// `pipe` with `ASKING` before each command (see [`Split::Asking`]).
+pub(crate) fn asking(pipe: &Pipeline) -> Pipeline {
+    let mut out = redis::pipe();
+    for cmd in pipe.cmd_iter() {
+        out.add_command(redis::cmd("ASKING"));
+        out.add_command(cmd.clone());
+    }
+    out
+}
+
+/// The replies of an [`asking`] pipeline, without the `ASKING`s'.
+pub(crate) fn unasked(replies: Vec<Value>) -> Vec<Value> {
+    replies.into_iter().skip(1).step_by(2).collect()
+}
+
 /// `GET key`.
 pub(crate) fn get(key: &str) -> Cmd {
     let mut cmd = redis::cmd("GET");
@@ -29,6 +44,9 @@ pub(crate) enum Split {
     Whole,
     /// One command per run of consecutive keys of one hash slot.
     Slots,
+    /// As `Slots`, each command after `ASKING`: for a node that is importing
+    /// a slot and serves its keys only so (after an `ASK` redirection).
+    Asking,
 }
 
 /// How many hash slots a Redis Cluster has.
@@ -52,7 +70,7 @@ fn runs<'s, 'k>(keys: &'s [&'k str], split: Split) -> Vec<&'s [&'k str]> {
     match split {
         Split::Whole if keys.is_empty() => Vec::new(),
         Split::Whole => vec![keys],
-        Split::Slots => keys.chunk_by(|a, b| slot(a) == slot(b)).collect(),
+        Split::Slots | Split::Asking => keys.chunk_by(|a, b| slot(a) == slot(b)).collect(),
     }
 }
 
@@ -60,7 +78,7 @@ fn runs<'s, 'k>(keys: &'s [&'k str], split: Split) -> Vec<&'s [&'k str]> {
 /// gets one command (for commands whose replies are not per key).
 fn by_slot<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Vec<&'k str> {
     let mut keys: Vec<&str> = keys.into_iter().collect();
-    if split == Split::Slots {
+    if split != Split::Whole {
         keys.sort_by_cached_key(|k| slot(k));
     }
     keys

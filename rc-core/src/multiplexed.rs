@@ -89,8 +89,12 @@ impl AsyncRedisBackend {
         })
     }
 
-    /// Cuts multi-key commands per hash slot: a Redis Cluster node.
+    /// Cuts multi-key commands per hash slot: a Redis Cluster node (see [`Split`]).
     pub(crate) fn with_split(mut self, split: Split) -> Self {
+        if split == Split::Asking {
+            // Its replays would be sent without `ASKING`: the node's own backend replays.
+            self.unreplayed = Arc::default();
+        }
         self.split = split;
         self
     }
@@ -241,8 +245,20 @@ impl AsyncRedisBackend {
     /// Runs a pipeline and returns its replies in order. A connection the
     /// server closed after an error reply fails its next command and is
     /// replaced then.
-    async fn query_pipeline(&self, pipe: &Pipeline, count: usize) -> Result<Vec<Value>> {
-        let values = self.run(Request::Pipeline(pipe, count)).await?;
+    async fn query_pipeline(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
+        let asked;
+        let pipe = match self.split {
+            Split::Asking => {
+                asked = commands::asking(pipe);
+                &asked
+            }
+            _ => pipe,
+        };
+        let values = self.run(Request::Pipeline(pipe, pipe.len())).await?;
+        let values = match self.split {
+            Split::Asking => commands::unasked(values),
+            _ => values,
+        };
         values
             .into_iter()
             .map(|v| commands::reply(v).map_err(|e| self.redis_err(e)))
@@ -263,7 +279,7 @@ impl AsyncRedisBackend {
             return Vec::new();
         }
         let pipe = commands::mget(keys, self.split);
-        let reply = self.query_pipeline(&pipe, pipe.len()).await;
+        let reply = self.query_pipeline(&pipe).await;
         if self.distrusted() {
             return vec![Ok(None); n];
         }
@@ -284,7 +300,7 @@ impl AsyncRedisBackend {
             self.unreplayed.wrote(e);
         }
         let pipe = commands::set_many(items.clone(), self.split);
-        let r = self.query_pipeline(&pipe, pipe.len()).await;
+        let r = self.query_pipeline(&pipe).await;
         self.note(&r, items.map(|(k, _, _)| k));
         Ok(commands::all_ok(&r?[..n]))
     }
@@ -298,7 +314,7 @@ impl AsyncRedisBackend {
             return Ok(0);
         }
         let pipe = commands::del(keys.clone(), self.split);
-        let r = self.query_pipeline(&pipe, pipe.len()).await;
+        let r = self.query_pipeline(&pipe).await;
         self.note(&r, keys);
         Ok(commands::del_count(&r?))
     }
@@ -315,7 +331,7 @@ impl AsyncRedisBackend {
             return Vec::new();
         }
         match self
-            .query_pipeline(&commands::lease_many(keys, token, ttl), n)
+            .query_pipeline(&commands::lease_many(keys, token, ttl))
             .await
         {
             Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
@@ -333,7 +349,7 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Ok(());
         }
-        self.query_pipeline(&commands::release_many(keys, token), n)
+        self.query_pipeline(&commands::release_many(keys, token))
             .await
             .map(drop)
     }
@@ -349,7 +365,7 @@ impl AsyncRedisBackend {
             return Ok(true);
         }
         let v = self
-            .query_pipeline(&commands::set_many_leased(items, token), n)
+            .query_pipeline(&commands::set_many_leased(items, token))
             .await?;
         Ok(commands::all_stored(&v))
     }

@@ -64,6 +64,10 @@ impl<T> Pending<'_, T> {
     pub fn wait(self) -> T {
         let b = self.flight.backend;
         let replies = self.flight.recv();
+        let replies = match b.split {
+            Split::Asking => replies.map(commands::unasked),
+            _ => replies,
+        };
         if matches!(&replies, Err(e) if e.is_unavailable()) {
             b.unreplayed.remember(self.keys.iter().copied());
         }
@@ -100,8 +104,12 @@ impl RedisBackend {
         })
     }
 
-    /// Cuts multi-key commands per hash slot: a Redis Cluster node.
+    /// Cuts multi-key commands per hash slot: a Redis Cluster node (see [`Split`]).
     pub(crate) fn with_split(mut self, split: Split) -> Self {
+        if split == Split::Asking {
+            // Its replays would be sent without `ASKING`: the node's own backend replays.
+            self.unreplayed = Arc::default();
+        }
         self.split = split;
         self
     }
@@ -151,16 +159,21 @@ impl RedisBackend {
         Ok(())
     }
 
+    /// Sends `pipe` (each command after `ASKING` on a node reached through
+    /// an `ASK` redirection); `read` gets its replies.
     fn start<'a, T>(
         &'a self,
-        packed: Vec<u8>,
+        pipe: redis::Pipeline,
         n: usize,
-        replies: usize,
         keys: Vec<&'a str>,
         read: Read<T>,
     ) -> Pending<'a, T> {
+        let pipe = match self.split {
+            Split::Asking => commands::asking(&pipe),
+            _ => pipe,
+        };
         Pending {
-            flight: self.send(packed, replies),
+            flight: self.send(pipe.get_packed_pipeline(), pipe.len()),
             n,
             keys,
             read,
@@ -191,7 +204,7 @@ impl RedisBackend {
             commands::mget_reply(reply, n, |e| b.redis_err(e))
         };
         let pipe = commands::mget(keys, self.split);
-        self.start(pipe.get_packed_pipeline(), n, pipe.len(), Vec::new(), read)
+        self.start(pipe, n, Vec::new(), read)
     }
 
     /// Sends one pipelined `SET .. EX` per item (voiding their leases);
@@ -208,7 +221,7 @@ impl RedisBackend {
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, n| Ok(commands::all_ok(&reply?[..n]));
         let pipe = commands::set_many(items, self.split);
-        self.start(pipe.get_packed_pipeline(), n, pipe.len(), keys, read)
+        self.start(pipe, n, keys, read)
     }
 
     /// Sends `DEL` of `keys` (voiding their leases); returns how many existed.
@@ -219,13 +232,7 @@ impl RedisBackend {
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::del_count(&reply?));
         let pipe = commands::del(keys.clone(), self.split);
-        self.start(
-            pipe.get_packed_pipeline(),
-            1,
-            pipe.len(),
-            keys.collect(),
-            read,
-        )
+        self.start(pipe, 1, keys.collect(), read)
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`]).
@@ -240,8 +247,7 @@ impl RedisBackend {
             Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e); n],
         };
-        let packed = commands::lease_many(keys, token, ttl).get_packed_pipeline();
-        self.start(packed, n, n, Vec::new(), read)
+        self.start(commands::lease_many(keys, token, ttl), n, Vec::new(), read)
     }
 
     /// Gives back the leases `token` holds on `keys` (see [`Backend::release_leases`]).
@@ -252,8 +258,7 @@ impl RedisBackend {
     ) -> Pending<'_, Result<()>> {
         let n = keys.len();
         let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| reply.map(drop);
-        let packed = commands::release_many(keys, token).get_packed_pipeline();
-        self.start(packed, n, n, Vec::new(), read)
+        self.start(commands::release_many(keys, token), n, Vec::new(), read)
     }
 
     /// Stores each item if the lease `token` on its key still holds (see
@@ -266,8 +271,7 @@ impl RedisBackend {
         let n = items.len();
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::all_stored(&reply?));
-        let packed = commands::set_many_leased(items, token).get_packed_pipeline();
-        self.start(packed, n, n, Vec::new(), read)
+        self.start(commands::set_many_leased(items, token), n, Vec::new(), read)
     }
 
     fn connect(&self) -> Result<Connection> {

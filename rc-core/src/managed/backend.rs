@@ -324,13 +324,24 @@ impl<F: Face> Routed<F> {
     /// key positions and final reply to `done`.
     async fn route(&self, op: Op<'_>, mut done: impl FnMut(&[usize], Reply) + Send) {
         let mut todo: Vec<usize> = (0..op.len()).collect();
+        // Parts redirected by `ASK`, for the node that asked for them.
+        let mut asked: Parts<F::Node> = Vec::new();
         let mut attempt = 0;
-        while !todo.is_empty() {
+        while !todo.is_empty() || !asked.is_empty() {
             let layout = match F::layout(&self.shared).await {
                 Ok(l) => l,
-                Err(e) => return done(&todo, op.failed(e, todo.len())),
+                Err(e) => {
+                    let pos: Vec<usize> = todo
+                        .into_iter()
+                        .chain(asked.into_iter().flat_map(|(_, p)| p))
+                        .collect();
+                    return done(&pos, op.failed(e, pos.len()));
+                }
             };
-            let (parts, unserved) = split(&layout, op, &todo);
+            // Late attempts go key by key: a multi-key command on a slot
+            // being migrated fails (`TRYAGAIN`) while its keys are split
+            // between both nodes, where single keys are redirected (`ASK`).
+            let (mut parts, unserved) = split(&layout, op, &todo, attempt >= 2);
             if !unserved.is_empty() {
                 self.shared.refresh();
                 let e = Error::HostDown {
@@ -340,26 +351,42 @@ impl<F: Face> Routed<F> {
                 };
                 done(&unserved, op.failed(e, unserved.len()));
             }
+            parts.append(&mut asked);
             let replies = F::run(op, &parts).await;
             todo.clear();
             for ((_, pos), reply) in parts.iter().zip(replies) {
-                match reply.error() {
-                    Some(e) if redirected(e) => {
+                if let Some(e) = reply.error() {
+                    if redirected(e) || e.is_unavailable() {
                         self.shared.refresh();
-                        if attempt < RETRIES {
+                    }
+                    if attempt < RETRIES {
+                        if let Some(node) = self.ask_target(e) {
+                            asked.push((node, pos.clone()));
+                            continue;
+                        }
+                        if redirected(e) {
                             todo.extend_from_slice(pos);
                             continue;
                         }
                     }
-                    Some(e) if e.is_unavailable() => self.shared.refresh(),
-                    _ => {}
                 }
                 done(pos, reply);
             }
             if !todo.is_empty() {
                 F::wait_newer(&self.shared, layout.generation, FIRST_WAIT * (1 << attempt)).await;
-                attempt += 1;
             }
+            attempt += 1;
+        }
+    }
+
+    /// The node an `ASK` redirection sends its keys to.
+    fn ask_target(&self, e: &Error) -> Option<Arc<F::Node>> {
+        let Error::Redis { source, .. } = e else {
+            return None;
+        };
+        match source.code() {
+            Some("ASK") => self.shared.asking_node(source.redirect_node()?.0),
+            _ => None,
         }
     }
 
@@ -472,9 +499,15 @@ impl<F: Face> Routed<F> {
     }
 }
 
-/// Splits the positions `todo` of `op`'s keys by primary, each primary's in
-/// hash slot order; the positions of keys no primary serves come apart.
-fn split<N>(layout: &Layout<N>, op: Op<'_>, todo: &[usize]) -> (Parts<N>, Vec<usize>) {
+/// Splits the positions `todo` of `op`'s keys by primary (by key when
+/// `per_key`), each primary's in hash slot order; the positions of keys no
+/// primary serves come apart.
+fn split<N>(
+    layout: &Layout<N>,
+    op: Op<'_>,
+    todo: &[usize],
+    per_key: bool,
+) -> (Parts<N>, Vec<usize>) {
     let mut routed: Vec<(usize, u16, usize)> = Vec::with_capacity(todo.len());
     let mut unserved = Vec::new();
     let single = layout.owner.len() == 1;
@@ -500,7 +533,7 @@ fn split<N>(layout: &Layout<N>, op: Op<'_>, todo: &[usize]) -> (Parts<N>, Vec<us
     let mut parts: Parts<N> = Vec::new();
     for (n, _, p) in routed {
         match parts.last_mut() {
-            Some((node, pos)) if Arc::ptr_eq(node, &layout.nodes[n]) => pos.push(p),
+            Some((node, pos)) if !per_key && Arc::ptr_eq(node, &layout.nodes[n]) => pos.push(p),
             _ => parts.push((Arc::clone(&layout.nodes[n]), vec![p])),
         }
     }

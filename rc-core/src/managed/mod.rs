@@ -64,8 +64,8 @@ impl<N> Layout<N> {
 /// The primaries found by one lookup: `(first slot, last slot, host, port)`.
 pub(crate) type Found = Vec<(u16, u16, String, u16)>;
 
-/// Opens the backend of a primary.
-type Opener<N> = Box<dyn Fn(&HostConfig) -> Result<N> + Send + Sync>;
+/// Opens the backend of a primary, cutting commands as told.
+type Opener<N> = Box<dyn Fn(&HostConfig, Split) -> Result<N> + Send + Sync>;
 
 /// What the calls, the watcher and the subscriber share.
 pub(crate) struct Shared<N> {
@@ -78,6 +78,8 @@ pub(crate) struct Shared<N> {
     /// Every node backend opened, by `host:port`: a node keeps its
     /// connections and health across layouts.
     nodes: Mutex<HashMap<String, Arc<N>>>,
+    /// The backends that send `ASKING` first (see [`Split::Asking`]), by `host:port`.
+    asking: Mutex<HashMap<String, Arc<N>>>,
     /// Set by calls that want a fresh layout; wakes the watcher.
     wanted: Mutex<bool>,
     wake: Condvar,
@@ -102,14 +104,14 @@ impl<N: Send + Sync + 'static> Shared<N> {
     ) -> Result<Arc<Self>> {
         timeouts.validate()?;
         template.validate()?;
-        let split = source.split();
         let shared = Arc::new(Shared {
             source,
             template,
             timeouts,
-            open: Box::new(move |h| open(h, split)),
+            open: Box::new(open),
             layout: ArcSwapOption::empty(),
             nodes: Mutex::default(),
+            asking: Mutex::default(),
             wanted: Mutex::new(true),
             wake: Condvar::new(),
             installed: Mutex::new(0),
@@ -240,7 +242,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
                         Some(n) => Arc::clone(n),
                         None => {
                             let config = self.template.clone().host(host).port(port);
-                            let node = Arc::new((self.open)(&config)?);
+                            let node = Arc::new((self.open)(&config, self.source.split())?);
                             nodes.insert(name.clone(), Arc::clone(&node));
                             node
                         }
@@ -283,6 +285,21 @@ impl<N: Send + Sync + 'static> Shared<N> {
         self.changed.notify_all();
         self.notify.notify_waiters();
         Ok(())
+    }
+
+    /// The backend that reaches `address` (`host:port`, as an `ASK`
+    /// redirection names it) with `ASKING` before each command.
+    pub(crate) fn asking_node(&self, address: &str) -> Option<Arc<N>> {
+        let mut asking = lock(&self.asking);
+        if let Some(n) = asking.get(address) {
+            return Some(Arc::clone(n));
+        }
+        let (host, port) = address.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let config = self.template.clone().host(host).port(port.parse().ok()?);
+        let node = Arc::new((self.open)(&config, Split::Asking).ok()?);
+        asking.insert(address.to_owned(), Arc::clone(&node));
+        Some(node)
     }
 
     /// The `host:port` of every primary of the current layout.
