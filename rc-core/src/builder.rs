@@ -333,7 +333,7 @@ impl CacheBuilder {
     /// let cache = Cache::builder()
     ///     .redis_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
     ///     .namespace("app:")
-    ///     .build()?; // no network yet: the first call finds the slots
+    ///     .build()?; // returns at once: the slots are looked up in the background
     /// # Ok::<(), rc::Error>(())
     /// ```
     pub fn redis_cluster<S: AsRef<str>>(self, nodes: impl IntoIterator<Item = S>) -> Self {
@@ -361,7 +361,7 @@ impl CacheBuilder {
     /// let cache = Cache::builder()
     ///     .sentinel("mymaster", ["redis://10.0.0.9:26379", "redis://10.0.0.10:26379"])
     ///     .password("s3cret")
-    ///     .build_async()?; // no network yet
+    ///     .build_async()?; // returns at once: the primary is looked up in the background
     /// # Ok::<(), rc::Error>(())
     /// ```
     pub fn sentinel<S: AsRef<str>>(

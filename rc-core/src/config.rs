@@ -41,7 +41,7 @@ pub struct CacheConfig {
     /// let config: rc::CacheConfig = serde_json::from_str(r#"{
     ///     "redis_cluster": ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
     /// }"#).unwrap();
-    /// let cache = config.into_builder().build()?; // no network yet
+    /// let cache = config.into_builder().build()?; // returns at once; the slots are looked up in the background
     /// # Ok::<(), rc::Error>(())
     /// ```
     pub redis_cluster: Option<Vec<String>>,
@@ -70,7 +70,7 @@ pub struct CacheConfig {
 /// let config: rc::CacheConfig = serde_json::from_str(r#"{
 ///     "sentinel": { "master": "mymaster", "nodes": ["redis://10.0.0.9:26379"], "db": 2 }
 /// }"#).unwrap();
-/// let cache = config.into_builder().build()?; // no network yet
+/// let cache = config.into_builder().build()?; // returns at once; the primary is looked up in the background
 /// # Ok::<(), rc::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

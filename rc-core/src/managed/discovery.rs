@@ -49,7 +49,7 @@ impl Source {
         let addresses = |hosts: &[HostConfig]| {
             hosts
                 .iter()
-                .map(|h| node_address(&h.host, h.port))
+                .map(|h| super::node_name(&h.host, h.port))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -63,10 +63,6 @@ impl Source {
             }
         }
     }
-}
-
-fn node_address(host: &str, port: u16) -> String {
-    super::node_name(host, port)
 }
 
 /// Looks the primaries up; `known` are the `host:port` of the primaries of
@@ -156,52 +152,43 @@ fn parse_slots(v: Value, asked: &str) -> std::result::Result<Found, String> {
     Ok(found)
 }
 
-/// The primary most Sentinels name (the first answer on a tie).
+/// The primary the Sentinels name with the newest configuration epoch (a
+/// Sentinel that has not heard of the latest failover yet names the old
+/// primary, with an older epoch).
 fn sentinel_primary(master: &str, sentinels: &[HostConfig], timeouts: Timeouts) -> Result<Found> {
-    let mut votes: HashMap<(String, u16), usize> = HashMap::new();
-    let mut order = Vec::new();
+    let mut best: Option<(u64, String, u16)> = None;
     let mut last = None;
+    let cmd = redis::cmd("SENTINEL").arg("MASTER").arg(master).clone();
     for sentinel in sentinels {
-        let cmd = redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg(master)
-            .clone();
-        match ask(sentinel, &cmd, timeouts) {
-            Ok(Value::Array(parts)) => {
-                let addr: Option<(String, u16)> = match parts.as_slice() {
-                    [host, port] => redis::from_redis_value::<String>(host.clone())
-                        .ok()
-                        .zip(redis::from_redis_value::<u16>(port.clone()).ok()),
-                    _ => None,
-                };
-                match addr {
-                    Some(a) => {
-                        if !votes.contains_key(&a) {
-                            order.push(a.clone());
-                        }
-                        *votes.entry(a).or_default() += 1;
-                    }
-                    None => {
-                        last = Some(Error::config(format!(
-                            "sentinel {}: unexpected reply {parts:?}",
-                            sentinel.address()
-                        )))
-                    }
-                }
+        let fields = ask(sentinel, &cmd, timeouts).and_then(|v| {
+            redis::from_redis_value::<HashMap<String, String>>(v)
+                .map_err(|e| Error::redis(&sentinel.address(), e.into(), timeouts.response))
+        });
+        let fields = match fields {
+            Ok(f) => f,
+            Err(e) => {
+                last = Some(e);
+                continue;
             }
-            Ok(_) => {
-                last = Some(Error::config(format!(
-                    "sentinel {} does not know a primary named {master:?}",
-                    sentinel.address()
-                )))
-            }
-            Err(e) => last = Some(e),
+        };
+        let field = |name: &str| fields.get(name).map(String::as_str);
+        let (Some(host), Some(Ok(port))) = (field("ip"), field("port").map(str::parse::<u16>))
+        else {
+            last = Some(Error::config(format!(
+                "sentinel {}: no address for {master:?} in {fields:?}",
+                sentinel.address()
+            )));
+            continue;
+        };
+        let epoch = field("config-epoch")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
+        if best.as_ref().is_none_or(|(newest, ..)| epoch > *newest) {
+            best = Some((epoch, host.to_owned(), port));
         }
     }
-    let most = votes.values().copied().max().unwrap_or(0);
-    let chosen = order.into_iter().find(|a| votes[a] == most);
-    match chosen {
-        Some((host, port)) => Ok(vec![(0, SLOTS - 1, host, port)]),
+    match best {
+        Some((_, host, port)) => Ok(vec![(0, SLOTS - 1, host, port)]),
         None => Err(last.unwrap_or_else(|| Error::config("Sentinel needs at least one sentinel"))),
     }
 }
@@ -223,7 +210,7 @@ pub(crate) fn subscribe<N: Send + Sync + 'static>(shared: Weak<Shared<N>>) {
             Ok(()) => return,
             Err(e) => {
                 tracing::debug!(error = %e, "rc: sentinel subscription failed; trying the next");
-                std::thread::sleep(super::MIN_GAP);
+                std::thread::sleep(LISTEN_SLICE);
             }
         }
         if shared.strong_count() == 0 {
@@ -271,8 +258,8 @@ fn listen<N: Send + Sync + 'static>(
                 let Some(s) = shared.upgrade() else {
                     return Ok(());
                 };
-                tracing::info!(master, primary = %node_address(host, port), "rc: sentinel switched the primary");
-                if let Err(e) = s.install(vec![(0, SLOTS - 1, host.to_owned(), port)]) {
+                tracing::info!(master, primary = %super::node_name(host, port), "rc: sentinel switched the primary");
+                if let Err(e) = s.install(vec![(0, SLOTS - 1, host.to_owned(), port)], None) {
                     tracing::warn!(error = %e, "rc: cannot use the new primary");
                 }
             }

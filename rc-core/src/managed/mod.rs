@@ -5,11 +5,12 @@
 //! primary (connections, timeouts, health, replays: see
 //! [`RedisBackend`](crate::RedisBackend)).
 //!
-//! The watcher finds the layout (`CLUSTER SLOTS`, or `SENTINEL
-//! get-master-addr-by-name`) when the cache is first used, again whenever a
-//! call meets a redirection (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`) or a
-//! primary that does not answer (at most every [`MIN_GAP`]), and every
-//! [`PERIOD`]. Under Sentinel a second thread listens to the Sentinels'
+//! The watcher looks the layout up (`CLUSTER SLOTS`, or `SENTINEL
+//! get-master-addr-by-name`) as soon as the cache is built (calls wait for
+//! that first answer, bounded), again whenever a call meets a redirection
+//! (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `READONLY`) or a primary that
+//! does not answer (at most every [`MIN_GAP`]), and every [`PERIOD`]. `ASK`
+//! is followed at once, on a backend that sends `ASKING` first. Under Sentinel a second thread listens to the Sentinels'
 //! `+switch-master` announcements and follows a failover the moment it is
 //! announced: a demoted primary keeps accepting writes for several seconds,
 //! which would be lost.
@@ -94,8 +95,8 @@ pub(crate) struct Shared<N> {
 
 impl<N: Send + Sync + 'static> Shared<N> {
     /// Shares `source`'s layout and starts its watcher (and subscriber)
-    /// threads; they end soon after the last call drops the cache. No
-    /// network until then: the watcher looks the layout up first thing.
+    /// threads, which look it up at once, off the caller's thread; they end
+    /// within a second or so of the cache being dropped.
     pub(crate) fn start(
         source: Source,
         template: HostConfig,
@@ -225,10 +226,19 @@ impl<N: Send + Sync + 'static> Shared<N> {
     }
 
     /// Makes `found` the layout (unless it is the current one), opening
-    /// backends for new primaries.
-    fn install(&self, found: Found) -> Result<()> {
-        let current = self.current();
+    /// backends for new primaries. A lookup passes the generation it started
+    /// from: when another layout came meanwhile (a switch Sentinel
+    /// announced), its older answer is dropped and a new lookup asked for.
+    fn install(&self, found: Found, since: Option<u64>) -> Result<()> {
+        // Held until the new layout is stored: one install at a time.
         let mut nodes = lock(&self.nodes);
+        let current = self.current();
+        let generation_now = current.as_ref().map_or(0, |c| c.generation);
+        if since.is_some_and(|g| g != generation_now) {
+            drop(nodes);
+            self.refresh();
+            return Ok(());
+        }
         let mut names: Vec<String> = Vec::new();
         let mut layout_nodes = Vec::new();
         let single = !self.source.split_slots();
@@ -262,14 +272,13 @@ impl<N: Send + Sync + 'static> Shared<N> {
                 }
             }
         }
-        drop(nodes);
         if let Some(c) = &current
             && c.owner == owner
             && c.names == names
         {
             return Ok(());
         }
-        let generation = current.as_ref().map_or(0, |c| c.generation) + 1;
+        let generation = generation_now + 1;
         tracing::info!(
             on = %self.label(),
             primaries = ?names,
@@ -332,8 +341,9 @@ fn node_name(host: &str, port: u16) -> String {
 fn watch<N: Send + Sync + 'static>(shared: Weak<Shared<N>>) {
     loop {
         let Some(s) = shared.upgrade() else { return };
+        let since = s.current().map_or(0, |l| l.generation);
         let looked_up = discovery::look_up(&s.source, &s.known(), s.timeouts)
-            .and_then(|found| s.install(found));
+            .and_then(|found| s.install(found, Some(since)));
         if let Err(e) = looked_up {
             tracing::warn!(on = %s.label(), error = %e, "rc: cannot find the primaries");
             *lock(&s.last_error) = e.to_string();
