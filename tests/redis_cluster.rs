@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{TIMEOUT, cube, square};
-use rc::testing::RedisCluster;
+use rc::testing::{RedisCluster, RedisServer};
 use rc::{AsyncCache, Cache};
 
 fn cache_on(cluster: &RedisCluster, namespace: &str) -> Cache {
@@ -257,7 +257,7 @@ fn bad_combinations_are_clear_errors() {
 
 #[test]
 fn unreachable_seeds_fail_open_and_name_the_seeds() {
-    let free = rc::testing::RedisServer::start();
+    let free = RedisServer::start();
     let url = free.url();
     drop(free); // nothing listens there now
     let cache = Cache::builder()
@@ -357,6 +357,87 @@ fn a_long_slot_migration_is_served_through_ask_redirections() {
     assert_eq!(cache.delete_many(&keys).unwrap(), 40);
     assert!(round > 2, "{round} rounds");
     assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+}
+
+/// Waits (bounded) until `check` holds.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A primary that joins the cluster and takes a slot is found through the
+/// `MOVED` its old owner answers: no rebuild of the cache.
+#[test]
+fn a_node_added_to_the_cluster_is_used_without_a_rebuild() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cache_on(&cluster, "");
+    // (built now: the harness cannot list a cluster with a node it does not know)
+    let tagged = cache_on(&cluster, "{added}");
+    let key = "{added}k";
+    assert!(cache.set(key, &1u64, None).unwrap());
+    let slot = RedisCluster::key_slot(key);
+    let from = cluster.primary_for_slot(slot);
+    // A fourth node, met by the others (the harness does not know it).
+    let bus = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let extra = RedisServer::builder()
+        .config("cluster-enabled", "yes")
+        .config("cluster-port", &bus)
+        .config("cluster-node-timeout", "2000")
+        .start();
+    let port = extra.port().unwrap().to_string();
+    assert_eq!(
+        cluster.cli(0, &["CLUSTER", "MEET", "127.0.0.1", &port, &bus]),
+        "OK"
+    );
+    let new_id = extra.cli(&["CLUSTER", "MYID"]);
+    wait_for("every node to know the new one, and it the slots", || {
+        (0..3).all(|n| cluster.cli(n, &["CLUSTER", "NODES"]).contains(&new_id))
+            && extra.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    });
+    // It takes the key's slot, key included.
+    let slot = slot.to_string();
+    let ok = |reply: String| assert_eq!(reply, "OK");
+    ok(extra.cli(&[
+        "CLUSTER",
+        "SETSLOT",
+        &slot,
+        "IMPORTING",
+        cluster.node_id(from),
+    ]));
+    ok(cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &new_id]));
+    ok(cluster.cli(
+        from,
+        &["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", key],
+    ));
+    ok(extra.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &new_id]));
+    for n in 0..3 {
+        ok(cluster.cli(n, &["CLUSTER", "SETSLOT", &slot, "NODE", &new_id]));
+    }
+    assert_eq!(
+        cache.get::<u64>(key).unwrap(),
+        Some(1),
+        "read on the new node"
+    );
+    assert!(cache.set(key, &2u64, None).unwrap());
+    assert_eq!(extra.cli(&["GET", key]), "2", "written on the new node");
+    let calls = AtomicU32::new(0);
+    let cache = tagged;
+    assert_eq!(square(&cache, &calls, 9), 81);
+    assert_eq!(square(&cache, &calls, 9), 81);
+    assert_eq!(
+        calls.load(SeqCst),
+        1,
+        "stored (leased) on the new node, then hit"
+    );
+    assert_eq!(cache.stats().errors, 0);
 }
 
 /// Kills a primary under decorated traffic and measures how long its keys
