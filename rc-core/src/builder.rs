@@ -14,7 +14,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::front::{DEFAULT_EXPIRE, Front};
 use crate::host::{HostConfig, Timeouts};
-use crate::managed::{AsyncManaged, Managed, Source};
+use crate::managed::{AsyncManaged, Deployment, Managed};
 use crate::multiplexed::AsyncRedisBackend;
 use crate::pool::{DEFAULT_POOL_SIZE, RedisBackend};
 use crate::serializer::{Codec, Serializer};
@@ -178,30 +178,13 @@ pub struct CacheBuilder {
     deployment: Deployment,
 }
 
-/// How a [`CacheBuilder`]'s servers are found.
-#[derive(Debug, Clone, Default)]
-enum Deployment {
-    /// The one server of `host`.
-    #[default]
-    Single,
-    /// A Redis Cluster, through these seed URLs.
-    Cluster(Vec<String>),
-    /// The primary Sentinels know as `master`, through these Sentinel URLs.
-    Sentinel {
-        master: String,
-        sentinels: Vec<String>,
-    },
-    /// Both of the above were given.
-    Conflict,
-}
-
 impl std::fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheBuilder")
             .field("host", &self.host)
             .field("timeouts", &self.timeouts)
             .field("pool_size", &self.pool_size)
-            .field("deployment", &self.deployment_label())
+            .field("deployment", &self.deployment)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -422,7 +405,9 @@ impl CacheBuilder {
     /// Sentinel-watched primary).
     pub fn build(self) -> Result<Cache> {
         self.check()?;
-        if let Some((source, template)) = self.source()? {
+        if let Some((source, template)) =
+            self.deployment.source(&self.server_options, &self.host)?
+        {
             let backend = Managed::start(source, template, self.timeouts, self.pool_size)?;
             return self.options.build(Arc::new(backend));
         }
@@ -434,118 +419,14 @@ impl CacheBuilder {
     /// Sentinel-watched primary).
     pub fn build_async(self) -> Result<AsyncCache> {
         self.check()?;
-        if let Some((source, template)) = self.source()? {
+        if let Some((source, template)) =
+            self.deployment.source(&self.server_options, &self.host)?
+        {
             let backend = AsyncManaged::start(source, template, self.timeouts, self.pool_size)?;
             return self.options.build_async(Arc::new(backend));
         }
         let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
         self.options.build_async(Arc::new(backend))
-    }
-
-    fn deployment_label(&self) -> String {
-        match &self.deployment {
-            Deployment::Single => "one server".into(),
-            Deployment::Conflict => "both Redis Cluster and Sentinel".into(),
-            Deployment::Cluster(seeds) => {
-                let seeds: Vec<_> = seeds.iter().map(|s| crate::host::redact_url(s)).collect();
-                format!("Redis Cluster {seeds:?}")
-            }
-            Deployment::Sentinel { master, sentinels } => {
-                let sentinels: Vec<_> = sentinels
-                    .iter()
-                    .map(|s| crate::host::redact_url(s))
-                    .collect();
-                format!("Sentinel {master:?} {sentinels:?}")
-            }
-        }
-    }
-
-    /// For a Redis Cluster or Sentinel: where the primaries are found, and
-    /// the address and credentials their backends start from.
-    fn source(&self) -> Result<Option<(Source, HostConfig)>> {
-        let given = |names: &[&str]| -> Vec<&str> {
-            self.server_options
-                .iter()
-                .copied()
-                .filter(|o| names.contains(o))
-                .collect()
-        };
-        let refuse = |what: &str, options: Vec<&str>| {
-            Err(Error::config(format!(
-                "{what} finds its servers itself: do not give {} as well",
-                options.join(", ")
-            )))
-        };
-        let parse = |urls: &[String], what: &str| -> Result<Vec<HostConfig>> {
-            if urls.is_empty() {
-                return Err(Error::config(format!("{what} needs at least one URL")));
-            }
-            urls.iter()
-                .map(|u| {
-                    let h = HostConfig::from_url(u)?;
-                    if h.unix_socket_path.is_some() {
-                        return Err(Error::config(format!(
-                            "{what}: {} is a unix socket; nodes are reached over TCP",
-                            h.address()
-                        )));
-                    }
-                    Ok(h)
-                })
-                .collect()
-        };
-        let address = ["url", "host_config", "host", "port", "unix_socket_path"];
-        match &self.deployment {
-            Deployment::Single => Ok(None),
-            Deployment::Conflict => Err(Error::config("give redis_cluster or sentinel, not both")),
-            Deployment::Cluster(urls) => {
-                let bad = given(&[&address[..], &["db"]].concat());
-                if !bad.is_empty() {
-                    return refuse("redis_cluster", bad);
-                }
-                let mut seeds = parse(urls, "redis_cluster")?;
-                for seed in &mut seeds {
-                    if seed.db != 0 {
-                        return Err(Error::config(format!(
-                            "redis_cluster: seed {} selects db {}; a Redis Cluster has db 0 only",
-                            seed.address(),
-                            seed.db
-                        )));
-                    }
-                    self.credentials(seed);
-                }
-                let template = seeds[0].clone();
-                Ok(Some((Source::Cluster { seeds }, template)))
-            }
-            Deployment::Sentinel { master, sentinels } => {
-                let bad = given(&address);
-                if !bad.is_empty() {
-                    return refuse("sentinel", bad);
-                }
-                if master.is_empty() {
-                    return Err(Error::config("sentinel: the master name is empty"));
-                }
-                let sentinels = parse(sentinels, "sentinel")?;
-                let source = Source::Sentinel {
-                    master: master.clone(),
-                    sentinels,
-                };
-                Ok(Some((source, self.host.clone())))
-            }
-        }
-    }
-
-    /// Gives `node` the user, password and TLS set on this builder, if any.
-    fn credentials(&self, node: &mut HostConfig) {
-        let set = |name| self.server_options.contains(&name);
-        if set("username") {
-            node.username.clone_from(&self.host.username);
-        }
-        if set("password") {
-            node.password.clone_from(&self.host.password);
-        }
-        if set("tls") {
-            node.ssl = self.host.ssl;
-        }
     }
 
     /// A blocking cache with these options over any byte store (a cluster,

@@ -16,6 +16,7 @@
 //! which would be lost.
 
 mod backend;
+mod deployment;
 mod discovery;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 
 pub(crate) use backend::{AsyncManaged, Managed};
+pub(crate) use deployment::Deployment;
 pub(crate) use discovery::Source;
 
 use crate::commands::{SLOTS, Split, slot};
