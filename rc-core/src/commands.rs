@@ -70,7 +70,23 @@ fn runs<'s, 'k>(keys: &'s [&'k str], split: Split) -> Vec<&'s [&'k str]> {
     match split {
         Split::Whole if keys.is_empty() => Vec::new(),
         Split::Whole => vec![keys],
-        Split::Slots | Split::Asking => keys.chunk_by(|a, b| slot(a) == slot(b)).collect(),
+        Split::Slots | Split::Asking => {
+            // One hash per key (`chunk_by` would hash each key twice).
+            let mut out = Vec::new();
+            let (mut start, mut current) = (0, None);
+            for (i, k) in keys.iter().enumerate() {
+                let s = Some(slot(k));
+                if i > start && s != current {
+                    out.push(&keys[start..i]);
+                    start = i;
+                }
+                current = s;
+            }
+            if start < keys.len() {
+                out.push(&keys[start..]);
+            }
+            out
+        }
     }
 }
 

@@ -201,7 +201,9 @@ impl<N: Send + Sync + 'static> Shared<N> {
         self.refresh();
         let wait = async {
             loop {
-                let notified = self.notify.notified();
+                // Registered before the check, so an install in between wakes it.
+                let mut notified = std::pin::pin!(self.notify.notified());
+                notified.as_mut().enable();
                 if let Some(l) = self.current() {
                     return l;
                 }
@@ -217,7 +219,8 @@ impl<N: Send + Sync + 'static> Shared<N> {
     pub(crate) async fn wait_newer_async(&self, seen: u64, limit: Duration) {
         let wait = async {
             loop {
-                let notified = self.notify.notified();
+                let mut notified = std::pin::pin!(self.notify.notified());
+                notified.as_mut().enable();
                 if self.current().is_some_and(|l| l.generation > seen) {
                     return;
                 }
