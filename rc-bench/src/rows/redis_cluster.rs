@@ -65,7 +65,14 @@ pub fn rows() -> Vec<Row> {
                        primary, all 3 at once) vs the floor: one raw `MGET` of 1000 keys on one server + \
                        `serde_json::from_slice` of each value",
             goal: Goal::AtMost(1.3),
-            run: get_many_vs_mget,
+            run: |ctx| get_many_vs_mget(ctx, false),
+        },
+        Row {
+            name: "redis-cluster-get_many-tagged-vs-mget",
+            measures: "as `redis-cluster-get_many-vs-mget` with the 1000 keys behind 3 hash tags, one per \
+                       primary (`{t0}bench:0`, ..): one `MGET` per primary",
+            goal: Goal::AtMost(1.3),
+            run: |ctx| get_many_vs_mget(ctx, true),
         },
         Row {
             name: "redis-cluster-batch-100",
@@ -166,11 +173,39 @@ fn macro_hit_vs_raw(ctx: &Ctx) -> Outcome {
     out
 }
 
-fn get_many_vs_mget(ctx: &Ctx) -> Outcome {
-    let keys = fill();
+/// Keys `bench:0`.. or, `tagged`, the same keys behind three hash tags
+/// (`{t0}`, `{t1}`, ..), one owned by each primary.
+fn row_keys(tagged: bool) -> Vec<String> {
+    let keys = keys(IDS as usize);
+    if !tagged {
+        return keys;
+    }
+    let owner = |t: &String| CLUSTER.primary_for_key(t);
+    let mut tags: Vec<String> = Vec::new();
+    for t in (0..).map(|i| format!("t{i}")) {
+        if !tags.iter().any(|x| owner(x) == owner(&t)) {
+            tags.push(t);
+        }
+        if tags.len() == 3 {
+            break;
+        }
+    }
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| format!("{{{}}}{k}", tags[i % 3]))
+        .collect()
+}
+
+fn get_many_vs_mget(ctx: &Ctx, tagged: bool) -> Outcome {
+    let keys = row_keys(tagged);
+    let v = value(SIZE);
+    assert!(
+        CACHE
+            .set_many(keys.iter().map(|k| (k.as_str(), &v)), EXPIRE)
+            .expect("fill")
+    );
     let single = server();
     let floor = Cache::open(&single.url()).expect("floor cache");
-    let v = value(SIZE);
     assert!(
         floor
             .set_many(keys.iter().map(|k| (k.as_str(), &v)), EXPIRE)
