@@ -75,6 +75,14 @@ pub fn rows() -> Vec<Row> {
             run: |ctx| get_many_vs_mget(ctx, true),
         },
         Row {
+            name: "redis-cluster-get_many-vs-raw",
+            measures: "the `get_many` of `redis-cluster-get_many-vs-mget` vs the `redis` crate's cluster \
+                       connection: `MGET` of the 1000 keys (which it splits per hash slot and sends one slot \
+                       after the other) + `serde_json::from_slice` of each value",
+            goal: Goal::FasterBy(5.0),
+            run: get_many_vs_raw,
+        },
+        Row {
             name: "redis-cluster-batch-100",
             measures: "100 hits of `on_cluster` through one batch (one pipeline per primary) vs 100 \
                        sequential calls of `on_cluster`; per 100 calls",
@@ -235,6 +243,32 @@ fn get_many_vs_mget(ctx: &Ctx, tagged: bool) -> Outcome {
         })
     };
     Outcome::latency(interleave(&ctx.plan(300), rc, mget))
+}
+
+fn get_many_vs_raw(ctx: &Ctx) -> Outcome {
+    let keys = fill();
+    let mut conn = raw();
+    let rc = |n| {
+        time_each(n, |_| {
+            let values: Vec<Option<String>> = CACHE.get_many(&keys).expect("get_many");
+            assert!(values.iter().all(Option::is_some), "every key is a hit");
+            black_box(values);
+        })
+    };
+    let by_hand = |n| {
+        time_each(n, |_| {
+            let replies: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query(&mut conn)
+                .expect("cluster MGET");
+            let values: Vec<String> = replies
+                .into_iter()
+                .map(|b| serde_json::from_slice(&b.expect("a hit")).expect("JSON"))
+                .collect();
+            black_box(values);
+        })
+    };
+    Outcome::latency(interleave(&ctx.plan(100), rc, by_hand))
 }
 
 fn batch_vs_sequential(ctx: &Ctx) -> Outcome {
