@@ -9,7 +9,8 @@ pub use rc_core::{
     AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
     CacheConfig, CacheOptions, CborSerializer, DEFAULT_EXPIRE, Decode, DefaultGuard, Error,
     HostConfig, JsonSerializer, MemoryBackend, NullBackend, Promise, PythonArg, Result, Secret,
-    Serializer, ServerLink, SetItem, SslOptions, Stats, Timeouts, WithTtl, erased_serde, redis,
+    SentinelConfig, Serializer, ServerLink, SetItem, SslOptions, Stats, Timeouts, WithTtl,
+    erased_serde, redis,
 };
 
 /// Caches a function's results; see the [crate documentation](crate#caching-function-results).

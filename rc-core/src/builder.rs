@@ -14,6 +14,7 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::front::{DEFAULT_EXPIRE, Front};
 use crate::host::{HostConfig, Timeouts};
+use crate::managed::{AsyncManaged, Deployment, Managed};
 use crate::multiplexed::AsyncRedisBackend;
 use crate::near::{LocalBounds, Near, NearStore};
 use crate::pool::{DEFAULT_POOL_SIZE, RedisBackend};
@@ -233,6 +234,8 @@ pub struct CacheBuilder {
     /// The server options set, so that a cache on another backend can refuse them.
     server_options: Vec<&'static str>,
     options: CacheOptions,
+    /// Where the servers are found: one server, a Redis Cluster, or Sentinel.
+    deployment: Deployment,
 }
 
 impl std::fmt::Debug for CacheBuilder {
@@ -241,6 +244,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("host", &self.host)
             .field("timeouts", &self.timeouts)
             .field("pool_size", &self.pool_size)
+            .field("deployment", &self.deployment)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -263,6 +267,7 @@ impl CacheBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             server_options: Vec::new(),
             options: CacheOptions::new(),
+            deployment: Deployment::Single,
         }
     }
 
@@ -354,6 +359,72 @@ impl CacheBuilder {
         self.server("pool_size", |b| b.pool_size = size)
     }
 
+    /// Puts the cache on a Redis Cluster, found through these seed nodes
+    /// (`redis://` or `rediss://` URLs; a few are enough, the others are
+    /// discovered). Keys go to their hash slot's primary; a multi-key call
+    /// sends one pipeline per primary, to all at once. Failovers, slot
+    /// migrations and added nodes are followed without a rebuild (see the
+    /// guide's "Redis Cluster and Sentinel").
+    ///
+    /// The seeds' user, password and TLS settings apply to every node, as
+    /// do [`username`](Self::username), [`password`](Self::password) and
+    /// [`tls`](Self::tls) when set. Giving a server (`url`, `host`, `port`,
+    /// `db`, `unix_socket_path`) as well is an error, as is `sentinel`.
+    ///
+    /// ```
+    /// use rc::Cache;
+    /// let cache = Cache::builder()
+    ///     .redis_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .namespace("app:")
+    ///     .build()?; // returns at once: the slots are looked up in the background
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn redis_cluster<S: AsRef<str>>(self, nodes: impl IntoIterator<Item = S>) -> Self {
+        let seeds = nodes.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self.server("redis_cluster", |b| {
+            b.deployment = match b.deployment {
+                Deployment::Single => Deployment::Cluster(seeds),
+                _ => Deployment::Conflict,
+            }
+        })
+    }
+
+    /// Puts the cache on the primary that Sentinel watches under
+    /// `master_name`, found through these Sentinels (`redis://host:26379`
+    /// URLs, with the Sentinels' own password if they need one). rc follows
+    /// a failover as soon as a Sentinel announces it (`+switch-master`).
+    ///
+    /// [`password`](Self::password), [`username`](Self::username),
+    /// [`db`](Self::db) and [`tls`](Self::tls) apply to the primary. Giving
+    /// the server's address (`url`, `host`, `port`, `unix_socket_path`) as
+    /// well is an error, as is `redis_cluster`.
+    ///
+    /// ```
+    /// use rc::Cache;
+    /// let cache = Cache::builder()
+    ///     .sentinel("mymaster", ["redis://10.0.0.9:26379", "redis://10.0.0.10:26379"])
+    ///     .password("s3cret")
+    ///     .build_async()?; // returns at once: the primary is looked up in the background
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(
+        self,
+        master_name: impl Into<String>,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let master = master_name.into();
+        let sentinels = sentinels
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .collect();
+        self.server("sentinel", |b| {
+            b.deployment = match b.deployment {
+                Deployment::Single => Deployment::Sentinel { master, sentinels },
+                _ => Deployment::Conflict,
+            }
+        })
+    }
+
     /// Replaces the cache's own options ([`CacheOptions`]) at once.
     pub fn options(mut self, options: CacheOptions) -> Self {
         self.options = options;
@@ -401,16 +472,30 @@ impl CacheBuilder {
         self.with_options(|o| o.local_cache_bytes(bytes))
     }
 
-    /// A blocking cache on the configured server.
+    /// A blocking cache on the configured server (or Redis Cluster, or
+    /// Sentinel-watched primary).
     pub fn build(self) -> Result<Cache> {
         self.check()?;
+        if let Some((source, template)) =
+            self.deployment.source(&self.server_options, &self.host)?
+        {
+            let backend = Managed::start(source, template, self.timeouts, self.pool_size)?;
+            return self.options.build(Arc::new(backend));
+        }
         let backend = RedisBackend::new(&self.host, self.timeouts, self.pool_size)?;
         self.options.build(Arc::new(backend))
     }
 
-    /// An async cache on the configured server.
+    /// An async cache on the configured server (or Redis Cluster, or
+    /// Sentinel-watched primary).
     pub fn build_async(self) -> Result<AsyncCache> {
         self.check()?;
+        if let Some((source, template)) =
+            self.deployment.source(&self.server_options, &self.host)?
+        {
+            let backend = AsyncManaged::start(source, template, self.timeouts, self.pool_size)?;
+            return self.options.build_async(Arc::new(backend));
+        }
         let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
         self.options.build_async(Arc::new(backend))
     }
@@ -445,6 +530,9 @@ impl CacheBuilder {
     fn check(&self) -> Result<()> {
         if let Some(e) = &self.deferred_error {
             return Err(e.clone());
+        }
+        if !matches!(self.deployment, Deployment::Single) {
+            return self.timeouts.validate();
         }
         self.timeouts.validate()?;
         self.host.validate()

@@ -12,6 +12,21 @@ use redis::{Cmd, Pipeline, RedisError, Value};
 use crate::backend::SetItem;
 use crate::error::{Error, Result};
 
+/// `pipe` with `ASKING` before each command (see [`Split::Asking`]).
+pub(crate) fn asking(pipe: &Pipeline) -> Pipeline {
+    let mut out = redis::pipe();
+    for cmd in pipe.cmd_iter() {
+        out.add_command(redis::cmd("ASKING"));
+        out.add_command(cmd.clone());
+    }
+    out
+}
+
+/// The replies of an [`asking`] pipeline, without the `ASKING`s'.
+pub(crate) fn unasked(replies: Vec<Value>) -> Vec<Value> {
+    replies.into_iter().skip(1).step_by(2).collect()
+}
+
 /// `GET key`.
 pub(crate) fn get(key: &str) -> Cmd {
     let mut cmd = redis::cmd("GET");
@@ -19,16 +34,26 @@ pub(crate) fn get(key: &str) -> Cmd {
     cmd
 }
 
-/// `MGET k1 k2 ...`.
-pub(crate) fn mget<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
-    keys_cmd("MGET", keys)
+/// How multi-key commands are cut: one command for all keys (one server), or
+/// one per hash slot (Redis Cluster refuses a command whose keys lie in
+/// different slots, `CROSSSLOT`, even on one node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Split {
+    /// One command for all keys.
+    #[default]
+    Whole,
+    /// One command per run of consecutive keys of one hash slot.
+    Slots,
+    /// As `Slots`, each command after `ASKING`: for a node that is importing
+    /// a slot and serves its keys only so (after an `ASK` redirection).
+    Asking,
 }
 
 /// `MGET k1 k2 ...` then `PTTL` of each key, for the near cache (see
 /// [`mget_pttl_reply`]). `n + 1` replies.
 pub(crate) fn mget_pttl<'k>(keys: impl IntoIterator<Item = &'k str> + Clone) -> Pipeline {
     let mut pipe = redis::pipe();
-    pipe.add_command(mget(keys.clone()));
+    pipe.add_command(keys_cmd("MGET", keys.clone()));
     for k in keys {
         pipe.add_command(pttl(k));
     }
@@ -48,7 +73,7 @@ pub(crate) fn mget_pttl_reply(
         Ok(r) => return vec![Err(to_err(unexpected(&Value::Array(r)))); n],
         Err(e) => return vec![Err(e); n],
     };
-    let values = MgetReplies::new(Ok(replies.next().unwrap_or(Value::Nil)), n, &to_err);
+    let values = MgetReplies::new(Ok(replies.next().into_iter().collect()), n, &to_err);
     values
         .zip(replies)
         .map(|(v, t)| {
@@ -87,13 +112,84 @@ pub(crate) fn track_prefix(id: i64, prefix: &str) -> Cmd {
     cmd
 }
 
-/// `DEL k1 k2 ...` then `DEL` of their leases: a delete voids the leases
-/// out on its keys (see [`lease_many`]). Two replies; the first counts.
-pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str> + Clone) -> Pipeline {
+/// How many hash slots a Redis Cluster has.
+pub(crate) const SLOTS: u16 = 16384;
+
+/// The part of `key` Redis Cluster hashes: the first `{...}` when not empty.
+fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let len = key[open + 1..].iter().position(|&b| b == b'}')?;
+    (len > 0).then(|| &key[open + 1..open + 1 + len])
+}
+
+/// The Redis Cluster hash slot of `key`.
+pub(crate) fn slot(key: &str) -> u16 {
+    let key = key.as_bytes();
+    crc16::State::<crc16::XMODEM>::calculate(hash_tag(key).unwrap_or(key)) % SLOTS
+}
+
+/// `keys` cut into the runs one command may carry under `split`.
+fn runs<'s, 'k>(keys: &'s [&'k str], split: Split) -> Vec<&'s [&'k str]> {
+    match split {
+        Split::Whole if keys.is_empty() => Vec::new(),
+        Split::Whole => vec![keys],
+        Split::Slots | Split::Asking => {
+            // One hash per key (`chunk_by` would hash each key twice).
+            let mut out = Vec::new();
+            let (mut start, mut current) = (0, None);
+            for (i, k) in keys.iter().enumerate() {
+                let s = Some(slot(k));
+                if i > start && s != current {
+                    out.push(&keys[start..i]);
+                    start = i;
+                }
+                current = s;
+            }
+            if start < keys.len() {
+                out.push(&keys[start..]);
+            }
+            out
+        }
+    }
+}
+
+/// `keys`, in slot order when commands are cut per slot, so that each slot
+/// gets one command (for commands whose replies are not per key).
+fn by_slot<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Vec<&'k str> {
+    let mut keys: Vec<&str> = keys.into_iter().collect();
+    if split != Split::Whole {
+        keys.sort_by_cached_key(|k| slot(k));
+    }
+    keys
+}
+
+/// `MGET k1 k2 ...`: one per run of `split` (keys of one slot go together
+/// when they come together). The replies are arrays, read by [`MgetReplies`].
+pub(crate) fn mget<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Pipeline {
+    let keys: Vec<&str> = keys.into_iter().collect();
     let mut pipe = redis::pipe();
-    pipe.add_command(keys_cmd("DEL", keys.clone()));
-    pipe.add_command(del_leases(keys));
+    for run in runs(&keys, split) {
+        pipe.add_command(keys_cmd("MGET", run.iter().copied()));
+    }
     pipe
+}
+
+/// `DEL k1 k2 ...` then `DEL` of their leases, per run of `split`: a delete
+/// voids the leases out on its keys (see [`lease_many`]). [`del_count`]
+/// reads the replies.
+pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Pipeline {
+    let keys = by_slot(keys, split);
+    let mut pipe = redis::pipe();
+    for run in runs(&keys, split) {
+        pipe.add_command(keys_cmd("DEL", run.iter().copied()));
+        pipe.add_command(del_leases(run.iter().copied()));
+    }
+    pipe
+}
+
+/// How many keys a [`del`] deleted (its lease deletes do not count).
+pub(crate) fn del_count(replies: &[Value]) -> u64 {
+    replies.iter().step_by(2).map(count).sum()
 }
 
 fn del_leases<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
@@ -124,16 +220,21 @@ fn set(key: &str, value: &[u8], expire: Duration) -> Cmd {
     cmd
 }
 
-/// One `SET` per item, then one `DEL` of their leases: a write voids the
-/// leases out on its keys. `n + 1` replies.
+/// One `SET` per item, then `DEL` of their leases (one per run of
+/// `split`): a write voids the leases out on its keys. The first `n`
+/// replies are the `SET`s'.
 pub(crate) fn set_many<'i>(
     items: impl IntoIterator<Item = (&'i str, &'i [u8], Duration)> + Clone,
+    split: Split,
 ) -> Pipeline {
     let mut pipe = redis::pipe();
     for (k, v, e) in items.clone() {
         pipe.add_command(set(k, v, e));
     }
-    pipe.add_command(del_leases(items.into_iter().map(|(k, _, _)| k)));
+    let keys = by_slot(items.into_iter().map(|(k, _, _)| k), split);
+    for run in runs(&keys, split) {
+        pipe.add_command(del_leases(run.iter().copied()));
+    }
     pipe
 }
 
@@ -142,10 +243,41 @@ pub(crate) fn item(i: &SetItem) -> (&str, &[u8], Duration) {
     (&i.0, &i.1, i.2)
 }
 
-/// The key of the lease on `key`. Its hash tag keeps it in `key`'s slot on
-/// Redis Cluster (for keys without braces); Python rc never reads it.
+/// The key of the lease on `key`, in `key`'s hash slot on Redis Cluster (a
+/// leased store is one `EVAL` on both keys): `key`'s own hash tag when it
+/// has one, else `key` itself as the tag, else (a `}` would end that tag
+/// early) a tag that hashes to `key`'s slot. Python rc never reads it.
 pub(crate) fn lease_key(key: &str) -> String {
-    format!("rc-lease:{{{key}}}")
+    if hash_tag(key.as_bytes()).is_some() {
+        format!("rc-lease:{key}")
+    } else if !key.contains('}') {
+        format!("rc-lease:{{{key}}}")
+    } else {
+        format!("rc-lease:{{{}}}{key}", slot_tag(slot(key)))
+    }
+}
+
+/// A short tag that hashes to `slot`: the smallest decimal number that does.
+fn slot_tag(slot: u16) -> &'static str {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        let mut tags = vec![String::new(); usize::from(SLOTS)];
+        let mut missing = tags.len();
+        // Every slot is reached by 6-digit numbers (tested below).
+        for n in 0u32..1_000_000 {
+            let tag = n.to_string();
+            let s = &mut tags[usize::from(self::slot(&tag))];
+            if s.is_empty() {
+                *s = tag;
+                missing -= 1;
+                if missing == 0 {
+                    break;
+                }
+            }
+        }
+        tags
+    });
+    &tags[usize::from(slot)]
 }
 
 /// One `SET lease token NX PX ttl` per key: granted where no lease is out.
@@ -282,20 +414,20 @@ enum Replies {
 }
 
 impl MgetReplies {
-    /// Checks an `MGET` reply for `n` keys; `to_err` names the server.
+    /// Checks the replies of [`mget`] (one array per command) for `n`
+    /// keys; `to_err` names the server.
     pub(crate) fn new(
-        reply: Result<Value>,
+        reply: Result<Vec<Value>>,
         n: usize,
         to_err: impl Fn(RedisError) -> Error,
     ) -> Self {
-        let state = match reply {
-            Ok(Value::Array(items)) if items.len() == n => {
-                match items.iter().find(|v| !is_bulk(v)) {
-                    None => Replies::Values(items.into_iter()),
-                    Some(bad) => Replies::Failed(to_err(unexpected(bad)), n),
-                }
-            }
-            Ok(other) => Replies::Failed(to_err(unexpected(&other)), n),
+        let state = match reply.map(concat) {
+            Ok(Ok(items)) if items.len() == n => match items.iter().find(|v| !is_bulk(v)) {
+                None => Replies::Values(items.into_iter()),
+                Some(bad) => Replies::Failed(to_err(unexpected(bad)), n),
+            },
+            Ok(Ok(items)) => Replies::Failed(to_err(unexpected(&Value::Array(items))), n),
+            Ok(Err(other)) => Replies::Failed(to_err(unexpected(&other)), n),
             Err(e) => Replies::Failed(e, n),
         };
         MgetReplies { state }
@@ -307,6 +439,23 @@ impl MgetReplies {
             state: Replies::Misses(n),
         }
     }
+}
+
+/// The items of one or more `MGET` arrays, in order; else the odd reply.
+fn concat(replies: Vec<Value>) -> std::result::Result<Vec<Value>, Value> {
+    let mut replies = replies.into_iter();
+    let mut items = match replies.next() {
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(other),
+        None => Vec::new(),
+    };
+    for reply in replies {
+        match reply {
+            Value::Array(more) => items.extend(more),
+            other => return Err(other),
+        }
+    }
+    Ok(items)
 }
 
 fn is_bulk(v: &Value) -> bool {
@@ -403,19 +552,19 @@ mod tests {
     #[test]
     fn mget_reply_shapes() {
         let to_err = |e| Error::redis("h", e, Duration::from_secs(1));
-        let ok = Ok(Value::Array(vec![
-            Value::BulkString(b"x".to_vec()),
-            Value::Nil,
-        ]));
+        let ok = Ok(vec![
+            Value::Array(vec![Value::BulkString(b"x".to_vec())]),
+            Value::Array(vec![Value::Nil]),
+        ]);
         let r: Vec<_> = MgetReplies::new(ok, 2, to_err).collect();
         assert_eq!(r[0].as_ref().unwrap().as_deref(), Some(&b"x"[..]));
         assert!(r[1].as_ref().unwrap().is_none());
-        let r = MgetReplies::new(Ok(Value::Int(3)), 2, to_err);
+        let r = MgetReplies::new(Ok(vec![Value::Int(3)]), 2, to_err);
         assert_eq!(r.len(), 2);
         assert!(r.into_iter().all(|x| x.is_err()));
-        let bad = Ok(Value::Array(vec![Value::Nil, Value::Int(1)]));
+        let bad = Ok(vec![Value::Array(vec![Value::Nil, Value::Int(1)])]);
         assert!(MgetReplies::new(bad, 2, to_err).all(|x| x.is_err()));
-        let short = Ok(Value::Array(vec![Value::Nil]));
+        let short = Ok(vec![Value::Array(vec![Value::Nil])]);
         assert_eq!(
             MgetReplies::new(short, 2, to_err)
                 .filter(Result::is_err)
@@ -455,6 +604,70 @@ mod tests {
             tracking.ends_with("$5\r\nBCAST\r\n$6\r\nPREFIX\r\n$3\r\nns:\r\n"),
             "{tracking:?}"
         );
+    }
+
+    #[test]
+    fn slots_match_redis_cluster() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(slot("foo"), 12182);
+        assert_eq!(slot("123456789"), 0x31C3 % SLOTS);
+        assert_eq!(slot("{user1000}.following"), slot("user1000"));
+        assert_eq!(slot("foo{}{bar}"), slot("foo{}{bar}"));
+        assert_ne!(slot("foo{}{bar}"), slot("bar"));
+        assert_eq!(slot("foo{{bar}}zap"), slot("{bar"));
+    }
+
+    #[test]
+    fn whole_is_one_command_and_slots_one_per_slot() {
+        let keys = ["{a}1", "{a}2", "{b}1", "{a}3"];
+        assert_eq!(mget(keys, Split::Whole).len(), 1);
+        assert_eq!(mget(keys, Split::Slots).len(), 3, "consecutive runs only");
+        // Deletes need no key order: one DEL (and one lease DEL) per slot.
+        assert_eq!(del(keys, Split::Slots).len(), 4);
+        assert_eq!(del(keys, Split::Whole).len(), 2);
+        let v = [1u8];
+        let items = keys.map(|k| (k, &v[..], Duration::from_secs(1)));
+        assert_eq!(set_many(items, Split::Slots).len(), 4 + 2);
+        assert_eq!(set_many(items, Split::Whole).len(), 4 + 1);
+        assert!(mget([], Split::Whole).is_empty());
+        assert_eq!(
+            del_count(&[Value::Int(2), Value::Int(0), Value::Int(1), Value::Int(1)]),
+            3
+        );
+    }
+
+    #[test]
+    fn lease_keys_share_their_keys_slot() {
+        assert_eq!(
+            lease_key("k"),
+            "rc-lease:{k}",
+            "the form single servers have"
+        );
+        assert_eq!(
+            lease_key("a {t} b"),
+            "rc-lease:a {t} b",
+            "the key's own tag"
+        );
+        for key in [
+            "k",
+            "{t}x",
+            "x{t}",
+            "a}b",
+            "a}b{c",
+            "{}x",
+            "{}}",
+            "}",
+            "a{b",
+            "m f {\"a\":1}",
+            "é}",
+        ] {
+            assert_eq!(slot(&lease_key(key)), slot(key), "{key:?}");
+            assert_ne!(lease_key(key), key);
+        }
+        assert_ne!(lease_key("a}b"), lease_key("a}c"));
+        for s in 0..SLOTS {
+            assert_eq!(slot(slot_tag(s)), s, "every slot has a tag");
+        }
     }
 
     #[test]

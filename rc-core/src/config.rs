@@ -1,4 +1,5 @@
-//! [`CacheConfig`]: a single-server cache described in a configuration file.
+//! [`CacheConfig`]: a cache (on one server, a Redis Cluster or a
+//! Sentinel-watched primary) described in a configuration file.
 
 use std::time::Duration;
 
@@ -6,10 +7,14 @@ use serde::{Deserialize, Deserializer};
 
 use crate::builder::{CacheBuilder, CacheOptions};
 use crate::error::Error;
-use crate::host::{HostConfig, Timeouts};
+use crate::host::{HostConfig, Secret, Timeouts};
 
 /// The options of [`CacheBuilder`] as data, for an application's TOML, YAML
 /// or JSON configuration. Durations are seconds (fractions allowed).
+///
+/// The servers are given once: as `url`, as `host`, as `redis_cluster`
+/// (seed URLs of a Redis Cluster) or as `sentinel` (see [`SentinelConfig`]);
+/// giving two of them is an error when built.
 ///
 /// ```
 /// let config: rc::CacheConfig = serde_json::from_str(r#"{
@@ -30,6 +35,18 @@ pub struct CacheConfig {
     pub url: Option<String>,
     /// The server as fields (`host`, `port`, `db`, `password`, ...); or give `url`.
     pub host: Option<HostConfig>,
+    /// Seed node URLs of a Redis Cluster (see [`CacheBuilder::redis_cluster`]).
+    ///
+    /// ```
+    /// let config: rc::CacheConfig = serde_json::from_str(r#"{
+    ///     "redis_cluster": ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
+    /// }"#).unwrap();
+    /// let cache = config.into_builder().build()?; // returns at once; the slots are looked up in the background
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub redis_cluster: Option<Vec<String>>,
+    /// A primary watched by Sentinel (see [`CacheBuilder::sentinel`]).
+    pub sentinel: Option<SentinelConfig>,
     /// Prefix of every key.
     pub namespace: Option<String>,
     /// Expiry of writes that give none (default 3 days).
@@ -50,18 +67,72 @@ pub struct CacheConfig {
     pub local_cache_bytes: Option<u64>,
 }
 
+/// A Sentinel-watched primary in a [`CacheConfig`]: `sentinel = { master =
+/// "mymaster", nodes = ["redis://10.0.0.9:26379"] }`, with the primary's
+/// `password`, `username` and `db` if it needs them.
+///
+/// ```
+/// let config: rc::CacheConfig = serde_json::from_str(r#"{
+///     "sentinel": { "master": "mymaster", "nodes": ["redis://10.0.0.9:26379"], "db": 2 }
+/// }"#).unwrap();
+/// let cache = config.into_builder().build()?; // returns at once; the primary is looked up in the background
+/// # Ok::<(), rc::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SentinelConfig {
+    /// The name the Sentinels know the primary by.
+    pub master: String,
+    /// URLs of the Sentinels.
+    pub nodes: Vec<String>,
+    /// The primary's password (the Sentinels' own goes in their URLs).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The primary's ACL user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The database index on the primary.
+    #[serde(default)]
+    pub db: Option<i64>,
+}
+
 impl CacheConfig {
-    /// A builder holding this configuration; a config giving both `url` and
-    /// `host` fails when built.
+    /// A builder holding this configuration; a config that gives the
+    /// servers twice (e.g. `url` and `host`, or `redis_cluster` and
+    /// `sentinel`) fails when built.
     pub fn into_builder(self) -> CacheBuilder {
         let b = CacheBuilder::new();
-        let b = match (self.url, self.host) {
-            (Some(_), Some(_)) => b.fail(Error::config(
-                "give the server as `url` or as `host`, not both",
-            )),
-            (Some(url), None) => b.url(&url),
-            (None, Some(host)) => b.host_config(host),
-            (None, None) => b,
+        let given: Vec<&str> = [
+            ("url", self.url.is_some()),
+            ("host", self.host.is_some()),
+            ("redis_cluster", self.redis_cluster.is_some()),
+            ("sentinel", self.sentinel.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        let b = if given.len() > 1 {
+            b.fail(Error::config(format!(
+                "give the servers once: as `url`, `host`, `redis_cluster` or `sentinel`, \
+                 not both {}",
+                given.join(" and ")
+            )))
+        } else if let Some(url) = self.url {
+            b.url(&url)
+        } else if let Some(host) = self.host {
+            b.host_config(host)
+        } else if let Some(seeds) = self.redis_cluster {
+            b.redis_cluster(seeds)
+        } else if let Some(s) = self.sentinel {
+            let b = b.sentinel(s.master, s.nodes);
+            let b = s.username.into_iter().fold(b, CacheBuilder::username);
+            let b = s.db.into_iter().fold(b, CacheBuilder::db);
+            s.password
+                .into_iter()
+                .fold(b, |b, p| b.password(p.expose()))
+        } else {
+            b
         };
         let mut options = CacheOptions::configured(self.namespace, self.default_expire);
         options = self
@@ -115,6 +186,52 @@ mod tests {
             serde_json::from_str(r#"{"local_cache": 0, "local_cache_bytes": 1000}"#).unwrap();
         let err = near.into_builder().build().unwrap_err();
         assert!(err.to_string().contains("greater than zero"), "{err}");
+    }
+
+    #[test]
+    fn redis_cluster_and_sentinel_and_their_bad_combinations() {
+        let build = |json: &str| {
+            serde_json::from_str::<CacheConfig>(json)
+                .unwrap()
+                .into_builder()
+                .build()
+        };
+        assert!(build(r#"{"redis_cluster": ["redis://h:7000", "redis://h:7001"]}"#).is_ok());
+        assert!(
+            build(
+                r#"{"sentinel": {"master": "m", "nodes": ["redis://h:26379"], "password": "p"}}"#
+            )
+            .is_ok()
+        );
+        for (json, want) in [
+            (
+                r#"{"redis_cluster": ["redis://h:7000"], "sentinel": {"master": "m", "nodes": []}}"#,
+                "not both redis_cluster and sentinel",
+            ),
+            (
+                r#"{"url": "redis://h", "redis_cluster": ["redis://h:7000"]}"#,
+                "not both url and redis_cluster",
+            ),
+            (
+                r#"{"host": {}, "sentinel": {"master": "m", "nodes": ["redis://h"]}}"#,
+                "not both host and sentinel",
+            ),
+            (r#"{"redis_cluster": []}"#, "at least one URL"),
+            (r#"{"redis_cluster": ["redis://h:7000/2"]}"#, "db 2"),
+            (
+                r#"{"sentinel": {"master": "", "nodes": ["redis://h"]}}"#,
+                "master name",
+            ),
+            (
+                r#"{"sentinel": {"master": "m", "nodes": []}}"#,
+                "at least one URL",
+            ),
+        ] {
+            let err = build(json).unwrap_err().to_string();
+            assert!(err.contains(want), "{json}: {err}");
+        }
+        let typo = r#"{"sentinel": {"master": "m", "node": []}}"#;
+        assert!(serde_json::from_str::<CacheConfig>(typo).is_err());
         assert!(serde_json::from_str::<CacheConfig>(r#"{"default_expire": -1}"#).is_err());
     }
 }

@@ -21,6 +21,7 @@ mod health;
 mod host;
 mod host_de;
 mod key;
+mod managed;
 mod memory;
 mod multiplexed;
 mod near;
@@ -41,9 +42,9 @@ pub use batch::{AsyncBatch, Batch};
 pub use builder::{CacheBuilder, CacheOptions};
 pub use cache::Cache;
 pub use commands::MgetReplies;
-pub use config::CacheConfig;
 #[doc(hidden)]
 pub use config::opt_secs;
+pub use config::{CacheConfig, SentinelConfig};
 pub use default::DefaultGuard;
 pub use error::{BoxError, Error, Result};
 pub use front::DEFAULT_EXPIRE;

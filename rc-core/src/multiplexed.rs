@@ -8,7 +8,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
 use crate::backend::{AsyncBackend, BoxFuture, ServerLink, SetItem, WithTtl};
-use crate::commands::{self, MgetReplies};
+use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -29,6 +29,7 @@ pub struct AsyncRedisBackend {
     connecting: tokio::sync::Mutex<()>,
     health: Arc<Health>,
     unreplayed: Arc<Unreplayed>,
+    split: Split,
 }
 
 /// The shared connection and its generation, so a task only drops the one
@@ -87,7 +88,18 @@ impl AsyncRedisBackend {
             connecting: tokio::sync::Mutex::new(()),
             health: Arc::default(),
             unreplayed,
+            split: Split::Whole,
         })
+    }
+
+    /// Cuts multi-key commands per hash slot: a Redis Cluster node (see [`Split`]).
+    pub(crate) fn with_split(mut self, split: Split) -> Self {
+        if split == Split::Asking {
+            // Its replays would be sent without `ASKING`: the node's own backend replays.
+            self.unreplayed = Arc::default();
+        }
+        self.split = split;
+        self
     }
 
     /// The server's address as named in errors.
@@ -204,8 +216,8 @@ impl AsyncRedisBackend {
         }
         let keys = self.unreplayed.keys();
         if !keys.is_empty() {
-            let del = commands::del(keys.iter().map(String::as_str));
-            conn.send_packed_commands(&del, 0, 2).await?;
+            let del = commands::del(keys.iter().map(String::as_str), self.split);
+            conn.send_packed_commands(&del, 0, del.len()).await?;
             tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
         }
         self.unreplayed.replayed(&keys);
@@ -236,8 +248,20 @@ impl AsyncRedisBackend {
     /// Runs a pipeline and returns its replies in order. A connection the
     /// server closed after an error reply fails its next command and is
     /// replaced then.
-    async fn query_pipeline(&self, pipe: &Pipeline, count: usize) -> Result<Vec<Value>> {
-        let values = self.run(Request::Pipeline(pipe, count)).await?;
+    async fn query_pipeline(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
+        let asked;
+        let pipe = match self.split {
+            Split::Asking => {
+                asked = commands::asking(pipe);
+                &asked
+            }
+            _ => pipe,
+        };
+        let values = self.run(Request::Pipeline(pipe, pipe.len())).await?;
+        let values = match self.split {
+            Split::Asking => commands::unasked(values),
+            _ => values,
+        };
         values
             .into_iter()
             .map(|v| commands::reply(v).map_err(|e| self.redis_err(e)))
@@ -257,7 +281,7 @@ impl AsyncRedisBackend {
         if n == 0 {
             return MgetReplies::misses(0);
         }
-        let reply = self.query(&commands::mget(keys)).await;
+        let reply = self.query_pipeline(&commands::mget(keys, self.split)).await;
         if self.distrusted() {
             return MgetReplies::misses(n);
         }
@@ -274,7 +298,7 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Vec::new();
         }
-        let reply = self.query_pipeline(&commands::mget_pttl(keys), n + 1).await;
+        let reply = self.query_pipeline(&commands::mget_pttl(keys)).await;
         if self.distrusted() {
             return vec![Ok(None); n];
         }
@@ -303,9 +327,8 @@ impl AsyncRedisBackend {
         for (_, _, e) in items.clone() {
             self.unreplayed.wrote(e);
         }
-        let r = self
-            .query_pipeline(&commands::set_many(items.clone()), n + 1)
-            .await;
+        let pipe = commands::set_many(items.clone(), self.split);
+        let r = self.query_pipeline(&pipe).await;
         self.note(&r, items.map(|(k, _, _)| k));
         Ok(commands::all_ok(&r?[..n]))
     }
@@ -318,9 +341,10 @@ impl AsyncRedisBackend {
         if keys.len() == 0 {
             return Ok(0);
         }
-        let r = self.query_pipeline(&commands::del(keys.clone()), 2).await;
+        let pipe = commands::del(keys.clone(), self.split);
+        let r = self.query_pipeline(&pipe).await;
         self.note(&r, keys);
-        Ok(r?.first().map_or(0, commands::count))
+        Ok(commands::del_count(&r?))
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`](crate::Backend::lease_many)).
@@ -335,7 +359,7 @@ impl AsyncRedisBackend {
             return Vec::new();
         }
         match self
-            .query_pipeline(&commands::lease_many(keys, token, ttl), n)
+            .query_pipeline(&commands::lease_many(keys, token, ttl))
             .await
         {
             Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
@@ -353,7 +377,7 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Ok(());
         }
-        self.query_pipeline(&commands::release_many(keys, token), n)
+        self.query_pipeline(&commands::release_many(keys, token))
             .await
             .map(drop)
     }
@@ -369,7 +393,7 @@ impl AsyncRedisBackend {
             return Ok(true);
         }
         let v = self
-            .query_pipeline(&commands::set_many_leased(items, token), n)
+            .query_pipeline(&commands::set_many_leased(items, token))
             .await?;
         Ok(commands::all_stored(&v))
     }

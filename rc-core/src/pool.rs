@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::{Connection, Value};
 
 use crate::backend::{Backend, ServerLink, SetItem, WithTtl};
-use crate::commands::{self, MgetReplies};
+use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -30,6 +30,7 @@ pub struct RedisBackend {
     max_idle: usize,
     health: Arc<Health>,
     unreplayed: Arc<Unreplayed>,
+    split: Split,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -63,6 +64,10 @@ impl<T> Pending<'_, T> {
     pub fn wait(self) -> T {
         let b = self.flight.backend;
         let replies = self.flight.recv();
+        let replies = match b.split {
+            Split::Asking => replies.map(commands::unasked),
+            _ => replies,
+        };
         if matches!(&replies, Err(e) if e.is_unavailable()) {
             b.unreplayed.remember(self.keys.iter().copied());
         }
@@ -98,7 +103,18 @@ impl RedisBackend {
             max_idle: pool_size.max(1),
             health: Arc::default(),
             unreplayed,
+            split: Split::Whole,
         })
+    }
+
+    /// Cuts multi-key commands per hash slot: a Redis Cluster node (see [`Split`]).
+    pub(crate) fn with_split(mut self, split: Split) -> Self {
+        if split == Split::Asking {
+            // Its replays would be sent without `ASKING`: the node's own backend replays.
+            self.unreplayed = Arc::default();
+        }
+        self.split = split;
+        self
     }
 
     /// The server's address as named in errors.
@@ -136,8 +152,8 @@ impl RedisBackend {
     fn replay(&self) -> Result<()> {
         let keys = self.unreplayed.keys();
         if !keys.is_empty() {
-            let del = commands::del(keys.iter().map(String::as_str));
-            let mut flight = InFlight::new(self, del.get_packed_pipeline(), 2);
+            let del = commands::del(keys.iter().map(String::as_str), self.split);
+            let mut flight = InFlight::new(self, del.get_packed_pipeline(), del.len());
             flight.write(self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop());
             flight.recv()?;
             tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
@@ -146,16 +162,21 @@ impl RedisBackend {
         Ok(())
     }
 
+    /// Sends `pipe` (each command after `ASKING` on a node reached through
+    /// an `ASK` redirection); `read` gets its replies.
     fn start<'a, T>(
         &'a self,
-        packed: Vec<u8>,
+        pipe: redis::Pipeline,
         n: usize,
-        replies: usize,
         keys: Vec<&'a str>,
         read: Read<T>,
     ) -> Pending<'a, T> {
+        let pipe = match self.split {
+            Split::Asking => commands::asking(&pipe),
+            _ => pipe,
+        };
         Pending {
-            flight: self.send(packed, replies),
+            flight: self.send(pipe.get_packed_pipeline(), pipe.len()),
             n,
             keys,
             read,
@@ -183,11 +204,9 @@ impl RedisBackend {
             if b.distrusted() {
                 return MgetReplies::misses(n);
             }
-            let reply = reply.map(|mut v| v.pop().unwrap_or(Value::Nil));
             MgetReplies::new(reply, n, |e| b.redis_err(e))
         };
-        let packed = commands::mget(keys).get_packed_command();
-        self.start(packed, n, 1, Vec::new(), read)
+        self.start(commands::mget(keys, self.split), n, Vec::new(), read)
     }
 
     /// Sends `MGET` of `keys` and the `PTTL` of each (see
@@ -203,8 +222,7 @@ impl RedisBackend {
             }
             commands::mget_pttl_reply(reply, n, |e| b.redis_err(e))
         };
-        let packed = commands::mget_pttl(keys).get_packed_pipeline();
-        self.start(packed, n, n + 1, Vec::new(), read)
+        self.start(commands::mget_pttl(keys), n, Vec::new(), read)
     }
 
     /// How the near cache reaches this server.
@@ -229,8 +247,8 @@ impl RedisBackend {
         let keys = items.clone().map(|(k, _, _)| k).collect();
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, n| Ok(commands::all_ok(&reply?[..n]));
-        let packed = commands::set_many(items).get_packed_pipeline();
-        self.start(packed, n, n + 1, keys, read)
+        let pipe = commands::set_many(items, self.split);
+        self.start(pipe, n, keys, read)
     }
 
     /// Sends `DEL` of `keys` (voiding their leases); returns how many existed.
@@ -238,11 +256,10 @@ impl RedisBackend {
         &'a self,
         keys: impl Iterator<Item = &'a str> + Clone,
     ) -> Pending<'a, Result<u64>> {
-        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| {
-            Ok(reply?.first().map_or(0, commands::count))
-        };
-        let packed = commands::del(keys.clone()).get_packed_pipeline();
-        self.start(packed, 1, 2, keys.collect(), read)
+        let read =
+            |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::del_count(&reply?));
+        let pipe = commands::del(keys.clone(), self.split);
+        self.start(pipe, 1, keys.collect(), read)
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`]).
@@ -257,8 +274,7 @@ impl RedisBackend {
             Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e); n],
         };
-        let packed = commands::lease_many(keys, token, ttl).get_packed_pipeline();
-        self.start(packed, n, n, Vec::new(), read)
+        self.start(commands::lease_many(keys, token, ttl), n, Vec::new(), read)
     }
 
     /// Gives back the leases `token` holds on `keys` (see [`Backend::release_leases`]).
@@ -269,8 +285,7 @@ impl RedisBackend {
     ) -> Pending<'_, Result<()>> {
         let n = keys.len();
         let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| reply.map(drop);
-        let packed = commands::release_many(keys, token).get_packed_pipeline();
-        self.start(packed, n, n, Vec::new(), read)
+        self.start(commands::release_many(keys, token), n, Vec::new(), read)
     }
 
     /// Stores each item if the lease `token` on its key still holds (see
@@ -283,8 +298,7 @@ impl RedisBackend {
         let n = items.len();
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::all_stored(&reply?));
-        let packed = commands::set_many_leased(items, token).get_packed_pipeline();
-        self.start(packed, n, n, Vec::new(), read)
+        self.start(commands::set_many_leased(items, token), n, Vec::new(), read)
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -315,7 +329,11 @@ impl RedisBackend {
 }
 
 /// A blocking connection to `address` whose every wait is bounded by `timeouts`.
-fn connect(client: &redis::Client, address: &str, timeouts: Timeouts) -> Result<Connection> {
+pub(crate) fn connect(
+    client: &redis::Client,
+    address: &str,
+    timeouts: Timeouts,
+) -> Result<Connection> {
     let err = |e| Error::redis(address, e, timeouts.connect);
     let conn = client
         .get_connection_with_timeout(timeouts.connect)

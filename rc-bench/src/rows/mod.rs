@@ -7,6 +7,7 @@ mod down;
 mod frozen;
 mod near;
 mod peers;
+mod redis_cluster;
 mod single;
 mod stampede;
 
@@ -245,6 +246,7 @@ pub fn all() -> Vec<Row> {
     rows.extend(decorated::rows());
     rows.extend(near::rows());
     rows.extend(cluster::rows());
+    rows.extend(redis_cluster::rows());
     rows.extend(peers::rows());
     rows.extend(down::rows());
     rows.extend(frozen::rows());

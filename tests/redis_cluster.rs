@@ -1,0 +1,559 @@
+//! `Cache::builder().redis_cluster(..)`: every operation on a real Redis
+//! Cluster (values checked against what the test stored and against the
+//! nodes themselves), keys over many slots and nodes, a password, slot
+//! migrations under traffic, and a killed primary (replica promoted).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{TIMEOUT, cube, square};
+use rc::testing::{RedisCluster, RedisServer};
+use rc::{AsyncCache, Cache};
+
+fn cache_on(cluster: &RedisCluster, namespace: &str) -> Cache {
+    Cache::builder()
+        .redis_cluster(cluster.seed_urls())
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .namespace(namespace)
+        .build()
+        .unwrap()
+}
+
+fn async_cache_on(cluster: &RedisCluster, namespace: &str) -> AsyncCache {
+    Cache::builder()
+        .redis_cluster(cluster.seed_urls())
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .namespace(namespace)
+        .build_async()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The raw bytes of `key` on the primary that owns it, as `redis-cli` prints them.
+fn on_node(cluster: &RedisCluster, key: &str) -> String {
+    cluster.cli(cluster.primary_for_key(key), &["GET", key])
+}
+
+#[test]
+fn every_operation_on_a_cluster_sync_and_async() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cache_on(&cluster, "s:");
+
+    // Single keys land on the primary of their slot.
+    assert_eq!(cache.get::<String>("missing").unwrap(), None);
+    assert!(cache.set("greeting", &"hello", None).unwrap());
+    assert_eq!(
+        cache.get::<String>("greeting").unwrap().as_deref(),
+        Some("hello")
+    );
+    assert_eq!(on_node(&cluster, "s:greeting"), "\"hello\"");
+    let ttl = cache.ttl("greeting").unwrap().unwrap();
+    assert!(ttl > Duration::from_secs(259_000), "{ttl:?}");
+    assert!(cache.delete("greeting").unwrap());
+    assert!(!cache.delete("greeting").unwrap());
+    assert_eq!(cache.get::<String>("greeting").unwrap(), None);
+    cache.ping().unwrap();
+
+    // Many keys over every node and many slots, in key order.
+    let keys: Vec<String> = (0..600).map(|i| format!("k{i}")).collect();
+    let nodes: std::collections::BTreeSet<usize> = keys
+        .iter()
+        .map(|k| cluster.primary_for_key(format!("s:{k}")))
+        .collect();
+    assert_eq!(nodes.len(), 3, "the keys span every primary");
+    let items: Vec<(String, u64)> = keys
+        .iter()
+        .zip(0u64..)
+        .map(|(k, i)| (k.clone(), i * 7))
+        .collect();
+    assert!(cache.set_many(items.clone(), None).unwrap());
+    let mut asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+    asked.insert(300, "absent");
+    asked.reverse();
+    let got: Vec<Option<u64>> = cache.get_many(asked.iter().copied()).unwrap();
+    for (key, value) in asked.iter().zip(&got) {
+        let want = keys.iter().position(|k| k == key).map(|i| i as u64 * 7);
+        assert_eq!(*value, want, "{key}");
+    }
+    for (k, v) in items.iter().step_by(97) {
+        assert_eq!(on_node(&cluster, &format!("s:{k}")), v.to_string(), "{k}");
+    }
+    // Hash-tagged keys share a slot (one MGET); mixed with the others.
+    let tagged: Vec<String> = (0..20).map(|i| format!("{{user7}}:{i}")).collect();
+    assert!(
+        cache
+            .set_many(tagged.iter().map(|k| (k.as_str(), k.len())), None)
+            .unwrap()
+    );
+    let mut mixed: Vec<&str> = tagged.iter().map(String::as_str).collect();
+    mixed.extend(keys[..50].iter().map(String::as_str));
+    let got: Vec<Option<usize>> = cache.get_many(mixed.iter().copied()).unwrap();
+    for (k, v) in mixed.iter().zip(got) {
+        let want = if k.starts_with('{') {
+            k.len()
+        } else {
+            keys.iter().position(|x| x == k).unwrap() * 7
+        };
+        assert_eq!(v, Some(want), "{k}");
+    }
+    assert_eq!(cache.delete_many(asked.iter().copied()).unwrap(), 600);
+    assert_eq!(cache.delete_many(mixed.iter().copied()).unwrap(), 20);
+    let got: Vec<Option<u64>> = cache.get_many(asked.iter().copied()).unwrap();
+    assert!(got.iter().all(Option::is_none));
+    assert_eq!(
+        cache.get_many::<u64, _, _>(Vec::<&str>::new()).unwrap(),
+        vec![]
+    );
+
+    // Decorated calls (leases included), invalidation and batches.
+    let calls = AtomicU32::new(0);
+    for x in 0..50 {
+        assert_eq!(square(&cache, &calls, x), x * x);
+    }
+    for x in 0..50 {
+        assert_eq!(square(&cache, &calls, x), x * x);
+    }
+    assert_eq!(calls.load(SeqCst), 50, "the second round hits");
+    assert!(common::invalidate_square(&cache, &calls, 3));
+    assert_eq!(square(&cache, &calls, 3), 9);
+    assert_eq!(calls.load(SeqCst), 51);
+    let batch = cache.batch();
+    let promises: Vec<_> = (40..80)
+        .map(|x| common::batch_square(&batch, &cache, &calls, x))
+        .collect();
+    batch.run();
+    for (x, p) in (40..80).zip(promises) {
+        assert_eq!(p.into_value().unwrap(), x * x);
+    }
+    assert_eq!(calls.load(SeqCst), 51 + 30, "40..50 were cached");
+    let stats = cache.stats();
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    assert!(stats.hits >= 60, "{stats:?}");
+
+    // Leases of keys with hash tags and braces stay in their key's slot:
+    // a leased store (one EVAL on both keys) succeeds.
+    for key in ["{t}lease", "a}b", "x{y}z", "}{"] {
+        let calls = AtomicU32::new(0);
+        let cache = cache_on(&cluster, key);
+        assert_eq!(square(&cache, &calls, 11), 121);
+        assert_eq!(square(&cache, &calls, 11), 121);
+        assert_eq!(calls.load(SeqCst), 1, "namespace {key:?}: stored, then hit");
+        assert_eq!(cache.stats().errors, 0, "namespace {key:?}");
+    }
+
+    // The async face, on the same cluster.
+    let rt = runtime();
+    rt.block_on(async {
+        let cache = async_cache_on(&cluster, "a:");
+        assert!(cache.set("one", &1, None).await.unwrap());
+        assert_eq!(cache.get::<i32>("one").await.unwrap(), Some(1));
+        assert!(cache.set_many(items.clone(), None).await.unwrap());
+        let got: Vec<Option<u64>> = cache.get_many(asked.iter().copied()).await.unwrap();
+        for (key, value) in asked.iter().zip(&got) {
+            let want = keys.iter().position(|k| k == key).map(|i| i as u64 * 7);
+            assert_eq!(*value, want, "{key}");
+        }
+        assert_eq!(on_node(&cluster, "a:k5"), "35");
+        assert_eq!(cache.delete_many(asked.iter().copied()).await.unwrap(), 600);
+        assert!(cache.delete("one").await.unwrap());
+        let calls = AtomicU32::new(0);
+        for _ in 0..2 {
+            for x in 0..30 {
+                assert_eq!(cube(&cache, &calls, x).await, x * x * x);
+            }
+        }
+        assert_eq!(calls.load(SeqCst), 30);
+        assert!(common::invalidate_cube(&cache, &calls, 2).await);
+        assert_eq!(cube(&cache, &calls, 2).await, 8);
+        assert_eq!(calls.load(SeqCst), 31);
+        cache.ping().await.unwrap();
+        assert_eq!(cache.stats().errors, 0);
+    });
+}
+
+#[test]
+fn a_password_is_used_on_every_node_and_never_shown() {
+    let cluster = RedisCluster::builder()
+        .primaries(2)
+        .replicas(0)
+        .password("s3cret-pw")
+        .start();
+    let cache = cache_on(&cluster, "");
+    let keys: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    assert!(
+        cache
+            .set_many(keys.iter().map(|k| (k.as_str(), k.as_str())), None)
+            .unwrap()
+    );
+    let got: Vec<Option<String>> = cache.get_many(keys.iter()).unwrap();
+    assert_eq!(got, keys.iter().cloned().map(Some).collect::<Vec<_>>());
+
+    let wrong: Vec<String> = cluster
+        .seed_urls()
+        .iter()
+        .map(|u| u.replace("s3cret-pw", "wrong-pw"))
+        .collect();
+    let cache = Cache::builder()
+        .redis_cluster(&wrong)
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let err = cache.get::<String>("p1").unwrap_err().to_string();
+    assert!(err.contains("127.0.0.1:"), "names a node: {err}");
+    assert!(
+        !err.contains("wrong-pw") && !err.contains("s3cret"),
+        "{err}"
+    );
+    assert!(!format!("{cache:?}").contains("wrong-pw"));
+    // A password given to the builder applies to every node.
+    let no_password: Vec<String> = cluster
+        .seed_urls()
+        .iter()
+        .map(|u| u.replace(":s3cret-pw@", ""))
+        .collect();
+    let cache = Cache::builder()
+        .redis_cluster(&no_password)
+        .password("s3cret-pw")
+        .build()
+        .unwrap();
+    assert_eq!(cache.get::<String>("p7").unwrap().as_deref(), Some("p7"));
+}
+
+#[test]
+fn bad_combinations_are_clear_errors() {
+    let err = |b: rc::CacheBuilder| b.build().unwrap_err().to_string();
+    let seeds = ["redis://127.0.0.1:7000"];
+    let e = err(Cache::builder().redis_cluster(seeds).url("redis://h"));
+    assert!(e.contains("redis_cluster") && e.contains("url"), "{e}");
+    let e = err(Cache::builder().redis_cluster(seeds).sentinel("m", seeds));
+    assert!(e.contains("not both"), "{e}");
+    let e = err(Cache::builder().redis_cluster(Vec::<String>::new()));
+    assert!(e.contains("at least one"), "{e}");
+    let e = err(Cache::builder().redis_cluster(["redis://127.0.0.1:7000/3"]));
+    assert!(e.contains("db 3"), "{e}");
+    let e = err(Cache::builder().redis_cluster(["redis://:pw@h:0"]));
+    assert!(e.contains("port") && !e.contains(":pw@"), "{e}");
+    let e = err(Cache::builder().redis_cluster(["redis+unix:///tmp/s.sock"]));
+    assert!(e.contains("unix socket"), "{e}");
+    let e = err(Cache::builder().sentinel("", ["redis://h:26379"]));
+    assert!(e.contains("master name"), "{e}");
+    let e = err(Cache::builder().sentinel("m", ["redis://h:26379"]).port(1));
+    assert!(e.contains("sentinel") && e.contains("port"), "{e}");
+}
+
+#[test]
+fn unreachable_seeds_fail_open_and_name_the_seeds() {
+    let free = RedisServer::start();
+    let url = free.url();
+    drop(free); // nothing listens there now
+    let cache = Cache::builder()
+        .redis_cluster([url.as_str()])
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let err = cache.get::<u64>("k").unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains("Redis Cluster"), "{err}");
+    let calls = AtomicU32::new(0);
+    assert_eq!(square(&cache, &calls, 4), 16, "decorated calls fail open");
+}
+
+#[test]
+fn slot_migrations_under_traffic_cause_no_caller_visible_error() {
+    let cluster = RedisCluster::start(2, 0);
+    let cache = cache_on(&cluster, "");
+    let keys: Vec<String> = (0..64).map(|i| format!("{{m}}{i}")).collect();
+    let slot = RedisCluster::key_slot("{m}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let written: Vec<(String, u64)> = keys.iter().cloned().zip(1..).collect();
+    assert!(cache.set_many(written.clone(), None).unwrap());
+    let traffic = {
+        let (cache, stop, written) = (cache.clone(), Arc::clone(&stop), written.clone());
+        thread::spawn(move || {
+            let (mut rounds, calls) = (0u64, AtomicU32::new(0));
+            while !stop.load(SeqCst) {
+                let got: Vec<Option<u64>> = cache.get_many(written.iter().map(|(k, _)| k)).unwrap();
+                for ((k, v), g) in written.iter().zip(got) {
+                    assert_eq!(g, Some(*v), "{k}");
+                }
+                let (k, v) = &written[(rounds % 64) as usize];
+                assert!(cache.set(k, v, None).unwrap());
+                assert_eq!(cache.get::<u64>(k).unwrap(), Some(*v));
+                let x = 1000 + rounds % 16;
+                assert_eq!(square(&cache, &calls, x), x * x);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    for round in 0..4 {
+        let to = 1 - cluster.primary_for_slot(slot);
+        cluster.migrate_slot(slot, to);
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(cluster.primary_for_slot(slot), to, "round {round}");
+    }
+    stop.store(true, SeqCst);
+    let rounds = traffic.join().expect("no caller-visible error");
+    assert!(rounds > 0);
+    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+}
+
+/// A slot half migrated for longer than rc's retries last: keys still on the
+/// old owner are read there, new and moved ones through `ASK` redirections
+/// (sync and async).
+#[test]
+fn a_long_slot_migration_is_served_through_ask_redirections() {
+    let cluster = RedisCluster::start(2, 0);
+    let cache = cache_on(&cluster, "");
+    let rt = runtime();
+    let async_cache = async_cache_on(&cluster, "");
+    let keys: Vec<String> = (0..40).map(|i| format!("{{a}}{i}")).collect();
+    let mut truth: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for (i, k) in keys[..20].iter().enumerate() {
+        truth.insert(k.clone(), i as u64);
+    }
+    assert!(cache.set_many(truth.clone(), None).unwrap());
+    let slot = RedisCluster::key_slot("{a}");
+    let to = 1 - cluster.primary_for_slot(slot);
+    cluster.begin_slot_migration(slot, to);
+    let started = Instant::now();
+    let mut round = 0u64;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let k = &keys[20 + (round % 20) as usize];
+        assert!(
+            cache.set(k, &round, None).unwrap(),
+            "a new key goes to the importing node"
+        );
+        truth.insert(k.clone(), round);
+        assert_eq!(cache.get::<u64>(k).unwrap(), Some(round));
+        let got: Vec<Option<u64>> = cache.get_many(&keys).unwrap();
+        for (k, v) in keys.iter().zip(got) {
+            assert_eq!(v, truth.get(k).copied(), "{k}");
+        }
+        // The async face, through the same redirections.
+        let k = &keys[20 + ((round + 7) % 20) as usize];
+        rt.block_on(async {
+            assert!(async_cache.set(k, &round, None).await.unwrap());
+            truth.insert(k.clone(), round);
+            let got: Vec<Option<u64>> = async_cache.get_many(&keys).await.unwrap();
+            for (k, v) in keys.iter().zip(got) {
+                assert_eq!(v, truth.get(k).copied(), "async {k}");
+            }
+        });
+        round += 1;
+    }
+    assert_eq!(async_cache.stats().errors, 0, "{:?}", async_cache.stats());
+    cluster.finish_slot_migration(slot, to);
+    let got: Vec<Option<u64>> = cache.get_many(&keys).unwrap();
+    for (k, v) in keys.iter().zip(got) {
+        assert_eq!(v, truth.get(k).copied(), "{k}");
+        if let Some(want) = truth.get(k) {
+            assert_eq!(cluster.cli(to, &["GET", k]), want.to_string(), "{k} moved");
+        }
+    }
+    assert_eq!(cache.delete_many(&keys).unwrap(), truth.len() as u64);
+    assert!(round > 2, "{round} rounds");
+    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+}
+
+/// Waits (bounded) until `check` holds.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A primary that joins the cluster and takes a slot is found through the
+/// `MOVED` its old owner answers: no rebuild of the cache.
+#[test]
+fn a_node_added_to_the_cluster_is_used_without_a_rebuild() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cache_on(&cluster, "");
+    // (built now: the harness cannot list a cluster with a node it does not know)
+    let tagged = cache_on(&cluster, "{added}");
+    let key = "{added}k";
+    assert!(cache.set(key, &1u64, None).unwrap());
+    let slot = RedisCluster::key_slot(key);
+    let from = cluster.primary_for_slot(slot);
+    // A fourth node, met by the others (the harness does not know it).
+    let bus = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let extra = RedisServer::builder()
+        .config("cluster-enabled", "yes")
+        .config("cluster-port", &bus)
+        .config("cluster-node-timeout", "2000")
+        .start();
+    let port = extra.port().unwrap().to_string();
+    assert_eq!(
+        cluster.cli(0, &["CLUSTER", "MEET", "127.0.0.1", &port, &bus]),
+        "OK"
+    );
+    let new_id = extra.cli(&["CLUSTER", "MYID"]);
+    wait_for("every node to know the new one, and it the slots", || {
+        (0..3).all(|n| cluster.cli(n, &["CLUSTER", "NODES"]).contains(&new_id))
+            && extra.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    });
+    // It takes the key's slot, key included.
+    let slot = slot.to_string();
+    let ok = |reply: String| assert_eq!(reply, "OK");
+    ok(extra.cli(&[
+        "CLUSTER",
+        "SETSLOT",
+        &slot,
+        "IMPORTING",
+        cluster.node_id(from),
+    ]));
+    ok(cluster.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &new_id]));
+    ok(cluster.cli(
+        from,
+        &["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", key],
+    ));
+    ok(extra.cli(&["CLUSTER", "SETSLOT", &slot, "NODE", &new_id]));
+    for n in 0..3 {
+        ok(cluster.cli(n, &["CLUSTER", "SETSLOT", &slot, "NODE", &new_id]));
+    }
+    assert_eq!(
+        cache.get::<u64>(key).unwrap(),
+        Some(1),
+        "read on the new node"
+    );
+    assert!(cache.set(key, &2u64, None).unwrap());
+    assert_eq!(extra.cli(&["GET", key]), "2", "written on the new node");
+    let calls = AtomicU32::new(0);
+    let cache = tagged;
+    assert_eq!(square(&cache, &calls, 9), 81);
+    assert_eq!(square(&cache, &calls, 9), 81);
+    assert_eq!(
+        calls.load(SeqCst),
+        1,
+        "stored (leased) on the new node, then hit"
+    );
+    assert_eq!(cache.stats().errors, 0);
+}
+
+/// Kills a primary under decorated traffic and measures how long its keys
+/// go unserved: fail-open calls keep answering with right values, and hits
+/// come back once the replica is promoted.
+#[test]
+fn a_killed_primary_is_failed_over_without_a_wrong_value() {
+    let cluster = RedisCluster::start(3, 1);
+    let cache = cache_on(&cluster, "f:");
+    let calls = AtomicU32::new(0);
+    // Warm every key, then wait until the replicas have them.
+    let xs: Vec<u64> = (0..200).collect();
+    for &x in &xs {
+        assert_eq!(square(&cache, &calls, x), x * x);
+    }
+    thread::sleep(Duration::from_millis(300));
+    let victim = 0;
+    let killed = Instant::now();
+    cluster.kill(victim);
+    thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            cluster.wait_for_failover(victim);
+            Instant::now()
+        });
+        let mut first_hit_after_kill = None;
+        let mut rounds = 0u32;
+        let limit = killed + cluster.node_timeout() * 5 + Duration::from_secs(20);
+        while Instant::now() < limit {
+            let before = calls.load(SeqCst);
+            for &x in &xs {
+                assert_eq!(square(&cache, &calls, x), x * x, "never a wrong value");
+            }
+            rounds += 1;
+            if calls.load(SeqCst) == before && first_hit_after_kill.is_none() {
+                first_hit_after_kill = Some(Instant::now());
+            }
+            if first_hit_after_kill.is_some() && waiter.is_finished() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        let promoted = waiter.join().unwrap();
+        let back = first_hit_after_kill.expect("every key hits again");
+        eprintln!(
+            "cluster failover: promoted {:?} after the kill; all hits again {:?} after the kill \
+             ({:?} after the promotion); {rounds} rounds of {} calls",
+            promoted - killed,
+            back - killed,
+            back.saturating_duration_since(promoted),
+            xs.len()
+        );
+        assert!(
+            back <= promoted + cluster.node_timeout() + Duration::from_secs(2),
+            "hits again within node timeout + 2 s of the promotion"
+        );
+    });
+    assert!(
+        cache.stats().errors > 0,
+        "the outage was felt (and failed open)"
+    );
+}
+
+#[test]
+fn a_killed_primary_is_failed_over_async() {
+    // Three primaries: a failover needs a majority of them to vote.
+    let cluster = RedisCluster::start(3, 1);
+    let rt = runtime();
+    let cache = async_cache_on(&cluster, "fa:");
+    let calls = AtomicU32::new(0);
+    let xs: Vec<u64> = (0..100).collect();
+    rt.block_on(async {
+        for &x in &xs {
+            assert_eq!(cube(&cache, &calls, x).await, x * x * x);
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    cluster.kill(1);
+    thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            cluster.wait_for_failover(1);
+            Instant::now()
+        });
+        let back = rt.block_on(async {
+            let limit = killed + cluster.node_timeout() * 5 + Duration::from_secs(20);
+            while Instant::now() < limit {
+                let before = calls.load(SeqCst);
+                for &x in &xs {
+                    assert_eq!(cube(&cache, &calls, x).await, x * x * x);
+                }
+                if calls.load(SeqCst) == before && waiter.is_finished() {
+                    return Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            None
+        });
+        let promoted = waiter.join().unwrap();
+        let back = back.expect("every key hits again");
+        eprintln!(
+            "cluster failover (async): promoted {:?} after the kill; all hits again {:?} after the kill",
+            promoted - killed,
+            back - killed,
+        );
+        assert!(back <= promoted + cluster.node_timeout() + Duration::from_secs(2));
+    });
+}
