@@ -11,6 +11,10 @@ pub use rc_core::{
     HostConfig, JsonSerializer, MemoryBackend, NullBackend, Promise, Result, Secret, Serializer,
     SetItem, SslOptions, Stats, Timeouts, erased_serde, redis,
 };
+// The single-server stores and their health, for apps that build a cache on
+// their own backend (`CacheOptions::build_async`) and watch the server.
+pub use rc_core::{AsyncRedisBackend, Health, RedisBackend};
+pub use rc_core::metrics;
 
 /// Caches a function's results; see the [crate documentation](crate#caching-function-results).
 pub use rc_macros::cache;
