@@ -186,10 +186,9 @@ pub fn stats_page(v: &StatsView<'_>) -> String {
     }
     let body = format!(
         "<h1>Cache stats</h1>\n<h2>Last minutes</h2>\n{chart}\n\
-         <h2>Since start</h2>\n<table class=\"totals\">\n\
-         <tr><th>hits</th><th>misses</th><th>hit ratio</th><th>errors</th><th>sets</th><th>decode errors</th></tr>\n\
-         <tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{ratio}</td>\
-         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n</table>\n\
+         <h2>Since start</h2>\n<div class=\"tiles\">\
+         <div><b>{}</b>hits</div><div><b>{}</b>misses</div><div><b>{ratio}</b>hit ratio</div>\
+         <div><b>{}</b>errors</div><div><b>{}</b>stored</div><div><b>{}</b>undecodable</div></div>\n\
          <h2>Servers</h2>\n<table class=\"servers\">\n<tr><th>role</th><th>address</th><th>state</th><th></th></tr>\n\
          {servers}</table>\n\
          <p class=\"meta\">Also as <a href=\"/stats.json\">JSON</a> and, per cached function, \
