@@ -13,8 +13,8 @@ pub use rc_core::{
 };
 // The single-server stores and their health, for apps that build a cache on
 // their own backend (`CacheOptions::build_async`) and watch the server.
-pub use rc_core::{AsyncRedisBackend, Health, RedisBackend};
 pub use rc_core::metrics;
+pub use rc_core::{AsyncRedisBackend, Health, RedisBackend};
 
 /// Caches a function's results; see the [crate documentation](crate#caching-function-results).
 pub use rc_macros::cache;

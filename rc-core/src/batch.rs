@@ -7,9 +7,9 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::__private::Options;
 use crate::backend::{BoxFuture, SetItem};
 use crate::core::{Blocking, Core, Io, NonBlocking, lease_token, now};
-use crate::__private::Options;
 use crate::front::Front;
 use crate::metrics::{self, Read};
 use crate::promise::Promise;
@@ -209,7 +209,8 @@ impl<'a, I: Batching> Recorder<'a, I> {
     /// bodies), stores them with one write and resolves every promise. Fails
     /// open: if the cache is unreachable, every call is computed and nothing stored.
     async fn run(self) {
-        let (mut keys, calls, functions) = self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (mut keys, calls, functions) =
+            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
         if calls.is_empty() {
             return;
         }

@@ -38,7 +38,11 @@ pub(crate) enum Read {
 /// How a read that gave no value counts: a failed read is an error, any
 /// other (nothing stored, undecodable bytes) a miss.
 pub(crate) fn outcome<T, E>(read: &Result<T, E>) -> Read {
-    if read.is_err() { Read::Error } else { Read::Miss }
+    if read.is_err() {
+        Read::Error
+    } else {
+        Read::Miss
+    }
 }
 
 /// Counts `read` for `function` (a no-op without the feature).
