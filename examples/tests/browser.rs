@@ -160,17 +160,22 @@ impl Browser {
         Ok(out)
     }
 
+    /// Clicks what `css` finds and waits for the page it leads to.
     async fn click(&self, css: &str) -> Res {
-        Ok(self.client.find(Locator::Css(css)).await?.click().await?)
+        let from = self.url().await?;
+        self.client.find(Locator::Css(css)).await?.click().await?;
+        self.left(&from).await
     }
 
+    /// Follows the link reading `text` and waits for its page.
     async fn click_link(&self, text: &str) -> Res {
-        Ok(self
-            .client
+        let from = self.url().await?;
+        self.client
             .find(Locator::LinkText(text))
             .await?
             .click()
-            .await?)
+            .await?;
+        self.left(&from).await
     }
 
     /// Replaces the text of the field `css` with `value`, as typed.
@@ -191,22 +196,30 @@ impl Browser {
         Ok(self.client.current_url().await?.path().to_owned())
     }
 
+    async fn url(&self) -> Res<String> {
+        Ok(self.client.current_url().await?.to_string())
+    }
+
     async fn shot(&self, name: &str) -> Res {
         let png = self.client.screenshot().await?;
         std::fs::write(self.shots.join(format!("{name}.png")), png)?;
         Ok(())
     }
 
-    /// Waits (bounded) until the page's path is not `from` any more.
-    async fn left(&self, from: &str) -> Res<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// Waits (bounded) until the browser left the page at `from` (a full
+    /// URL: a form posted back to its own URL counts) and loaded the next.
+    async fn left(&self, from: &str) -> Res {
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let path = self.path().await?;
-            if path != from {
-                return Ok(path);
+            let ready = self
+                .client
+                .execute("return document.readyState", vec![])
+                .await?;
+            if self.url().await? != from && ready == "complete" {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("still on {from} after 10 s").into());
+                return Err(format!("still on {from} (or loading) after 20 s").into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -300,9 +313,15 @@ async fn scenario(b: &Browser, blog: &RunningBlog) -> Res {
 
     // Delete (confirming the browser's question): gone from the list.
     b.click_link("Hello again, edited").await?;
-    b.click("button.danger").await?;
+    let from = b.url().await?;
+    b.client
+        .find(Locator::Css("button.danger"))
+        .await?
+        .click()
+        .await?;
     b.client.accept_alert().await?;
-    assert_eq!(b.left(&post_path).await?, "/");
+    b.left(&from).await?;
+    assert_eq!(b.path().await?, "/");
     b.goto("/?page=2").await?;
     let second_page = b.texts(".posts li a").await?;
     assert_eq!(second_page, [evil]);

@@ -63,10 +63,13 @@ fn ensure_tools(needed: &[(&str, &str)]) -> Result {
             ));
         }
     }
-    println!(
-        "installed: {list}; note: the redis package may also start a system redis on port 6379; \
-         the tests never use it, each starts its own server on a free port or socket"
-    );
+    println!("installed: {list}");
+    if missing.contains(&"redis-server") {
+        println!(
+            "note: the redis package may also start a system redis on port 6379; the tests \
+             never use it, each starts its own server on a free port or socket"
+        );
+    }
     Ok(())
 }
 
