@@ -12,6 +12,10 @@ pub use rc_core::{
     SentinelConfig, Serializer, ServerLink, SetItem, SslOptions, Stats, Timeouts, WithTtl,
     erased_serde, redis,
 };
+// The single-server stores and their health, for apps that build a cache on
+// their own backend (`CacheOptions::build_async`) and watch the server.
+pub use rc_core::metrics;
+pub use rc_core::{AsyncRedisBackend, Health, RedisBackend};
 
 /// Caches a function's results; see the [crate documentation](crate#caching-function-results).
 pub use rc_macros::cache;

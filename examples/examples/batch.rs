@@ -16,6 +16,7 @@ fn cached_func(param: u32) -> u32 {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
     let cache = Cache::builder()
         .url(&url)

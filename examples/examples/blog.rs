@@ -1,20 +1,35 @@
 //! The rc tutorial: a blog whose pages are cached in Redis.
 //!
-//! Run it from the repository root with `cargo run --example blog` and open
-//! the address it prints. The app (database, model, caching, pages) is in
-//! `examples/src/blog.rs`; this file only chooses where things are:
+//! Run it from the repository root with `cargo run --release --example blog`
+//! and open the address it prints. The app (database, model, caching, pages)
+//! is in `examples/src/blog/`; this file only chooses where things are:
 //!
 //! - `REDIS_URL`: the Redis to cache in (default `redis://127.0.0.1:6379`).
-//!   When it does not answer, the blog caches in its own memory and says so.
+//!   When nothing answers there, the blog starts a private `redis-server` for
+//!   the run if one is installed, else caches in its own memory until that
+//!   Redis answers. A Redis that refuses it (password, db) stops it with an error.
 //! - `PORT`: the port to serve on, on 127.0.0.1 (default 3000).
 //! - `BLOG_DB`: an SQLite file to keep the posts in (default: in memory, so
 //!   they are gone when the program stops, as in the Python tutorial).
+//! - `RUST_LOG`: what to log (default `info`).
+
+use std::process::ExitCode;
 
 use examples::blog::{self, Blog, Db};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let redis_url = examples::redis_url();
+async fn main() -> ExitCode {
+    examples::init_logs();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("blog: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
@@ -22,29 +37,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
     let db = Db::open(std::env::var("BLOG_DB").ok().as_deref())?;
-
-    // Every key of this blog starts with a namespace tied to its database
-    // (see `Db::cache_namespace`), so several blogs can share one Redis.
-    let options = rc::CacheOptions::new().namespace(db.cache_namespace());
-    let (cache, notice) = blog::connect_cache(&redis_url, options).await;
-    match notice {
-        Some(notice) => println!("{notice}"),
-        // `address()` shows host, port and db, never the password.
-        None => println!(
-            "caching in Redis at {}",
-            rc::HostConfig::from_url(&redis_url)?.address()
-        ),
-    }
-
+    let blog = Blog::connect(db, &examples::redis_url(), true).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| {
             format!("cannot listen on 127.0.0.1:{port} ({e}); choose another with PORT=...")
         })?;
-    println!(
-        "blog running: open http://{}/ (Ctrl-C to stop)",
+    tracing::info!(
+        "blog: running at http://{}/ (Ctrl-C to stop)",
         listener.local_addr()?
     );
-    axum::serve(listener, blog::app(Blog::new(db, cache))).await?;
+    // On Ctrl-C or SIGTERM the server stops, and so does a private
+    // redis-server, when the blog (holding it) is dropped.
+    axum::serve(listener, blog::app(blog))
+        .with_graceful_shutdown(stopped())
+        .await?;
+    tracing::info!("blog: stopped");
     Ok(())
+}
+
+/// Resolves on Ctrl-C (or SIGTERM, on unix).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }

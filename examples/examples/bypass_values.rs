@@ -19,6 +19,7 @@ fn find_user(id: u32) -> Option<String> {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
     // Values are compared by their encoded bytes, so `None::<()>` matches the
     // `None` of any `Option`. Several calls to `bypass_values` add up.

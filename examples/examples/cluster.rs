@@ -30,6 +30,7 @@ fn profile(user_id: u32) -> String {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let hosts = hosts()?;
     const NAMESPACE: &str = "rc-example:cluster:";
 

@@ -58,6 +58,7 @@ fn layout(n: usize, consistent: bool) -> Result<ClusterBackend, rc::Error> {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     // 1. A router of your own, on real servers.
     const NAMESPACE: &str = "rc-example:router:";
     let (users_host, misc_host) = two_hosts()?;

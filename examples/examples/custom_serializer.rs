@@ -42,6 +42,7 @@ impl Serializer for TaggedJson {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
     let builder = Cache::builder()
         .url(&url)

@@ -69,6 +69,7 @@ async fn square(n: u64) -> u64 {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
     // Functions without `cache = ..` use the installed default cache. The
     // namespace keeps this example's keys apart from anything else in Redis.

@@ -19,6 +19,7 @@ fn now_playing() -> String {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
 
     // The default expiry applies to every write that gives none; rc's

@@ -24,6 +24,7 @@ fn render(page: &str) -> String {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
     let cache = Cache::builder()
         .url(&url)

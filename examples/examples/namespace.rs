@@ -7,6 +7,7 @@
 use rc::Cache;
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
 
     // The namespace is prepended as is: include a separator if you want one.

@@ -6,6 +6,7 @@
 use rc::Cache;
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     let url = examples::redis_url();
     // Building a cache does not connect: the first call does.
     let cache = Cache::open(&url)?;

@@ -42,6 +42,7 @@ impl Catalog {
 }
 
 fn main() -> Result<(), rc::Error> {
+    examples::init_logs();
     // NullCache: writes "succeed", reads always miss.
     let null = NullCache::new();
     assert!(null.set("k", &1, None)?);

@@ -85,6 +85,8 @@ fn warn_uncached() {
 pub struct Options {
     pub(crate) expire: Option<Duration>,
     pub(crate) single_flight: bool,
+    /// The function's path, the `function` label of its metrics.
+    pub(crate) function: &'static str,
 }
 
 impl Default for Options {
@@ -99,7 +101,14 @@ impl Options {
         Options {
             expire: None,
             single_flight: true,
+            function: "",
         }
+    }
+
+    /// The function's path (`module_path!()::name`), for its metrics.
+    pub const fn function(mut self, path: &'static str) -> Self {
+        self.function = path;
+        self
     }
 
     /// `single_flight = false`: concurrent misses of one key each compute.
@@ -283,7 +292,7 @@ impl<K: Kind> Entry<K> {
         K::Cached: Cacheable + 'a,
         K::Ret: 'a,
     {
-        batch.record(key, opts.expire, body, K::wrap, K::peek)
+        batch.record(key, opts, body, K::wrap, K::peek)
     }
 
     /// Records a decorated async call in an async batch.
@@ -298,7 +307,7 @@ impl<K: Kind> Entry<K> {
         K::Cached: Cacheable + Send + Sync + 'a,
         K::Ret: Send + Sync + 'a,
     {
-        batch.record(key, opts.expire, body, K::wrap, K::peek)
+        batch.record(key, opts, body, K::wrap, K::peek)
     }
 }
 

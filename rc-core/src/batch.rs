@@ -2,15 +2,16 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::__private::Options;
 use crate::backend::{BoxFuture, SetItem};
 use crate::core::{Blocking, Core, Io, NonBlocking, lease_token, now};
 use crate::front::Front;
+use crate::metrics::{self, Read};
 use crate::promise::Promise;
 
 /// Decorated calls recorded for one round trip (from [`Cache::batch`](crate::Cache::batch)).
@@ -35,14 +36,19 @@ struct Recorder<'a, I: Batching> {
     calls: Mutex<Recorded<'a, I>>,
 }
 
-/// Full keys and the calls recorded under them, in order.
-type Recorded<'a, I> = (Vec<String>, Vec<Box<<I as Batching>::Call<'a>>>);
+/// Full keys, the calls recorded under them and their functions' paths
+/// (for metrics), in order.
+type Recorded<'a, I> = (
+    Vec<String>,
+    Vec<Box<<I as Batching>::Call<'a>>>,
+    Vec<&'static str>,
+);
 
 /// A typed call: `R` is what the function returns, `T` what is cached
 /// (`R` itself, or the `Ok` of a `Result`); the body is a future (a sync
 /// body is wrapped in one that is ready when polled).
 struct Call<T, R, F> {
-    expire: Option<Duration>,
+    opts: Options,
     promise: Promise<R>,
     body: F,
     wrap: fn(T) -> R,
@@ -67,8 +73,8 @@ where
 
     /// Runs the body, resolves the promise and returns what to store.
     async fn compute(self, front: &Front, key: String) -> Option<SetItem> {
-        let result = self.body.await;
-        let item = front.store_item(key, (self.peek)(&result), self.expire);
+        let result = metrics::timed(self.opts.function, self.body).await;
+        let item = front.store_item(key, (self.peek)(&result), self.opts.expire);
         self.promise.resolve(result);
         item
     }
@@ -161,7 +167,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
     fn new(core: Arc<Core<I>>) -> Self {
         Recorder {
             core,
-            calls: Mutex::new((Vec::new(), Vec::new())),
+            calls: Mutex::new((Vec::new(), Vec::new(), Vec::new())),
         }
     }
 
@@ -173,7 +179,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
     fn push<T, R, F>(
         &self,
         key: String,
-        expire: Option<Duration>,
+        opts: Options,
         body: F,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
@@ -181,7 +187,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
     ) -> Promise<R> {
         let promise = Promise::new();
         let call = Call {
-            expire,
+            opts,
             promise: promise.handle(),
             body,
             wrap,
@@ -191,6 +197,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
         let mut rec = self.lock();
         rec.0.push(key);
         rec.1.push(erase(call));
+        rec.2.push(opts.function);
         promise
     }
 
@@ -202,7 +209,8 @@ impl<'a, I: Batching> Recorder<'a, I> {
     /// bodies), stores them with one write and resolves every promise. Fails
     /// open: if the cache is unreachable, every call is computed and nothing stored.
     async fn run(self) {
-        let (mut keys, calls) = self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (mut keys, calls, functions) =
+            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
         if calls.is_empty() {
             return;
         }
@@ -214,10 +222,15 @@ impl<'a, I: Batching> Recorder<'a, I> {
         };
         // Misses, and whether their server answered (a lease is then taken).
         let mut misses = Vec::new();
-        for ((call, key), read) in calls.into_iter().zip(keys.iter_mut()).zip(reads) {
+        let calls = calls.into_iter().zip(keys.iter_mut()).zip(functions);
+        for (((call, key), function), read) in calls.zip(reads) {
             let reachable = !matches!(&read, Err(e) if e.is_unavailable());
+            let outcome = metrics::outcome(&read);
             match read {
-                Ok(Some(bytes)) if I::hit(&call, front, key, &bytes) => continue,
+                Ok(Some(bytes)) if I::hit(&call, front, key, &bytes) => {
+                    metrics::read(function, Read::Hit);
+                    continue;
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => front.missed(),
                 Err(e) => {
@@ -225,6 +238,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
                     front.missed();
                 }
             }
+            metrics::read(function, outcome);
             misses.push((call, std::mem::take(key), reachable));
         }
         if misses.is_empty() {
@@ -274,7 +288,7 @@ impl<'a> Batch<'a> {
     pub(crate) fn record<T, R>(
         &self,
         key: String,
-        expire: Option<Duration>,
+        opts: Options,
         body: impl FnOnce() -> R + 'a,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
@@ -285,7 +299,7 @@ impl<'a> Batch<'a> {
     {
         let body = async { body() };
         self.0
-            .push(key, expire, body, wrap, peek, |c| Box::new(c) as _)
+            .push(key, opts, body, wrap, peek, |c| Box::new(c) as _)
     }
 
     /// How many calls are recorded.
@@ -315,7 +329,7 @@ impl<'a> AsyncBatch<'a> {
     pub(crate) fn record<T, R>(
         &self,
         key: String,
-        expire: Option<Duration>,
+        opts: Options,
         body: impl Future<Output = R> + Send + 'a,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
@@ -325,7 +339,7 @@ impl<'a> AsyncBatch<'a> {
         R: Send + Sync + 'a,
     {
         self.0
-            .push(key, expire, body, wrap, peek, |c| Box::new(c) as _)
+            .push(key, opts, body, wrap, peek, |c| Box::new(c) as _)
     }
 
     /// How many calls are recorded.

@@ -20,6 +20,7 @@ use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 use crate::error::Result;
 use crate::flight::{Flight, Flights, Outcome, Role};
 use crate::front::Front;
+use crate::metrics::{self, Read};
 
 /// The byte-store verbs the core awaits, for one face: [`Blocking`] returns
 /// ready futures from a blocking [`Backend`], [`NonBlocking`] the
@@ -395,9 +396,12 @@ impl<I: Io> Core<I> {
         let key = f.full_key_owned(key);
         let read = I::read(&self.backend, &key).await;
         let reachable = !matches!(&read, Err(e) if e.is_unavailable());
+        let outcome = metrics::outcome(&read);
         if let Some(v) = f.decode_cached::<T>(&key, read) {
+            metrics::read(opts.function, Read::Hit);
             return wrap(v);
         }
+        metrics::read(opts.function, outcome);
         let leader = match opts.single_flight.then(|| self.flights.join(&key)) {
             Some(Role::Follower(flight)) => {
                 let shared = I::wait_flight(&flight, LEASE_TTL).await;
@@ -411,7 +415,7 @@ impl<I: Io> Core<I> {
         };
         let token = lease_token();
         let leased = reachable && self.lease(&[&key], &token).await[0];
-        let result = body.await;
+        let result = metrics::timed(opts.function, body).await;
         let item = f.store_item(key.clone(), peek(&result), opts.expire);
         if let Some(leader) = leader {
             leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));

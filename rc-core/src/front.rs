@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::SetItem;
 use crate::error::{Error, Result};
+use crate::log_limit::LogLimit;
 use crate::serializer::Codec;
 use crate::stats::Counters;
 
@@ -196,7 +197,11 @@ impl Front {
             }
             Err(e) => {
                 Counters::add(&self.counters.decode_errors, 1);
-                tracing::warn!(error = %e, "rc: cached bytes do not decode; recomputing");
+                static LIMIT: LogLimit = LogLimit::new(Duration::from_secs(10));
+                if let Some(held_back) = LIMIT.allow() {
+                    tracing::warn!(error = %e, similar_errors_not_logged = held_back,
+                        "rc: cached bytes do not decode; recomputing");
+                }
                 self.missed();
                 None
             }
@@ -231,15 +236,22 @@ impl Front {
         }
     }
 
-    /// Counts and logs an error a decorated call or batch swallowed.
+    /// Counts and logs an error a decorated call or batch swallowed: at most
+    /// one `warn` line per 10 s per process, saying how many it stands for.
     pub fn failed_open(&self, e: &Error) {
+        static LIMIT: LogLimit = LogLimit::new(Duration::from_secs(10));
         Counters::add(&self.counters.errors, 1);
         match e {
-            // An outage is already logged once by the host's health; stay quiet per call.
+            // An outage is already logged by the host's health; stay quiet per call.
             Error::HostDown { .. } => {
                 tracing::debug!(error = %e, "rc: cache unavailable, running uncached")
             }
-            _ => tracing::warn!(error = %e, "rc: cache error, running uncached"),
+            _ => {
+                if let Some(held_back) = LIMIT.allow() {
+                    tracing::warn!(error = %e, similar_errors_not_logged = held_back,
+                        "rc: cache error, running uncached");
+                }
+            }
         }
     }
 

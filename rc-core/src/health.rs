@@ -32,8 +32,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 ///
 /// A connection the server drops under a fresh command is only suspect (see
 /// [`Health::suspect`]). While the server is up, a call reads one atomic.
-/// Logging is per transition and per failed probe (`warn` when marked down
-/// or still down after a probe, `info` when back), never per call.
+/// Logging is per transition (`warn` when marked down, `info` when back)
+/// and, during an outage, at its 2nd, 4th, 8th... failed probe, never per call.
 #[derive(Debug, Default)]
 pub struct Health {
     /// Fast path: false while the server is healthy, so a healthy call reads one atomic.
@@ -197,7 +197,12 @@ impl Health {
             if !self.failing.load(Ordering::Acquire) {
                 return;
             }
-            tracing::info!(after_failures = st.failures, "rc: redis server is back");
+            // The last error names the server (this type does not know its name).
+            tracing::info!(
+                after_failures = st.failures,
+                last_error = %st.last_error,
+                "rc: redis server is back"
+            );
             *st = DownState {
                 outage: st.outage,
                 ..DownState::default()
@@ -228,12 +233,16 @@ impl Health {
                 st.failures = st.failures.saturating_add(1);
                 st.retry_at = Some(Instant::now() + backoff(st.failures));
                 st.last_error = err.to_string();
-                tracing::warn!(
-                    error = %err,
-                    failures = st.failures,
-                    retry_in = ?backoff(st.failures),
-                    "rc: redis server still down after a probe"
-                );
+                // Probes come every 10 s at most: log the 2nd, 4th, 8th...
+                // failure, so a long outage adds a line ever more rarely.
+                if st.failures.is_power_of_two() {
+                    tracing::warn!(
+                        error = %err,
+                        failures = st.failures,
+                        retry_in = ?backoff(st.failures),
+                        "rc: redis server still down after a probe"
+                    );
+                }
             }
         }
     }

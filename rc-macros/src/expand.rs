@@ -355,6 +355,9 @@ impl Cached {
         if let Some(b) = &self.args.single_flight {
             opts.extend(quote!(.single_flight(#b)));
         }
+        // The Rust path, whatever `module`/`name` say of the key: it labels metrics.
+        let name = self.func.sig.ident.to_string();
+        opts.extend(quote!(.function(::core::concat!(::core::module_path!(), "::", #name))));
         opts
     }
 
@@ -829,7 +832,7 @@ mod tests {
             ":: rc :: __private :: KeyBuilder :: new (:: core :: option :: Option :: Some (\"v2\") , :: core :: module_path ! () , \"load\")",
             "key_arg (& * name)",
             "key_arg (& offset)",
-            ":: rc :: __private :: assert_cacheable ({ # [allow (unused_imports)] use :: rc :: __private :: { ReturnsResult as _ , ReturnsValue as _ } ; let __rc_returns = & :: rc :: __private :: Returns :: < Post > :: new () ; __rc_returns . kind () }) . call (__rc_cache . get () , __rc_key , :: rc :: __private :: Options :: new () . expire (3600) , move || -> Post { body (name , offset) })",
+            ":: rc :: __private :: assert_cacheable ({ # [allow (unused_imports)] use :: rc :: __private :: { ReturnsResult as _ , ReturnsValue as _ } ; let __rc_returns = & :: rc :: __private :: Returns :: < Post > :: new () ; __rc_returns . kind () }) . call (__rc_cache . get () , __rc_key , :: rc :: __private :: Options :: new () . expire (3600) . function (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"load\")) , move || -> Post { body (name , offset) })",
             "pub fn invalidate_load (name : & str , offset : u32) -> bool",
             ":: rc :: __private :: invalidate (__rc_cache . get () , __rc_key)",
             "pub fn try_invalidate_load (name : & str , offset : u32) -> :: rc :: Result < bool >",
@@ -848,14 +851,14 @@ mod tests {
             "key_arg (& * self)",
             "let __rc_cache : & :: rc :: AsyncCache = & self . cache ;",
             "Returns :: < Result < Vec < u8 > , E > > :: new ()",
-            ". call_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key , :: rc :: __private :: Options :: new () , async move {",
+            ". call_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key , :: rc :: __private :: Options :: new () . function (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"get\")) , async move {",
             "}) . await",
             "async fn invalidate_get (& self , id : u32) -> bool",
             ":: rc :: __private :: invalidate_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key) . await",
             "async fn try_invalidate_get (& self , id : u32) -> :: rc :: Result < bool >",
             ":: rc :: __private :: try_invalidate_async (:: core :: option :: Option :: Some (__rc_cache) , __rc_key) . await",
             "fn batch_get < '__rc > (& '__rc self , batch : & :: rc :: AsyncBatch < '__rc > , id : u32)",
-            ". batch_async (batch , __rc_key , :: rc :: __private :: Options :: new () , async move {",
+            ". batch_async (batch , __rc_key , :: rc :: __private :: Options :: new () . function (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"get\")) , async move {",
         ] {
             assert!(out.contains(want), "missing `{want}` in {out}");
         }
@@ -881,7 +884,7 @@ mod tests {
         let out = expand_str("", "fn touch(n: u8) { body(n) }");
         for want in [
             "fn touch (n : u8) { let __rc_key",
-            "{ # [allow (unused_imports)] use :: rc :: __private :: { ReturnsResult as _ , ReturnsValue as _ } ; let __rc_returns = & :: rc :: __private :: Returns :: < () > :: new () ; __rc_returns . kind () } . call (__rc_cache . get () , __rc_key , :: rc :: __private :: Options :: new () , move || { body (n) })",
+            "{ # [allow (unused_imports)] use :: rc :: __private :: { ReturnsResult as _ , ReturnsValue as _ } ; let __rc_returns = & :: rc :: __private :: Returns :: < () > :: new () ; __rc_returns . kind () } . call (__rc_cache . get () , __rc_key , :: rc :: __private :: Options :: new () . function (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"touch\")) , move || { body (n) })",
             "-> :: rc :: Promise < () >",
         ] {
             assert!(out.contains(want), "missing `{want}` in {out}");

@@ -1,6 +1,8 @@
 //! Project tasks, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
-//! - `test`: installs `redis-server` (and `openssl`) when missing, then fmt check, clippy, all tests and rustdoc.
+//! - `test`: installs `redis-server`, `openssl`, `chromium` and `chromedriver`
+//!   when missing, then fmt check, clippy, all tests (the blog's browser test
+//!   included) and rustdoc.
 //! - `demo`: runs every example against a throwaway `redis-server`.
 //! - `bench`: runs the `rc-bench` benchmark in release mode.
 //! - `interop`: rc for Rust against the real Python rc 0.3.1 (Python 2.7).
@@ -17,7 +19,8 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test [-- <args>]  install redis-server if missing (apt-get, as root), then run
+  test [-- <args>]  install redis-server, openssl, chromium and chromium-driver if
+                    missing (apt-get, as root), then run
                     cargo fmt --check, clippy -D warnings, all tests and doc tests;
                     <args> go to the test binaries, e.g. `cargo xtask test -- --nocapture`
   bench [<args>]    run the benchmark (rc-bench, release) against its own redis-servers

@@ -1,6 +1,6 @@
-//! Makes sure the tools the tests run are on `PATH` (`redis-server`, and
-//! `openssl` for the TLS test's certificate), installing them with apt-get
-//! when root.
+//! Makes sure the tools the tests run are on `PATH` (`redis-server`;
+//! `openssl` for the TLS test's certificate; `chromium` and `chromedriver`
+//! for the blog's browser test), installing them with apt-get when root.
 
 use std::env;
 use std::os::unix::fs::PermissionsExt;
@@ -9,13 +9,28 @@ use std::process::Command;
 
 use crate::{Result, show};
 
-/// Programs the tests need, with the Debian package that has each.
-const NEEDED: &[(&str, &str)] = &[("redis-server", "redis-server"), ("openssl", "openssl")];
+/// Programs the tests and benchmarks need, with the Debian package that has each.
+const SERVERS: &[(&str, &str)] = &[("redis-server", "redis-server"), ("openssl", "openssl")];
+/// What the blog's browser test drives (`/usr/bin/chromium`, `/usr/bin/chromedriver`).
+const BROWSER: &[(&str, &str)] = &[
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+];
+
+/// [`ensure_tools`] for the servers (`redis-server`, `openssl`).
+pub fn ensure() -> Result {
+    ensure_tools(SERVERS)
+}
+
+/// [`ensure_tools`] for all the tests: the servers and the browser.
+pub fn ensure_for_tests() -> Result {
+    ensure_tools(&[SERVERS, BROWSER].concat())
+}
 
 /// Finds the needed programs, or installs the missing ones (apt-get, only as
 /// root), or says exactly what to install.
-pub fn ensure() -> Result {
-    let missing: Vec<&str> = NEEDED
+fn ensure_tools(needed: &[(&str, &str)]) -> Result {
+    let missing: Vec<&str> = needed
         .iter()
         .filter_map(|&(bin, pkg)| match find_on_path(bin) {
             Some(path) => {
@@ -40,7 +55,7 @@ pub fn ensure() -> Result {
         .args(["install", "-y"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    for &(bin, _) in NEEDED {
+    for &(bin, _) in needed {
         if find_on_path(bin).is_none() {
             return Err(format!(
                 "apt-get ran, but {bin} is still not on PATH ({})",
@@ -48,10 +63,13 @@ pub fn ensure() -> Result {
             ));
         }
     }
-    println!(
-        "installed: {list}; note: the redis package may also start a system redis on port 6379; \
-         the tests never use it, each starts its own server on a free port or socket"
-    );
+    println!("installed: {list}");
+    if missing.contains(&"redis-server") {
+        println!(
+            "note: the redis package may also start a system redis on port 6379; the tests \
+             never use it, each starts its own server on a free port or socket"
+        );
+    }
     Ok(())
 }
 

@@ -88,9 +88,9 @@ pub fn run(args: &[String]) -> Result {
         let outcome = match step {
             Step::EnsureRedis => {
                 println!(
-                    "\n==> [{n}/{total}] {name}: check that redis-server and openssl are installed"
+                    "\n==> [{n}/{total}] {name}: check that redis-server, openssl, chromium and chromedriver are installed"
                 );
-                redis_install::ensure()
+                redis_install::ensure_for_tests()
             }
             Step::Cargo(cmd) => {
                 println!("\n==> [{n}/{total}] {name}: {}", show(cmd));
