@@ -283,6 +283,11 @@ impl Backend for ClusterBackend {
         b.get(key).map_err(|e| self.hosts.relabel(h, e))
     }
 
+    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>> {
+        let (h, b) = self.hosts.backend_for(key)?;
+        b.get_with_ttl(key).map_err(|e| self.hosts.relabel(h, e))
+    }
+
     fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
         let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut out = vec![Ok(None); keys.len()];
@@ -588,6 +593,18 @@ impl AsyncBackend for AsyncClusterBackend {
         Box::pin(async move {
             let (h, b) = self.hosts.backend_for(key)?;
             b.get(key).await.map_err(|e| self.hosts.relabel(h, e))
+        })
+    }
+
+    fn get_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Vec<u8>, Option<Duration>)>>> {
+        Box::pin(async move {
+            let (h, b) = self.hosts.backend_for(key)?;
+            b.get_with_ttl(key)
+                .await
+                .map_err(|e| self.hosts.relabel(h, e))
         })
     }
 

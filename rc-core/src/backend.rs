@@ -49,6 +49,16 @@ pub trait Backend: Send + Sync + 'static {
     /// Checks that every server answers.
     fn ping(&self) -> Result<()>;
 
+    /// Reads one key and the time it has left (`None`: no expiry), in one
+    /// round trip where the store allows; for `stale_while_revalidate` and
+    /// `stale_if_error`. The default asks [`get`](Self::get) then [`ttl`](Self::ttl).
+    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>> {
+        match self.get(key)? {
+            Some(v) => Ok(Some((v, self.ttl(key)?))),
+            None => Ok(None),
+        }
+    }
+
     /// The `redis` crate's client for the server that holds `key`, for
     /// commands rc does not send. A store without Redis behind it has none.
     fn client(&self, key: &str) -> Result<redis::Client> {
@@ -119,6 +129,19 @@ pub trait AsyncBackend: Send + Sync + 'static {
 
     /// Checks that every server answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// Reads one key and the time it has left (see [`Backend::get_with_ttl`]).
+    fn get_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Vec<u8>, Option<Duration>)>>> {
+        Box::pin(async move {
+            match self.get(key).await? {
+                Some(v) => Ok(Some((v, self.ttl(key).await?))),
+                None => Ok(None),
+            }
+        })
+    }
 
     /// The `redis` crate's client for the server that holds `key`, for
     /// commands rc does not send. A store without Redis behind it has none.
@@ -209,6 +232,13 @@ macro_rules! async_via_sync {
             }
             fn ping(&self) -> $crate::BoxFuture<'_, $crate::Result<()>> {
                 Box::pin(std::future::ready($crate::Backend::ping(self)))
+            }
+            fn get_with_ttl<'a>(
+                &'a self,
+                key: &'a str,
+            ) -> $crate::BoxFuture<'a, $crate::Result<Option<(Vec<u8>, Option<std::time::Duration>)>>>
+            {
+                Box::pin(std::future::ready($crate::Backend::get_with_ttl(self, key)))
             }
             fn lease_many<'a>(
                 &'a self,

@@ -17,6 +17,7 @@ use crate::host::{HostConfig, Timeouts};
 use crate::multiplexed::AsyncRedisBackend;
 use crate::pool::{DEFAULT_POOL_SIZE, RedisBackend};
 use crate::serializer::{Codec, Serializer};
+use crate::stale::{CallDefaults, check_jitter};
 use crate::stats::Counters;
 
 type BypassValue = Arc<dyn erased_serde::Serialize + Send + Sync>;
@@ -43,6 +44,7 @@ pub struct CacheOptions {
     default_expire: Duration,
     codec: Codec,
     bypass: Vec<BypassValue>,
+    calls: CallDefaults,
 }
 
 impl std::fmt::Debug for CacheOptions {
@@ -52,6 +54,7 @@ impl std::fmt::Debug for CacheOptions {
             .field("default_expire", &self.default_expire)
             .field("serializer", &self.codec.name())
             .field("bypass_values", &self.bypass.len())
+            .field("calls", &self.calls)
             .finish()
     }
 }
@@ -70,6 +73,7 @@ impl CacheOptions {
             default_expire: DEFAULT_EXPIRE,
             codec: Codec::Json,
             bypass: Vec::new(),
+            calls: CallDefaults::default(),
         }
     }
 
@@ -103,6 +107,51 @@ impl CacheOptions {
         self
     }
 
+    /// Whether concurrent misses of one key in this process share one
+    /// computation, for decorated calls and batches. Default `true`;
+    /// `#[rc::cache(single_flight = ..)]` overrides it.
+    pub fn single_flight(mut self, on: bool) -> Self {
+        self.calls.single_flight = on;
+        self
+    }
+
+    /// Default `stale_while_revalidate` of decorated calls: for this long
+    /// after a value expires, a call returns it at once while one caller
+    /// (across processes) recomputes it. Default off (zero). Values are
+    /// stored this much longer. Functions whose attribute names the option
+    /// refresh in the background; others (their arguments may borrow) are
+    /// refreshed by the one caller that takes the key's lease. See the guide.
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.calls.stale_while_revalidate = window;
+        self
+    }
+
+    /// Default `stale_if_error` of decorated calls returning `Result`: when
+    /// the body returns `Err` and a value no older than its expiry plus this
+    /// exists, the call returns that value (counted in
+    /// [`Stats::stale_served`](crate::Stats::stale_served)). Default off (zero).
+    /// Values are stored this much longer.
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.calls.stale_if_error = window;
+        self
+    }
+
+    /// Default `expire_jitter` of decorated calls: each stored expiry is
+    /// shortened by a random part of up to this fraction of it (in `[0, 1)`),
+    /// so keys written together do not expire together. Default 0.
+    pub fn expire_jitter(mut self, fraction: f64) -> Self {
+        self.calls.expire_jitter = fraction;
+        self
+    }
+
+    /// How long a decorated call that misses waits for another process
+    /// (or cache) that holds the key's lease, i.e. is computing it, before
+    /// computing it too. Default 2 s; zero: never wait.
+    pub fn lease_wait(mut self, wait: Duration) -> Self {
+        self.calls.lease_wait = wait;
+        self
+    }
+
     /// Options as a config file gives them: the defaults, with what is given replaced.
     #[doc(hidden)]
     pub fn configured(namespace: Option<String>, default_expire: Option<Duration>) -> Self {
@@ -130,6 +179,7 @@ impl CacheOptions {
         if self.default_expire.is_zero() {
             return Err(Error::config("default_expire must be greater than zero"));
         }
+        check_jitter(self.calls.expire_jitter)?;
         let bypass = self
             .bypass
             .iter()
@@ -141,6 +191,7 @@ impl CacheOptions {
             default_expire: self.default_expire,
             bypass,
             counters: Counters::default(),
+            calls: self.calls,
         })
     }
 }
@@ -328,6 +379,31 @@ impl CacheBuilder {
         I: IntoIterator<Item = T>,
     {
         self.with_options(|o| o.bypass_values(values))
+    }
+
+    /// See [`CacheOptions::single_flight`].
+    pub fn single_flight(self, on: bool) -> Self {
+        self.with_options(|o| o.single_flight(on))
+    }
+
+    /// See [`CacheOptions::stale_while_revalidate`].
+    pub fn stale_while_revalidate(self, window: Duration) -> Self {
+        self.with_options(|o| o.stale_while_revalidate(window))
+    }
+
+    /// See [`CacheOptions::stale_if_error`].
+    pub fn stale_if_error(self, window: Duration) -> Self {
+        self.with_options(|o| o.stale_if_error(window))
+    }
+
+    /// See [`CacheOptions::expire_jitter`].
+    pub fn expire_jitter(self, fraction: f64) -> Self {
+        self.with_options(|o| o.expire_jitter(fraction))
+    }
+
+    /// See [`CacheOptions::lease_wait`].
+    pub fn lease_wait(self, wait: Duration) -> Self {
+        self.with_options(|o| o.lease_wait(wait))
     }
 
     /// A blocking cache on the configured server.

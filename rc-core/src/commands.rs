@@ -169,6 +169,24 @@ pub(crate) fn pttl(key: &str) -> Cmd {
     cmd
 }
 
+/// `GET key` and `PTTL key`, pipelined: a value and the time it has left.
+pub(crate) fn get_with_pttl(key: &str) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.add_command(get(key)).add_command(pttl(key));
+    pipe
+}
+
+/// The two replies of [`get_with_pttl`].
+pub(crate) fn value_and_ttl(
+    replies: Vec<Value>,
+) -> Result<Option<(Vec<u8>, Option<Duration>)>, RedisError> {
+    let mut replies = replies.into_iter();
+    let (Some(value), Some(left)) = (replies.next(), replies.next()) else {
+        return Err(unexpected(&Value::Nil));
+    };
+    Ok(bulk(value)?.map(|v| (v, ttl(&left))))
+}
+
 /// `PING`.
 pub(crate) fn ping() -> Cmd {
     redis::cmd("PING")

@@ -18,8 +18,10 @@ use serde::de::DeserializeOwned;
 use crate::__private::Options;
 use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 use crate::error::Result;
-use crate::flight::{Flight, Flights, Outcome, Role};
+use crate::flight::{Flight, Flights, Leader, Outcome, Role};
 use crate::front::Front;
+use crate::stale::{Found, Plan};
+use crate::stats::Counters;
 
 /// The byte-store verbs the core awaits, for one face: [`Blocking`] returns
 /// ready futures from a blocking [`Backend`], [`NonBlocking`] the
@@ -71,7 +73,17 @@ pub(crate) trait Io: Send + Sync + 'static {
     fn redis_client(s: &Self::Store, key: &str) -> Result<redis::Client>;
     /// Waits for the leader of a flight (see [`Flights`]), bounded.
     fn wait_flight(f: &Flight, limit: Duration) -> Self::Fut<'_, Outcome>;
+    fn read_with_ttl<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<ValueTtl>>;
+    fn sleep(d: Duration) -> Self::Fut<'static, ()>;
+    /// Whether [`spawn`](Self::spawn) can run a task now.
+    fn can_spawn() -> bool;
+    /// Runs `task` in the background: a thread of its own on the blocking
+    /// face, a task on the current tokio runtime on the async face.
+    fn spawn(task: BoxFuture<'static, ()>);
 }
+
+/// A value and the time its key has left.
+pub(crate) type ValueTtl = Option<(Vec<u8>, Option<Duration>)>;
 
 /// The blocking face: a [`Backend`], whose futures are ready.
 pub(crate) enum Blocking {}
@@ -146,6 +158,23 @@ impl Io for Blocking {
     }
     fn wait_flight(f: &Flight, limit: Duration) -> Ready<Outcome> {
         ready(f.wait_blocking(limit))
+    }
+    fn read_with_ttl<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<ValueTtl>> {
+        ready(s.get_with_ttl(key))
+    }
+    fn sleep(d: Duration) -> Ready<()> {
+        ready(std::thread::sleep(d))
+    }
+    fn can_spawn() -> bool {
+        true
+    }
+    fn spawn(task: BoxFuture<'static, ()>) {
+        let spawned = std::thread::Builder::new()
+            .name("rc-refresh".into())
+            .spawn(move || now(task));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "rc: could not start a background refresh");
+        }
     }
 }
 
@@ -223,6 +252,18 @@ impl Io for NonBlocking {
     fn wait_flight(f: &Flight, limit: Duration) -> BoxFuture<'_, Outcome> {
         Box::pin(f.wait(limit))
     }
+    fn read_with_ttl<'a>(s: &'a dyn AsyncBackend, key: &'a str) -> BoxFuture<'a, Result<ValueTtl>> {
+        s.get_with_ttl(key)
+    }
+    fn sleep(d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+    fn can_spawn() -> bool {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+    fn spawn(task: BoxFuture<'static, ()>) {
+        tokio::spawn(task);
+    }
 }
 
 /// How long a miss holds its key's lease: a computation that takes longer
@@ -248,11 +289,116 @@ pub(crate) fn now<F: Future>(fut: F) -> F::Output {
     }
 }
 
+/// What [`Core::lease_or_wait`] came to.
+enum Wait {
+    Leased,
+    /// Another caller stored this fresh value meanwhile.
+    Found(Vec<u8>),
+    /// Not leased: another caller still holds the lease, or the server failed.
+    GaveUp,
+}
+
+/// One computation of a decorated call: its key and plan, the stale value
+/// that stands in for an `Err`, the flight it leads and the lease it holds.
+struct Run<'f> {
+    key: String,
+    plan: Plan,
+    fallback: Option<Vec<u8>>,
+    leader: Option<Leader<'f>>,
+    token: Option<String>,
+}
+
+impl<'f> Run<'f> {
+    fn new(
+        key: String,
+        plan: Plan,
+        fallback: Option<Vec<u8>>,
+        leader: Option<Leader<'f>>,
+        token: Option<String>,
+    ) -> Self {
+        Run {
+            key,
+            plan,
+            fallback,
+            leader,
+            token,
+        }
+    }
+}
+
+/// A decorated call's body: [`Here`] runs on the caller only (it may
+/// borrow the call's arguments); [`Movable`] owns what it needs and may be
+/// handed to a background refresh (`stale_while_revalidate`).
+pub(crate) trait Body<I: Io, T, R>: Sized {
+    type Fut: Future<Output = R>;
+    fn into_future(self) -> Self::Fut;
+    /// Refreshes `key` in the background with this body; `Err(self)` when
+    /// it cannot leave the caller.
+    fn detach(
+        self,
+        core: &Arc<Core<I>>,
+        key: &str,
+        plan: Plan,
+        peek: fn(&R) -> Option<&T>,
+    ) -> std::result::Result<(), Self>;
+}
+
+/// A body that borrows: see [`Body`].
+pub(crate) struct Here<F>(pub F);
+
+/// A body that owns its arguments: see [`Body`].
+pub(crate) struct Movable<F>(pub F);
+
+impl<I: Io, T, R, F: Future<Output = R>> Body<I, T, R> for Here<F> {
+    type Fut = F;
+    fn into_future(self) -> F {
+        self.0
+    }
+    fn detach(
+        self,
+        _: &Arc<Core<I>>,
+        _: &str,
+        _: Plan,
+        _: fn(&R) -> Option<&T>,
+    ) -> std::result::Result<(), Self> {
+        Err(self)
+    }
+}
+
+impl<I, T, R, F> Body<I, T, R> for Movable<F>
+where
+    I: Io,
+    T: Serialize + 'static,
+    R: 'static,
+    F: Future<Output = R> + Send + 'static,
+{
+    type Fut = F;
+    fn into_future(self) -> F {
+        self.0
+    }
+    fn detach(
+        self,
+        core: &Arc<Core<I>>,
+        key: &str,
+        plan: Plan,
+        peek: fn(&R) -> Option<&T>,
+    ) -> std::result::Result<(), Self> {
+        if !I::can_spawn() {
+            return Err(self);
+        }
+        let (core, key) = (core.clone(), key.to_owned());
+        I::spawn(Box::pin(async move {
+            core.refresh(key, plan, self.0, peek).await
+        }));
+        Ok(())
+    }
+}
+
 /// A cache: the front (namespace, serializer, expiry, counters) over a byte store.
 pub(crate) struct Core<I: Io> {
     pub front: Front,
     pub backend: Arc<I::Store>,
-    flights: Flights,
+    pub(crate) flights: Flights,
 }
 
 impl<I: Io> Core<I> {
@@ -378,27 +524,68 @@ impl<I: Io> Core<I> {
     /// and store what `peek` finds in its result, unless a write or delete
     /// of the key voided the lease meanwhile (so a slow miss never stores a
     /// value older than a completed invalidation). Concurrent misses of the
-    /// key in this process share one computation ([`Flights`]). Fails open:
-    /// store errors are counted and logged.
-    pub async fn cached<T, R>(
-        &self,
+    /// key in this process share one computation ([`Flights`]); a miss whose
+    /// lease another process holds waits for its value ([`Self::lease_or_wait`]).
+    /// A stale value is served while one caller refreshes it
+    /// (`stale_while_revalidate`), or stands in for an `Err`
+    /// (`stale_if_error`). Fails open: store errors are counted and logged.
+    pub async fn cached<T, R, B>(
+        self: &Arc<Self>,
         key: String,
         opts: Options,
-        body: impl Future<Output = R>,
+        body: B,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
     ) -> R
     where
         T: Serialize + DeserializeOwned,
+        B: Body<I, T, R>,
     {
         let f = &self.front;
         let key = f.full_key_owned(key);
-        let read = I::read(&self.backend, &key).await;
-        let reachable = !matches!(&read, Err(e) if e.is_unavailable());
-        if let Some(v) = f.decode_cached::<T>(&key, read) {
-            return wrap(v);
+        let plan = match f.plan(&opts) {
+            Ok(p) => p,
+            Err(e) => {
+                f.failed_open(&e);
+                return body.into_future().await;
+            }
+        };
+        let (found, reachable) = self.look(&key, &plan).await;
+        let mut fallback = None;
+        match found {
+            Found::Fresh(bytes) => {
+                if let Some(v) = f.decode_hit(&key, &bytes) {
+                    return wrap(v);
+                }
+            }
+            Found::Stale { bytes, past } if plan.revalidates(past) => {
+                if let Some(v) = f.decode_hit(&key, &bytes) {
+                    Counters::add(&f.counters.stale_hits, 1);
+                    // Already recomputed here: nothing to start.
+                    if self.flights.busy(&key) {
+                        return wrap(v);
+                    }
+                    let body = match body.detach(self, &key, plan, peek) {
+                        Ok(()) => return wrap(v),
+                        Err(body) => body,
+                    };
+                    // A body that cannot leave the caller: the one that
+                    // takes the lease refreshes, the others get the value now.
+                    let token = lease_token();
+                    if !self.lease(&[&key], &token).await[0] {
+                        return wrap(v);
+                    }
+                    let run = Run::new(key, plan, Some(bytes), None, Some(token));
+                    return self.compute(run, body.into_future(), wrap, peek).await;
+                }
+            }
+            Found::Stale { bytes, past } => {
+                f.missed();
+                fallback = plan.covers_error(past).then_some(bytes);
+            }
+            Found::Missing => {}
         }
-        let leader = match opts.single_flight.then(|| self.flights.join(&key)) {
+        let leader = match plan.single_flight.then(|| self.flights.join(&key)) {
             Some(Role::Follower(flight)) => {
                 let shared = I::wait_flight(&flight, LEASE_TTL).await;
                 if let Some(v) = shared.and_then(|bytes| f.decode_hit::<T>(&key, &bytes)) {
@@ -410,17 +597,149 @@ impl<I: Io> Core<I> {
             None => None,
         };
         let token = lease_token();
-        let leased = reachable && self.lease(&[&key], &token).await[0];
+        let leased = match reachable {
+            true => self.lease_or_wait(&key, &plan, &token).await,
+            false => Wait::GaveUp,
+        };
+        let leased = match leased {
+            Wait::Leased => Some(token),
+            Wait::GaveUp => None,
+            Wait::Found(bytes) => {
+                if let Some(v) = f.decode_hit::<T>(&key, &bytes) {
+                    if let Some(leader) = leader {
+                        leader.finish(Some(Arc::new(bytes)));
+                    }
+                    return wrap(v);
+                }
+                None
+            }
+        };
+        let run = Run::new(key, plan, fallback, leader, leased);
+        self.compute(run, body.into_future(), wrap, peek).await
+    }
+
+    /// Reads `key`, with the time it has left when `plan` has a stale
+    /// window; counts a miss (and a failure). Also says whether its server
+    /// answered (a lease is then worth taking).
+    async fn look(&self, key: &str, plan: &Plan) -> (Found, bool) {
+        let read = self.read_planned(key, plan).await;
+        let reachable = !matches!(&read, Err(e) if e.is_unavailable());
+        let found = match read {
+            Ok(r) => plan.sort(r),
+            Err(e) => {
+                self.front.failed_open(&e);
+                Found::Missing
+            }
+        };
+        if matches!(found, Found::Missing) {
+            self.front.missed();
+        }
+        (found, reachable)
+    }
+
+    /// `GET`, or `GET` and `PTTL` in one round trip when `plan` has a stale window.
+    async fn read_planned(&self, key: &str, plan: &Plan) -> Result<ValueTtl> {
+        if plan.window().is_zero() {
+            Ok(I::read(&self.backend, key).await?.map(|v| (v, None)))
+        } else {
+            I::read_with_ttl(&self.backend, key).await
+        }
+    }
+
+    /// Takes the lease of `key`; while another caller (another process or
+    /// cache) holds it, polls for the value it computes, for up to
+    /// `plan.lease_wait`, and takes the lease if it is given back meanwhile.
+    async fn lease_or_wait(&self, key: &str, plan: &Plan, token: &str) -> Wait {
+        let deadline = std::time::Instant::now() + plan.lease_wait;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match I::lease_many(&self.backend, &[key], token, LEASE_TTL)
+                .await
+                .pop()
+            {
+                Some(Ok(true)) => return Wait::Leased,
+                Some(Ok(false)) => {}
+                Some(Err(e)) => {
+                    self.front.failed_open(&e);
+                    return Wait::GaveUp;
+                }
+                None => return Wait::GaveUp,
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Wait::GaveUp;
+            }
+            I::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+            match self.read_planned(key, plan).await.map(|r| plan.sort(r)) {
+                Ok(Found::Fresh(bytes)) => return Wait::Found(bytes),
+                Ok(_) => {}
+                Err(e) => {
+                    self.front.failed_open(&e);
+                    return Wait::GaveUp;
+                }
+            }
+        }
+    }
+
+    /// Runs a call's body and stores its result (under the lease, if
+    /// taken); hands it to the flight's followers. An `Err` result returns
+    /// the stale fallback instead, if any (`stale_if_error`).
+    async fn compute<T, R>(
+        &self,
+        run: Run<'_>,
+        body: impl Future<Output = R>,
+        wrap: fn(T) -> R,
+        peek: fn(&R) -> Option<&T>,
+    ) -> R
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let f = &self.front;
         let result = body.await;
-        let item = f.store_item(key.clone(), peek(&result), opts.expire);
-        if let Some(leader) = leader {
+        let item = f.store_item(run.key.clone(), peek(&result), &run.plan);
+        if let Some(leader) = run.leader {
             leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));
         }
-        if leased {
-            self.finish_leases(item.into_iter().collect(), &[&key], &token)
+        if let Some(token) = &run.token {
+            self.finish_leases(item.into_iter().collect(), &[&run.key], token)
                 .await;
         }
+        if peek(&result).is_none()
+            && let Some(v) = run.fallback.and_then(|b| f.decode_stale::<T>(&run.key, &b))
+        {
+            return wrap(v);
+        }
         result
+    }
+
+    /// A background refresh (`stale_while_revalidate`): unless the key is
+    /// computed here already, or its lease is out (another caller refreshes
+    /// it), runs `body` and stores its result under the lease.
+    async fn refresh<T, R>(
+        &self,
+        key: String,
+        plan: Plan,
+        body: impl Future<Output = R>,
+        peek: fn(&R) -> Option<&T>,
+    ) where
+        T: Serialize,
+    {
+        let Role::Leader(leader) = self.flights.join(&key) else {
+            return;
+        };
+        let token = lease_token();
+        if !self.lease(&[&key], &token).await[0] {
+            return;
+        }
+        Counters::add(&self.front.counters.refreshes, 1);
+        let item = {
+            let result = body.await;
+            self.front.store_item(key.clone(), peek(&result), &plan)
+        };
+        leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));
+        self.finish_leases(item.into_iter().collect(), &[&key], &token)
+            .await;
     }
 
     /// Takes the leases on `keys` for one computation; `false` where another
@@ -501,6 +820,7 @@ impl<I: Io> Core<I> {
 
 #[cfg(test)]
 mod tests {
+    use super::{Here, Movable};
     use crate::{AsyncCache, NullBackend};
     use std::sync::Arc;
 
@@ -520,11 +840,14 @@ mod tests {
         send(cache.ttl("k"));
         send(cache.ping());
         let opts = crate::__private::Options::new();
+        let wrap: fn(i32) -> i32 = |v| v;
+        let peek: fn(&i32) -> Option<&i32> = |v| Some(v);
         send(
             cache
                 .core
-                .cached("k".into(), opts, async { 1 }, |v: i32| v, |v: &i32| Some(v)),
+                .cached("k".into(), opts, Here(async { 1 }), wrap, peek),
         );
+        send((cache.core).cached("k".into(), opts, Movable(async { 1 }), wrap, peek));
         send(cache.core.invalidate("k".into()));
         send(cache.batch().run());
     }

@@ -63,6 +63,11 @@ impl Flights {
         })
     }
 
+    /// Whether `key` is being computed here.
+    pub fn busy(&self, key: &str) -> bool {
+        self.open.load(Ordering::Relaxed) != 0 && self.lock().contains_key(key)
+    }
+
     /// A write or delete of `key`: its flight (begun before) is no longer
     /// joined, and its followers compute themselves.
     pub fn void<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {

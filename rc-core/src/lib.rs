@@ -27,6 +27,7 @@ mod pool;
 mod promise;
 mod replay;
 mod serializer;
+mod stale;
 mod stats;
 
 #[doc(hidden)]

@@ -429,6 +429,21 @@ impl AsyncBackend for AsyncRedisBackend {
         Box::pin(async move { self.query(&commands::ping()).await.map(drop) })
     }
 
+    fn get_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Vec<u8>, Option<Duration>)>>> {
+        Box::pin(async move {
+            let replies = self
+                .query_pipeline(&commands::get_with_pttl(key), 2)
+                .await?;
+            if self.distrusted() {
+                return Ok(None);
+            }
+            commands::value_and_ttl(replies).map_err(|e| self.redis_err(e))
+        })
+    }
+
     fn client(&self, _key: &str) -> Result<redis::Client> {
         Ok(self.client.clone())
     }

@@ -477,6 +477,15 @@ impl Backend for RedisBackend {
         self.query(&commands::ping()).map(drop)
     }
 
+    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>> {
+        let packed = commands::get_with_pttl(key).get_packed_pipeline();
+        let replies = self.send(packed, 2).recv()?;
+        if self.distrusted() {
+            return Ok(None);
+        }
+        commands::value_and_ttl(replies).map_err(|e| self.redis_err(e))
+    }
+
     fn client(&self, _key: &str) -> Result<redis::Client> {
         Ok(self.client.clone())
     }
