@@ -596,9 +596,16 @@ impl<I: Io> Core<I> {
             Some(Role::Leader(leader)) => Some(leader),
             None => None,
         };
+        // Only the flight's leader waits for another process: with single
+        // flight off, each call computes; a follower the leader left to
+        // compute (it failed, panicked or was dropped) has waited already.
+        let wait = match leader {
+            Some(_) => plan.lease_wait,
+            None => Duration::ZERO,
+        };
         let token = lease_token();
         let leased = match reachable {
-            true => self.lease_or_wait(&key, &plan, &token).await,
+            true => self.lease_or_wait(&key, &plan, &token, wait).await,
             false => Wait::GaveUp,
         };
         let leased = match leased {
@@ -647,10 +654,10 @@ impl<I: Io> Core<I> {
     }
 
     /// Takes the lease of `key`; while another caller (another process or
-    /// cache) holds it, polls for the value it computes, for up to
-    /// `plan.lease_wait`, and takes the lease if it is given back meanwhile.
-    async fn lease_or_wait(&self, key: &str, plan: &Plan, token: &str) -> Wait {
-        let deadline = std::time::Instant::now() + plan.lease_wait;
+    /// cache) holds it, polls for the value it computes, for up to `wait`,
+    /// and takes the lease if it is given back meanwhile.
+    async fn lease_or_wait(&self, key: &str, plan: &Plan, token: &str, wait: Duration) -> Wait {
+        let deadline = std::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(2);
         loop {
             match I::lease_many(&self.backend, &[key], token, LEASE_TTL)
