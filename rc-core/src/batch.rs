@@ -287,21 +287,26 @@ impl<'a, I: Batching> Recorder<'a, I> {
             .filter(|(_, l)| **l)
             .map(|(m, _)| m.1.key.clone())
             .collect();
-        // The leads first, so that batches following each other's keys
-        // never wait on one another.
-        let computing = (leads.into_iter().zip(leased))
+        // The leads first, stored, then their flights end (so a call that
+        // missed meanwhile joins them), then the follows: batches following
+        // each other's keys never wait on one another.
+        let (computing, leaders): (Vec<_>, Vec<_>) = (leads.into_iter().zip(leased))
             .map(|((call, miss, _, leader), leased)| {
-                let compute = I::compute(call, front, miss);
-                async move {
-                    let item = compute.await;
-                    if let Some(leader) = leader {
-                        leader.finish(item.as_ref().map(|(_, b, _)| Arc::new(b.clone())));
-                    }
-                    item.filter(|_| leased)
-                }
+                (I::compute(call, front, miss), (leader, leased))
             })
-            .collect();
-        let writes = I::join(computing).await;
+            .unzip();
+        let (mut writes, mut ended) = (Vec::new(), Vec::new());
+        for (item, (leader, leased)) in I::join(computing).await.into_iter().zip(leaders) {
+            if let Some(leader) = leader {
+                ended.push((leader, item.as_ref().map(|(_, b, _)| Arc::new(b.clone()))));
+            }
+            writes.extend(item.filter(|_| leased));
+        }
+        let leased_keys: Vec<&str> = leased_keys.iter().map(String::as_str).collect();
+        core.finish_leases(writes, &leased_keys, &token).await;
+        for (leader, shared) in ended {
+            leader.finish(shared);
+        }
         let following = follows
             .into_iter()
             .map(|(call, miss, flight)| async move {
@@ -313,9 +318,6 @@ impl<'a, I: Batching> Recorder<'a, I> {
             })
             .collect();
         I::join(following).await;
-        let leased_keys: Vec<&str> = leased_keys.iter().map(String::as_str).collect();
-        core.finish_leases(writes.into_iter().flatten().collect(), &leased_keys, &token)
-            .await;
     }
 }
 

@@ -550,6 +550,7 @@ impl<I: Io> Core<I> {
                 return body.into_future().await;
             }
         };
+        let mark = self.flights.mark();
         let (found, reachable) = self.look(&key, &plan).await;
         let mut fallback = None;
         match found {
@@ -593,7 +594,19 @@ impl<I: Io> Core<I> {
                 }
                 None
             }
-            Some(Role::Leader(leader)) => Some(leader),
+            Some(Role::Leader(leader)) => {
+                // A flight of this process ended since the read: it may have
+                // stored the value after the read was answered. Read again.
+                if self.flights.ended_since(mark)
+                    && let Ok(Found::Fresh(bytes)) =
+                        self.read_planned(&key, &plan).await.map(|r| plan.sort(r))
+                    && let Some(v) = f.decode_hit::<T>(&key, &bytes)
+                {
+                    leader.finish(Some(Arc::new(bytes)));
+                    return wrap(v);
+                }
+                Some(leader)
+            }
             None => None,
         };
         // Only the flight's leader waits for another process: with single
@@ -705,12 +718,14 @@ impl<I: Io> Core<I> {
         let f = &self.front;
         let result = body.await;
         let item = f.store_item(run.key.clone(), peek(&result), &run.plan);
-        if let Some(leader) = run.leader {
-            leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));
-        }
+        let shared = item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone()));
         if let Some(token) = &run.token {
             self.finish_leases(item.into_iter().collect(), &[&run.key], token)
                 .await;
+        }
+        // Once stored: a call that missed meanwhile joins the flight.
+        if let Some(leader) = run.leader {
+            leader.finish(shared);
         }
         if peek(&result).is_none()
             && let Some(v) = run.fallback.and_then(|b| f.decode_stale::<T>(&run.key, &b))
@@ -744,9 +759,10 @@ impl<I: Io> Core<I> {
             let result = body.await;
             self.front.store_item(key.clone(), peek(&result), &plan)
         };
-        leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));
+        let shared = item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone()));
         self.finish_leases(item.into_iter().collect(), &[&key], &token)
             .await;
+        leader.finish(shared);
     }
 
     /// Takes the leases on `keys` for one computation; `false` where another

@@ -7,6 +7,7 @@ mod down;
 mod frozen;
 mod peers;
 mod single;
+mod stale;
 mod stampede;
 
 pub(crate) use peers::rss_bytes;
@@ -247,6 +248,7 @@ pub fn all() -> Vec<Row> {
     rows.extend(down::rows());
     rows.extend(frozen::rows());
     rows.extend(stampede::rows());
+    rows.extend(stale::rows());
     rows
 }
 
