@@ -9,7 +9,7 @@ pub use rc_core::{
     AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
     CacheConfig, CacheOptions, CborSerializer, DEFAULT_EXPIRE, Decode, DefaultGuard, Error,
     HostConfig, JsonSerializer, MemoryBackend, NullBackend, Promise, Result, Secret, Serializer,
-    SetItem, SslOptions, Stats, Timeouts, erased_serde, redis,
+    SetItem, SslOptions, Stats, Timeouts, ValueTtl, erased_serde, redis,
 };
 
 /// Caches a function's results; see the [crate documentation](crate#caching-function-results).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rc_core::{
     AsyncBackend, AsyncRedisBackend, Backend, BoxFuture, Error, Pending, RedisBackend, Result,
-    SetItem,
+    SetItem, ValueTtl,
 };
 
 use crate::router::Router;
@@ -283,7 +283,7 @@ impl Backend for ClusterBackend {
         b.get(key).map_err(|e| self.hosts.relabel(h, e))
     }
 
-    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>> {
+    fn get_with_ttl(&self, key: &str) -> Result<ValueTtl> {
         let (h, b) = self.hosts.backend_for(key)?;
         b.get_with_ttl(key).map_err(|e| self.hosts.relabel(h, e))
     }
@@ -596,10 +596,7 @@ impl AsyncBackend for AsyncClusterBackend {
         })
     }
 
-    fn get_with_ttl<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Vec<u8>, Option<Duration>)>>> {
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ValueTtl>> {
         Box::pin(async move {
             let (h, b) = self.hosts.backend_for(key)?;
             b.get_with_ttl(key)

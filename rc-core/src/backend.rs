@@ -15,6 +15,10 @@ use crate::error::Result;
 /// A boxed future, as returned by [`AsyncBackend`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A value read with the time its key has left (`None` inside: no expiry);
+/// `None`: the key is missing.
+pub type ValueTtl = Option<(Vec<u8>, Option<Duration>)>;
+
 /// One entry of a multi-key write: key, encoded value, expiry.
 pub type SetItem = (String, Vec<u8>, Duration);
 
@@ -52,7 +56,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads one key and the time it has left (`None`: no expiry), in one
     /// round trip where the store allows; for `stale_while_revalidate` and
     /// `stale_if_error`. The default asks [`get`](Self::get) then [`ttl`](Self::ttl).
-    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>> {
+    fn get_with_ttl(&self, key: &str) -> Result<ValueTtl> {
         match self.get(key)? {
             Some(v) => Ok(Some((v, self.ttl(key)?))),
             None => Ok(None),
@@ -131,10 +135,7 @@ pub trait AsyncBackend: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
 
     /// Reads one key and the time it has left (see [`Backend::get_with_ttl`]).
-    fn get_with_ttl<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Vec<u8>, Option<Duration>)>>> {
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ValueTtl>> {
         Box::pin(async move {
             match self.get(key).await? {
                 Some(v) => Ok(Some((v, self.ttl(key).await?))),
@@ -236,8 +237,7 @@ macro_rules! async_via_sync {
             fn get_with_ttl<'a>(
                 &'a self,
                 key: &'a str,
-            ) -> $crate::BoxFuture<'a, $crate::Result<Option<(Vec<u8>, Option<std::time::Duration>)>>>
-            {
+            ) -> $crate::BoxFuture<'a, $crate::Result<$crate::ValueTtl>> {
                 Box::pin(std::future::ready($crate::Backend::get_with_ttl(self, key)))
             }
             fn lease_many<'a>(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use redis::{Cmd, Pipeline, RedisError, Value};
 
-use crate::backend::SetItem;
+use crate::backend::{SetItem, ValueTtl};
 use crate::error::{Error, Result};
 
 /// `GET key`.
@@ -177,9 +177,7 @@ pub(crate) fn get_with_pttl(key: &str) -> Pipeline {
 }
 
 /// The two replies of [`get_with_pttl`].
-pub(crate) fn value_and_ttl(
-    replies: Vec<Value>,
-) -> Result<Option<(Vec<u8>, Option<Duration>)>, RedisError> {
+pub(crate) fn value_and_ttl(replies: Vec<Value>) -> Result<ValueTtl, RedisError> {
     let mut replies = replies.into_iter();
     let (Some(value), Some(left)) = (replies.next(), replies.next()) else {
         return Err(unexpected(&Value::Nil));

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__private::Options;
+pub(crate) use crate::backend::ValueTtl;
 use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 use crate::error::Result;
 use crate::flight::{Flight, Flights, Leader, Outcome, Role};
@@ -81,9 +82,6 @@ pub(crate) trait Io: Send + Sync + 'static {
     /// face, a task on the current tokio runtime on the async face.
     fn spawn(task: BoxFuture<'static, ()>);
 }
-
-/// A value and the time its key has left.
-pub(crate) type ValueTtl = Option<(Vec<u8>, Option<Duration>)>;
 
 /// The blocking face: a [`Backend`], whose futures are ready.
 pub(crate) enum Blocking {}
@@ -163,7 +161,8 @@ impl Io for Blocking {
         ready(s.get_with_ttl(key))
     }
     fn sleep(d: Duration) -> Ready<()> {
-        ready(std::thread::sleep(d))
+        std::thread::sleep(d);
+        ready(())
     }
     fn can_spawn() -> bool {
         true

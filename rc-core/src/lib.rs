@@ -34,7 +34,7 @@ mod stats;
 pub mod __private;
 
 pub use async_cache::AsyncCache;
-pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+pub use backend::{AsyncBackend, Backend, BoxFuture, SetItem, ValueTtl};
 pub use batch::{AsyncBatch, Batch};
 pub use builder::{CacheBuilder, CacheOptions};
 pub use cache::Cache;

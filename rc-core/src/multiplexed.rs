@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
-use crate::backend::{AsyncBackend, BoxFuture, SetItem};
+use crate::backend::{AsyncBackend, BoxFuture, SetItem, ValueTtl};
 use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
@@ -429,10 +429,7 @@ impl AsyncBackend for AsyncRedisBackend {
         Box::pin(async move { self.query(&commands::ping()).await.map(drop) })
     }
 
-    fn get_with_ttl<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Vec<u8>, Option<Duration>)>>> {
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ValueTtl>> {
         Box::pin(async move {
             let replies = self
                 .query_pipeline(&commands::get_with_pttl(key), 2)

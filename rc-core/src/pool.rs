@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::{Connection, Value};
 
-use crate::backend::{Backend, SetItem};
+use crate::backend::{Backend, SetItem, ValueTtl};
 use crate::commands;
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
@@ -477,7 +477,7 @@ impl Backend for RedisBackend {
         self.query(&commands::ping()).map(drop)
     }
 
-    fn get_with_ttl(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Duration>)>> {
+    fn get_with_ttl(&self, key: &str) -> Result<ValueTtl> {
         let packed = commands::get_with_pttl(key).get_packed_pipeline();
         let replies = self.send(packed, 2).recv()?;
         if self.distrusted() {
