@@ -170,6 +170,86 @@ fn redis_down_during_a_background_refresh() {
     assert_eq!(swr_down(&cache, 7), 703, "and stored");
 }
 
+static ADOWN_RUNS: AtomicU32 = AtomicU32::new(0);
+static ADOWN_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[rc::cache(cache = cache, skip(cache), module = "t", expire = 60, stale_while_revalidate = 30)]
+async fn swr_down_async(cache: &AsyncCache, x: u64) -> u64 {
+    let _ = cache;
+    let run = ADOWN_RUNS.fetch_add(1, SeqCst);
+    drop(ADOWN_GATE.lock().await);
+    x * 100 + u64::from(run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_during_a_background_refresh_async() {
+    let server = RedisServer::start();
+    let cache = common::async_cache_for(&server);
+    assert_eq!(swr_down_async(&cache, 7).await, 700);
+    set_left(&server, "t swr_down_async 7", Duration::from_secs(29));
+    let gate = ADOWN_GATE.lock().await;
+    assert_eq!(
+        swr_down_async(&cache, 7).await,
+        700,
+        "stale, served at once"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while ADOWN_RUNS.load(SeqCst) < 2 {
+        assert!(Instant::now() < end, "the refresh did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill();
+    let errors = cache.stats().errors;
+    drop(gate);
+    while cache.stats().errors == errors {
+        assert!(Instant::now() < end, "the refresh's store did not fail");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(swr_down_async(&cache, 7).await, 702, "fails open");
+}
+
+/// A cache-wide `stale_while_revalidate` on a function whose attribute does
+/// not name it (its body may borrow): the caller that takes the lease
+/// recomputes in the foreground; others get the stale value at once.
+#[test]
+fn a_builder_default_window_refreshes_in_the_foreground() {
+    static VERSION: AtomicU32 = AtomicU32::new(1);
+    static GATE: Mutex<()> = Mutex::new(());
+    #[rc::cache(cache = cache, skip(cache), module = "t", expire = 60)]
+    fn plain(cache: &Cache, id: &str) -> String {
+        let _ = cache;
+        drop(GATE.lock().unwrap());
+        format!("{id} v{}", VERSION.load(SeqCst))
+    }
+    let cache = Arc::new(
+        Cache::builder()
+            .url(&SERVER.url())
+            .namespace("fg:")
+            .stale_while_revalidate(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(plain(&cache, "a"), "a v1");
+    VERSION.store(2, SeqCst);
+    set_left(&SERVER, "fg:t plain a", Duration::from_secs(29));
+    let gate = GATE.lock().unwrap();
+    let refresher = {
+        let cache = cache.clone();
+        std::thread::spawn(move || plain(&cache, "a"))
+    };
+    eventually("the refresher to take the lease", || {
+        SERVER.cli(&["EXISTS", "rc-lease:{fg:t plain a}"]) == "1"
+    });
+    assert_eq!(plain(&cache, "a"), "a v1", "stale at once meanwhile");
+    drop(gate);
+    assert_eq!(
+        refresher.join().unwrap(),
+        "a v2",
+        "the refresher's own value"
+    );
+    assert_eq!(plain(&cache, "a"), "a v2");
+}
+
 // ---- stale_if_error ----
 
 static SIE_FAIL: Mutex<bool> = Mutex::new(false);
@@ -393,6 +473,86 @@ fn a_body_that_panics_while_another_cache_waits() {
         2,
         "one leader in the waiting cache"
     );
+}
+
+static APANIC_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[rc::cache(cache = cache, skip(cache), module = "t")]
+async fn panics_first_async(cache: &AsyncCache, id: u32) -> String {
+    let _ = cache;
+    if APANIC_RUNS.fetch_add(1, SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        panic!("the first computation fails");
+    }
+    format!("value {id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_panics_while_another_async_cache_waits() {
+    let wait = Duration::from_millis(500);
+    let first = Arc::new(AsyncCache::open(&SERVER.url()).unwrap());
+    let second = Arc::new(
+        AsyncCache::builder()
+            .url(&SERVER.url())
+            .lease_wait(wait)
+            .build_async()
+            .unwrap(),
+    );
+    let leader = tokio::spawn(async move { panics_first_async(&first, 1).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let second = second.clone();
+            tokio::spawn(async move { panics_first_async(&second, 1).await })
+        })
+        .collect();
+    assert!(leader.await.is_err(), "the first computation panicked");
+    for w in waiters {
+        assert_eq!(w.await.unwrap(), "value 1");
+    }
+    assert!(started.elapsed() >= wait, "they waited for the other cache");
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded");
+    assert_eq!(
+        APANIC_RUNS.load(SeqCst),
+        2,
+        "one leader in the waiting cache"
+    );
+}
+
+/// Staleness on a `CacheCluster`: each key's value and time left come from its host.
+#[test]
+fn stale_if_error_on_a_cluster() {
+    static FAIL: Mutex<bool> = Mutex::new(false);
+    #[rc::cache(cache = cache, skip(cache), module = "t", expire = 60, stale_if_error = 600)]
+    fn on_cluster(cache: &Cache, id: u32) -> Result<u32, String> {
+        let _ = cache;
+        if *FAIL.lock().unwrap() {
+            Err("down".into())
+        } else {
+            Ok(id)
+        }
+    }
+    let servers = [RedisServer::start(), RedisServer::start()];
+    let cache = rc::CacheCluster::builder()
+        .host("a", servers[0].host_config())
+        .host("b", servers[1].host_config())
+        .build()
+        .unwrap();
+    for id in 0..8 {
+        assert_eq!(on_cluster(&cache, id), Ok(id));
+    }
+    *FAIL.lock().unwrap() = true;
+    for id in 0..8 {
+        let key = format!("t on_cluster {id}");
+        let server = servers
+            .iter()
+            .find(|s| s.cli(&["EXISTS", &key]) == "1")
+            .expect("stored on a host");
+        set_left(server, &key, Duration::from_secs(599));
+        assert_eq!(on_cluster(&cache, id), Ok(id), "stale stands in");
+    }
+    assert_eq!(cache.stats().stale_served, 8);
 }
 
 // ---- single flight in batches ----
