@@ -445,10 +445,11 @@ fn panics_first(cache: &Cache, id: u32) -> String {
 }
 
 /// The computing cache's body panics while the other cache's callers wait
-/// for its value: they wait no longer than their bound, then compute.
+/// for its value: its lease is given back, so they compute at once rather
+/// than wait out their bound.
 #[test]
 fn a_body_that_panics_while_another_cache_waits() {
-    let wait = Duration::from_millis(500);
+    let wait = Duration::from_secs(5);
     let first = Arc::new(Cache::open(&SERVER.url()).unwrap());
     let second = Arc::new(
         Cache::builder()
@@ -466,8 +467,11 @@ fn a_body_that_panics_while_another_cache_waits() {
     let values = at_once(4, move |_| panics_first(&second, 1));
     assert!(leader.join().is_err(), "the first computation panicked");
     assert!(values.iter().all(|v| v == "value 1"), "{values:?}");
-    assert!(started.elapsed() >= wait, "they waited for the other cache");
-    assert!(started.elapsed() < Duration::from_secs(5), "bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the lease was given back, not waited out: {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         PANIC_RUNS.load(SeqCst),
         2,
@@ -489,7 +493,7 @@ async fn panics_first_async(cache: &AsyncCache, id: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_panics_while_another_async_cache_waits() {
-    let wait = Duration::from_millis(500);
+    let wait = Duration::from_secs(5);
     let first = Arc::new(AsyncCache::open(&SERVER.url()).unwrap());
     let second = Arc::new(
         AsyncCache::builder()
@@ -511,8 +515,11 @@ async fn a_body_that_panics_while_another_async_cache_waits() {
     for w in waiters {
         assert_eq!(w.await.unwrap(), "value 1");
     }
-    assert!(started.elapsed() >= wait, "they waited for the other cache");
-    assert!(started.elapsed() < Duration::from_secs(5), "bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the lease was given back, not waited out: {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         APANIC_RUNS.load(SeqCst),
         2,

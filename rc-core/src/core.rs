@@ -325,6 +325,31 @@ impl<'f> Run<'f> {
     }
 }
 
+/// Gives back the lease of a computation that ends unfinished (its body
+/// panicked, or its future was dropped), in the background: callers in
+/// other processes waiting for the key then compute at once instead of
+/// waiting out their `lease_wait`.
+struct LeaseGuard<'k, I: Io> {
+    core: Arc<Core<I>>,
+    key: &'k str,
+    token: Option<String>,
+}
+
+impl<I: Io> Drop for LeaseGuard<'_, I> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take()
+            && I::can_spawn()
+        {
+            let (core, key) = (self.core.clone(), self.key.to_owned());
+            I::spawn(Box::pin(async move {
+                if let Err(e) = I::release_leases(&core.backend, &[&key], &token).await {
+                    core.front.failed_open(&e);
+                }
+            }));
+        }
+    }
+}
+
 /// A decorated call's body: [`Here`] runs on the caller only (it may
 /// borrow the call's arguments); [`Movable`] owns what it needs and may be
 /// handed to a background refresh (`stale_while_revalidate`).
@@ -705,7 +730,7 @@ impl<I: Io> Core<I> {
     /// taken); hands it to the flight's followers. An `Err` result returns
     /// the stale fallback instead, if any (`stale_if_error`).
     async fn compute<T, R>(
-        &self,
+        self: &Arc<Self>,
         run: Run<'_>,
         body: impl Future<Output = R>,
         wrap: fn(T) -> R,
@@ -715,10 +740,16 @@ impl<I: Io> Core<I> {
         T: Serialize + DeserializeOwned,
     {
         let f = &self.front;
+        let mut guard = LeaseGuard {
+            core: self.clone(),
+            key: &run.key,
+            token: run.token,
+        };
         let result = body.await;
+        let token = guard.token.take();
         let item = f.store_item(run.key.clone(), peek(&result), &run.plan);
         let shared = item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone()));
-        if let Some(token) = &run.token {
+        if let Some(token) = &token {
             self.finish_leases(item.into_iter().collect(), &[&run.key], token)
                 .await;
         }
