@@ -266,6 +266,13 @@ fn sie(id: u32) -> Result<String, String> {
 #[test]
 fn stale_if_error_returns_the_old_value_and_counts_it() {
     assert_eq!(sie(1), Ok("1 v1".into()));
+    // rc's plain format, no envelope: what Python rc reads.
+    let mut raw = CACHE.client("t sie 1").unwrap().get_connection().unwrap();
+    let bytes: Vec<u8> = rc::redis::cmd("GET")
+        .arg("t sie 1")
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(bytes, br#""1 v1""#);
     // Fresh: a hit, the body does not run (it would fail).
     *SIE_FAIL.lock().unwrap() = true;
     assert_eq!(sie(1), Ok("1 v1".into()));
@@ -372,6 +379,34 @@ fn jitter_spreads_the_expiries_of_keys_written_together() {
         "within [expire / 2, expire]: {lefts:?}"
     );
     let seconds: std::collections::HashSet<u64> = lefts.iter().map(Duration::as_secs).collect();
+    assert!(
+        seconds.len() >= 10,
+        "spread over {} seconds only",
+        seconds.len()
+    );
+}
+
+#[rc::cache(cache = ASYNC, module = "t", expire = 100, expire_jitter = 0.5)]
+async fn jittered_async(id: u32) -> u32 {
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jitter_spreads_the_expiries_async() {
+    let mut seconds = std::collections::HashSet::new();
+    for i in 0..50 {
+        assert_eq!(jittered_async(i).await, i);
+        let left = ASYNC
+            .ttl(&format!("t jittered_async {i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            left >= Duration::from_secs(49) && left <= Duration::from_secs(100),
+            "{left:?}"
+        );
+        seconds.insert(left.as_secs());
+    }
     assert!(
         seconds.len() >= 10,
         "spread over {} seconds only",
