@@ -10,9 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::core::{Body, Core, Here, Io, Movable, now};
+use crate::core::{Core, Io, now};
 use crate::default;
 pub use crate::key::{KeyArg, KeyBuilder};
+use crate::stampede::{Body, Here, Movable};
 use crate::{AsyncBatch, AsyncCache, Batch, Cache, Promise};
 pub use serde;
 

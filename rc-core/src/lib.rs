@@ -28,6 +28,7 @@ mod promise;
 mod replay;
 mod serializer;
 mod stale;
+mod stampede;
 mod stats;
 
 #[doc(hidden)]
