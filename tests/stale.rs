@@ -133,6 +133,51 @@ async fn stale_while_revalidate_async_refreshes_in_a_task() {
     assert_eq!(ASWR_RUNS.load(SeqCst), 2, "exactly one refresh");
 }
 
+static TWO_SWR_RUNS: AtomicU32 = AtomicU32::new(0);
+static TWO_SWR_GATE: Mutex<()> = Mutex::new(());
+
+#[rc::cache(cache = cache, skip(cache), module = "t", expire = 60, stale_while_revalidate = 30)]
+fn swr_shared(cache: &Cache, id: u32) -> String {
+    let _ = cache;
+    let run = TWO_SWR_RUNS.fetch_add(1, SeqCst);
+    drop(TWO_SWR_GATE.lock().unwrap());
+    format!("{id} run {run}")
+}
+
+/// Two caches (two processes) serve the same stale value: the lease lets
+/// exactly one of them refresh it.
+#[test]
+fn two_caches_refresh_a_stale_value_once() {
+    let caches = Arc::new([
+        Cache::open(&SERVER.url()).unwrap(),
+        Cache::open(&SERVER.url()).unwrap(),
+    ]);
+    assert_eq!(swr_shared(&caches[0], 1), "1 run 0");
+    set_left(&SERVER, "t swr_shared 1", Duration::from_secs(29));
+    let gate = TWO_SWR_GATE.lock().unwrap();
+    let values = {
+        let caches = caches.clone();
+        at_once(8, move |i| swr_shared(&caches[i % 2], 1))
+    };
+    assert!(values.iter().all(|v| v == "1 run 0"), "{values:?}");
+    eventually("a refresh to start", || TWO_SWR_RUNS.load(SeqCst) == 2);
+    drop(gate);
+    eventually("the refreshed value", || {
+        caches[1]
+            .get::<String>("t swr_shared 1")
+            .unwrap()
+            .as_deref()
+            == Some("1 run 1")
+    });
+    // Both caches served stale hits, so both started refreshes (some may
+    // take the lease only after the store: they find the value fresh).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(TWO_SWR_RUNS.load(SeqCst), 2, "one refresh in all");
+    let refreshes: u64 = caches.iter().map(|c| c.stats().refreshes).sum();
+    assert_eq!(refreshes, 1);
+    assert!(caches.iter().all(|c| c.stats().stale_hits > 0));
+}
+
 static DOWN_RUNS: AtomicU32 = AtomicU32::new(0);
 static DOWN_GATE: Mutex<()> = Mutex::new(());
 

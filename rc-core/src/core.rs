@@ -471,6 +471,11 @@ impl<I: Io> Core<I> {
                     if !self.lease(&[&key], &token).await[0] {
                         return wrap(v);
                     }
+                    if let Some(bytes) = self.refreshed(&key, &plan, &token).await
+                        && let Some(fresh) = f.decode_hit(&key, &bytes)
+                    {
+                        return wrap(fresh);
+                    }
                     let run = Run::new(key, plan, Some(bytes), None, Some(token));
                     return self.compute(run, body.into_future(), wrap, peek).await;
                 }

@@ -15,6 +15,9 @@ use crate::flight::{Leader, Role};
 use crate::stale::{Found, Plan};
 use crate::stats::Counters;
 
+/// How long a refresh that found the key's lease taken keeps its flight.
+const REFUSED_HOLD: Duration = Duration::from_millis(100);
+
 /// What [`Core::lease_or_wait`] came to.
 pub(crate) enum Wait {
     Leased,
@@ -255,9 +258,23 @@ impl<I: Io> Core<I> {
         result
     }
 
+    /// The fresh value of `key` if another caller refreshed it since it
+    /// was read stale (its store gave back the lease just taken with
+    /// `token`, which is then given back too).
+    pub(crate) async fn refreshed(&self, key: &str, plan: &Plan, token: &str) -> Option<Vec<u8>> {
+        match self.read_planned(key, plan).await.map(|r| plan.sort(r)) {
+            Ok(Found::Fresh(bytes)) => {
+                self.finish_leases(Vec::new(), &[key], token).await;
+                Some(bytes)
+            }
+            _ => None,
+        }
+    }
+
     /// A background refresh (`stale_while_revalidate`): unless the key is
     /// computed here already, or its lease is out (another caller refreshes
-    /// it), runs `body` and stores its result under the lease.
+    /// it), or it was refreshed since it was read, runs `body` and stores its
+    /// result under the lease.
     pub(crate) async fn refresh<T, R>(
         &self,
         key: String,
@@ -272,6 +289,13 @@ impl<I: Io> Core<I> {
         };
         let token = lease_token();
         if !self.lease(&[&key], &token).await[0] {
+            // Another process refreshes it: lead the key's flight a moment
+            // longer, so this process's stale hits do not each start a
+            // refresh (a thread, on the blocking face) meanwhile.
+            I::sleep(REFUSED_HOLD).await;
+            return;
+        }
+        if self.refreshed(&key, &plan, &token).await.is_some() {
             return;
         }
         Counters::add(&self.front.counters.refreshes, 1);
