@@ -9,7 +9,7 @@ pub use rc_core::{
     AsyncBackend, AsyncBatch, AsyncCache, Backend, Batch, BoxError, BoxFuture, Cache, CacheBuilder,
     CacheConfig, CacheOptions, CborSerializer, DEFAULT_EXPIRE, Decode, DefaultGuard, Error,
     HostConfig, JsonSerializer, MemoryBackend, NullBackend, Promise, PythonArg, Result, Secret,
-    SentinelConfig, Serializer, ServerLink, SetItem, SslOptions, Stats, Timeouts, WithTtl,
+    SentinelConfig, Serializer, ServerLink, SetItem, SslOptions, Stats, Timeouts, ValueTtl,
     erased_serde, redis,
 };
 // The single-server stores and their health, for apps that build a cache on

@@ -100,6 +100,40 @@ fn note(seen: &mut Seen, out: bool, took: Duration) {
     }
 }
 
+/// Keys tried after an outage until one is stored and then hit.
+const STORE_TRIES: u64 = 5;
+
+/// After an outage, a value is computed once and then hit: `call(x)` calls
+/// a decorated fn twice with `x` and returns how often its body ran. A
+/// second run is allowed only when the cache counted a failure for it (a
+/// store or read over the short timeout, on a loaded machine), and at
+/// least one of [`STORE_TRIES`] keys must be stored and hit.
+fn assert_stores_again(label: &str, errors: impl Fn() -> u64, call: impl Fn(u64) -> u32) {
+    let runs: Vec<(u32, u64)> = (1000..1000 + STORE_TRIES)
+        .map(|x| {
+            let before = errors();
+            let ran = call(x);
+            (ran, errors() - before)
+        })
+        .collect();
+    check_stores_again(label, &runs);
+}
+
+/// See [`assert_stores_again`]: `runs` holds (body runs, failures counted) per key.
+fn check_stores_again(label: &str, runs: &[(u32, u64)]) {
+    for (i, &(ran, failed)) in runs.iter().enumerate() {
+        assert!(ran >= 1, "{label}: key {i} was never computed: {runs:?}");
+        assert!(
+            ran == 1 || failed > 0,
+            "{label}: key {i} was computed twice with no failure counted: {runs:?}"
+        );
+    }
+    assert!(
+        runs.iter().any(|&(ran, _)| ran == 1),
+        "{label}: no value was stored and hit again after the outage: {runs:?}"
+    );
+}
+
 /// Asserts what the callers saw: at most the call each had in flight at the
 /// fault waited for the network (plus, once in all, a stall of the machine).
 fn assert_one_timeout_per_caller(label: &str, fault: Fault, seen: &[Seen]) {
@@ -214,10 +248,16 @@ fn frozen_sync(fault: Fault) {
     assert_one_timeout_per_caller("sync", fault, &seen);
     let _ = recovered;
     // Service is whole again: a new value is stored and then read.
-    let fresh = AtomicU32::new(0);
-    assert_eq!(square(&cache, &fresh, 1000), 1_000_000);
-    assert_eq!(square(&cache, &fresh, 1000), 1_000_000);
-    assert_eq!(fresh.load(SeqCst), 1, "the second call hits");
+    assert_stores_again(
+        "sync",
+        || cache.stats().errors,
+        |x| {
+            let fresh = AtomicU32::new(0);
+            assert_eq!(square(&cache, &fresh, x), x * x);
+            assert_eq!(square(&cache, &fresh, x), x * x);
+            fresh.load(SeqCst)
+        },
+    );
 
     // No probe thread outlives its probe, nor the cache.
     drop(cache);
@@ -301,10 +341,15 @@ async fn frozen_async(fault: Fault) {
         seen.push(c.await.unwrap());
     }
     assert_one_timeout_per_caller("async", fault, &seen);
-    let fresh = AtomicU32::new(0);
-    assert_eq!(cube(&cache, &fresh, 1000).await, 1_000_000_000);
-    assert_eq!(cube(&cache, &fresh, 1000).await, 1_000_000_000);
-    assert_eq!(fresh.load(SeqCst), 1, "the second call hits");
+    let mut runs = Vec::new();
+    for x in 1000..1000 + STORE_TRIES {
+        let errors = cache.stats().errors;
+        let fresh = AtomicU32::new(0);
+        assert_eq!(cube(&cache, &fresh, x).await, x * x * x);
+        assert_eq!(cube(&cache, &fresh, x).await, x * x * x);
+        runs.push((fresh.load(SeqCst), cache.stats().errors - errors));
+    }
+    check_stores_again("async", &runs);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rc_core::{
     AsyncBackend, AsyncRedisBackend, Backend, BoxFuture, Error, Pending, RedisBackend, Result,
-    ServerLink, SetItem, WithTtl,
+    ServerLink, SetItem, ValueTtl,
 };
 
 use crate::router::Router;
@@ -330,7 +330,7 @@ impl Backend for ClusterBackend {
         out
     }
 
-    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
         let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut out = vec![Ok(None); keys.len()];
         for (pos, e) in unrouted {
@@ -533,7 +533,7 @@ impl AsyncClusterBackend {
         out
     }
 
-    async fn get_many_with_ttl_impl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+    async fn get_many_with_ttl_impl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
         let (groups, unrouted) = self.hosts.group(keys.iter().copied());
         let mut out = vec![Ok(None); keys.len()];
         for (pos, e) in unrouted {
@@ -698,7 +698,10 @@ impl AsyncBackend for AsyncClusterBackend {
         AsyncBackend::client(self.hosts.backend_for(key)?.1, key)
     }
 
-    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<ValueTtl>>> {
         Box::pin(self.get_many_with_ttl_impl(keys))
     }
 

@@ -273,6 +273,31 @@ impl ClusterBuilder {
         self.with_options(|o| o.local_cache_bytes(bytes))
     }
 
+    /// See [`CacheOptions::single_flight`].
+    pub fn single_flight(self, on: bool) -> Self {
+        self.with_options(|o| o.single_flight(on))
+    }
+
+    /// See [`CacheOptions::stale_while_revalidate`].
+    pub fn stale_while_revalidate(self, window: Duration) -> Self {
+        self.with_options(|o| o.stale_while_revalidate(window))
+    }
+
+    /// See [`CacheOptions::stale_if_error`].
+    pub fn stale_if_error(self, window: Duration) -> Self {
+        self.with_options(|o| o.stale_if_error(window))
+    }
+
+    /// See [`CacheOptions::expire_jitter`].
+    pub fn expire_jitter(self, fraction: f64) -> Self {
+        self.with_options(|o| o.expire_jitter(fraction))
+    }
+
+    /// See [`CacheOptions::lease_wait`].
+    pub fn lease_wait(self, wait: Duration) -> Self {
+        self.with_options(|o| o.lease_wait(wait))
+    }
+
     /// A blocking [`Cache`] on the cluster.
     pub fn build(mut self) -> Result<Cache> {
         let options = std::mem::take(&mut self.options);

@@ -14,6 +14,7 @@ use crate::core::{Core, Io, now};
 use crate::default;
 pub use crate::key::{KeyArg, KeyBuilder};
 pub use crate::python_arg::PythonArg;
+use crate::stampede::{Body, Here, Movable};
 use crate::{AsyncBatch, AsyncCache, Batch, Cache, Promise};
 pub use serde;
 
@@ -81,10 +82,14 @@ fn warn_uncached() {
 
 /// Per-function options of a decorated function, built by the macro as a
 /// `const` chain so new options never change the entry points' signatures.
+/// What is not given takes the cache's default.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub(crate) expire: Option<Duration>,
-    pub(crate) single_flight: bool,
+    pub(crate) single_flight: Option<bool>,
+    pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) stale_if_error: Option<Duration>,
+    pub(crate) expire_jitter: Option<f64>,
     /// The function's path, the `function` label of its metrics.
     pub(crate) function: &'static str,
 }
@@ -96,11 +101,14 @@ impl Default for Options {
 }
 
 impl Options {
-    /// No options: the cache's defaults (single flight on).
+    /// No options: the cache's defaults.
     pub const fn new() -> Self {
         Options {
             expire: None,
-            single_flight: true,
+            single_flight: None,
+            stale_while_revalidate: None,
+            stale_if_error: None,
+            expire_jitter: None,
             function: "",
         }
     }
@@ -113,13 +121,31 @@ impl Options {
 
     /// `single_flight = false`: concurrent misses of one key each compute.
     pub const fn single_flight(mut self, on: bool) -> Self {
-        self.single_flight = on;
+        self.single_flight = Some(on);
         self
     }
 
     /// `expire = secs`.
     pub const fn expire(mut self, secs: u64) -> Self {
         self.expire = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// `stale_while_revalidate = secs` (0: off).
+    pub const fn stale_while_revalidate(mut self, secs: u64) -> Self {
+        self.stale_while_revalidate = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// `stale_if_error = secs` (0: off).
+    pub const fn stale_if_error(mut self, secs: u64) -> Self {
+        self.stale_if_error = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// `expire_jitter = fraction` (checked when the call runs).
+    pub const fn expire_jitter(mut self, fraction: f64) -> Self {
+        self.expire_jitter = Some(fraction);
         self
     }
 }
@@ -242,9 +268,25 @@ impl<K: Kind> Entry<K> {
     where
         K::Cached: Cacheable,
     {
-        now(Self::cached(cache.map(|c| &*c.core), key, opts, async {
-            body()
-        }))
+        let body = Here(async { body() });
+        now(Self::cached(cache.map(|c| &c.core), key, opts, body))
+    }
+
+    /// A decorated sync call whose body owns its arguments, so that a
+    /// `stale_while_revalidate` refresh can run it on another thread.
+    pub fn call_refreshing(
+        self,
+        cache: Option<&Cache>,
+        key: String,
+        opts: Options,
+        body: impl FnOnce() -> K::Ret + Send + 'static,
+    ) -> K::Ret
+    where
+        K::Cached: Cacheable + 'static,
+        K::Ret: 'static,
+    {
+        let body = Movable(async { body() });
+        now(Self::cached(cache.map(|c| &c.core), key, opts, body))
     }
 
     /// A decorated async call.
@@ -258,15 +300,31 @@ impl<K: Kind> Entry<K> {
     where
         K::Cached: Cacheable,
     {
-        Self::cached(cache.map(|c| &*c.core), key, opts, body).await
+        Self::cached(cache.map(|c| &c.core), key, opts, Here(body)).await
+    }
+
+    /// A decorated async call whose body owns its arguments, so that a
+    /// `stale_while_revalidate` refresh can run it as a task of its own.
+    pub async fn call_async_refreshing(
+        self,
+        cache: Option<&AsyncCache>,
+        key: String,
+        opts: Options,
+        body: impl Future<Output = K::Ret> + Send + 'static,
+    ) -> K::Ret
+    where
+        K::Cached: Cacheable + 'static,
+        K::Ret: 'static,
+    {
+        Self::cached(cache.map(|c| &c.core), key, opts, Movable(body)).await
     }
 
     /// Both faces' calls: through `core`, or, without a cache, `body` alone.
     async fn cached<I: Io>(
-        core: Option<&Core<I>>,
+        core: Option<&Arc<Core<I>>>,
         key: String,
         opts: Options,
-        body: impl Future<Output = K::Ret>,
+        body: impl Body<I, K::Cached, K::Ret>,
     ) -> K::Ret
     where
         K::Cached: Cacheable,
@@ -275,7 +333,7 @@ impl<K: Kind> Entry<K> {
             Some(c) => c.cached(key, opts, body, K::wrap, K::peek).await,
             None => {
                 warn_uncached();
-                body.await
+                body.into_future().await
             }
         }
     }

@@ -21,7 +21,7 @@ pub type SetItem = (String, Vec<u8>, Duration);
 /// One key's reply to [`Backend::get_many_with_ttl`]: its bytes and the time
 /// it has left (`None`: it never expires; zero: it was gone by the time its
 /// expiry was read), or `None` when it is missing.
-pub type WithTtl = Option<(Vec<u8>, Option<Duration>)>;
+pub type ValueTtl = Option<(Vec<u8>, Option<Duration>)>;
 
 /// A Redis server behind a store, as the near cache reaches it for its
 /// invalidation connection (see `local_cache` on the builders).
@@ -50,7 +50,7 @@ impl std::fmt::Debug for ServerLink {
 fn with_ttls(
     replies: Vec<Result<Option<Vec<u8>>>>,
     ttl: impl Fn(usize) -> Result<Option<Duration>>,
-) -> Vec<Result<WithTtl>> {
+) -> Vec<Result<ValueTtl>> {
     replies
         .into_iter()
         .enumerate()
@@ -130,7 +130,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads many keys with the time each has left, in one round trip per
     /// server: the near cache keeps a copy no longer than its key lives.
     /// The default reads, then asks each hit's [`ttl`](Self::ttl).
-    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
         with_ttls(self.get_many(keys), |i| self.ttl(keys[i]))
     }
 
@@ -222,7 +222,10 @@ pub trait AsyncBackend: Send + Sync + 'static {
     }
 
     /// Reads keys with the time each has left (see [`Backend::get_many_with_ttl`]).
-    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<ValueTtl>>> {
         Box::pin(async move {
             let replies = self.get_many(keys).await;
             let mut ttls = Vec::with_capacity(keys.len());
@@ -298,6 +301,20 @@ macro_rules! async_via_sync {
             }
             fn ping(&self) -> $crate::BoxFuture<'_, $crate::Result<()>> {
                 Box::pin(std::future::ready($crate::Backend::ping(self)))
+            }
+            fn get_many_with_ttl<'a>(
+                &'a self,
+                keys: &'a [&'a str],
+            ) -> $crate::BoxFuture<'a, Vec<$crate::Result<$crate::ValueTtl>>> {
+                Box::pin(std::future::ready($crate::Backend::get_many_with_ttl(
+                    self, keys,
+                )))
+            }
+            fn servers(&self) -> Vec<$crate::ServerLink> {
+                $crate::Backend::servers(self)
+            }
+            fn server_of(&self, key: &str) -> usize {
+                $crate::Backend::server_of(self, key)
             }
             fn lease_many<'a>(
                 &'a self,

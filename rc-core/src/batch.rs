@@ -9,10 +9,13 @@ use serde::de::DeserializeOwned;
 
 use crate::__private::Options;
 use crate::backend::{BoxFuture, SetItem};
-use crate::core::{Blocking, Core, Io, NonBlocking, lease_token, now};
+use crate::core::{Blocking, Core, Io, LEASE_TTL, NonBlocking, ValueTtl, lease_token, now};
+use crate::error::Result;
+use crate::flight::Role;
 use crate::front::Front;
 use crate::metrics::{self, Read};
 use crate::promise::Promise;
+use crate::stale::{Found, Plan};
 
 /// Decorated calls recorded for one round trip (from [`Cache::batch`](crate::Cache::batch)).
 ///
@@ -36,19 +39,17 @@ struct Recorder<'a, I: Batching> {
     calls: Mutex<Recorded<'a, I>>,
 }
 
-/// Full keys, the calls recorded under them and their functions' paths
-/// (for metrics), in order.
+/// Full keys, the calls recorded under them and their options, in order.
 type Recorded<'a, I> = (
     Vec<String>,
     Vec<Box<<I as Batching>::Call<'a>>>,
-    Vec<&'static str>,
+    Vec<Options>,
 );
 
 /// A typed call: `R` is what the function returns, `T` what is cached
 /// (`R` itself, or the `Ok` of a `Result`); the body is a future (a sync
 /// body is wrapped in one that is ready when polled).
 struct Call<T, R, F> {
-    opts: Options,
     promise: Promise<R>,
     body: F,
     wrap: fn(T) -> R,
@@ -71,11 +72,21 @@ where
         }
     }
 
-    /// Runs the body, resolves the promise and returns what to store.
-    async fn compute(self, front: &Front, key: String) -> Option<SetItem> {
-        let result = metrics::timed(self.opts.function, self.body).await;
-        let item = front.store_item(key, (self.peek)(&result), self.opts.expire);
-        self.promise.resolve(result);
+    /// Runs the body, resolves the promise (with the stale `fallback`
+    /// instead of an `Err`, if any) and returns what to store.
+    async fn compute(self, front: &Front, miss: Miss) -> Option<SetItem> {
+        let function = miss.plan.as_ref().map_or("", |p| p.function);
+        let result = metrics::timed(function, self.body).await;
+        let item = (miss.plan.as_ref())
+            .and_then(|plan| front.store_item(miss.key.clone(), (self.peek)(&result), plan));
+        let stale = miss
+            .fallback
+            .filter(|_| (self.peek)(&result).is_none())
+            .and_then(|b| front.decode_stale::<T>(&miss.key, &b));
+        if stale.is_some() {
+            metrics::stale(function);
+        }
+        self.promise.resolve(stale.map_or(result, self.wrap));
         item
     }
 }
@@ -87,7 +98,7 @@ macro_rules! erased_call {
     ($name:ident, $boxed:ident $(+ $send:ident)?) => {
         trait $name<'a> {
             fn hit(&self, front: &Front, key: &str, bytes: &[u8]) -> bool;
-            fn compute<'f>(self: Box<Self>, front: &'f Front, key: String) -> $boxed<'f, Option<SetItem>>
+            fn compute<'f>(self: Box<Self>, front: &'f Front, miss: Miss) -> $boxed<'f, Option<SetItem>>
             where
                 'a: 'f;
         }
@@ -102,11 +113,11 @@ macro_rules! erased_call {
                 Call::hit(self, front, key, bytes)
             }
 
-            fn compute<'f>(self: Box<Self>, front: &'f Front, key: String) -> $boxed<'f, Option<SetItem>>
+            fn compute<'f>(self: Box<Self>, front: &'f Front, miss: Miss) -> $boxed<'f, Option<SetItem>>
             where
                 'a: 'f,
             {
-                Box::pin(Call::compute(*self, front, key))
+                Box::pin(Call::compute(*self, front, miss))
             }
         }
 
@@ -127,7 +138,7 @@ trait Batching: Io {
     fn compute<'a: 'f, 'f>(
         call: Box<Self::Call<'a>>,
         front: &'f Front,
-        key: String,
+        miss: Miss,
     ) -> Self::Computing<'f>;
 }
 
@@ -141,9 +152,9 @@ impl Batching for Blocking {
     fn compute<'a: 'f, 'f>(
         call: Box<Self::Call<'a>>,
         front: &'f Front,
-        key: String,
+        miss: Miss,
     ) -> Self::Computing<'f> {
-        call.compute(front, key)
+        call.compute(front, miss)
     }
 }
 
@@ -157,9 +168,9 @@ impl Batching for NonBlocking {
     fn compute<'a: 'f, 'f>(
         call: Box<Self::Call<'a>>,
         front: &'f Front,
-        key: String,
+        miss: Miss,
     ) -> Self::Computing<'f> {
-        call.compute(front, key)
+        call.compute(front, miss)
     }
 }
 
@@ -187,7 +198,6 @@ impl<'a, I: Batching> Recorder<'a, I> {
     ) -> Promise<R> {
         let promise = Promise::new();
         let call = Call {
-            opts,
             promise: promise.handle(),
             body,
             wrap,
@@ -197,7 +207,7 @@ impl<'a, I: Batching> Recorder<'a, I> {
         let mut rec = self.lock();
         rec.0.push(key);
         rec.1.push(erase(call));
-        rec.2.push(opts.function);
+        rec.2.push(opts);
         promise
     }
 
@@ -206,77 +216,163 @@ impl<'a, I: Batching> Recorder<'a, I> {
     }
 
     /// Reads every key at once, computes the misses (concurrently, for async
-    /// bodies), stores them with one write and resolves every promise. Fails
+    /// bodies), stores them with one write and resolves every promise. A
+    /// key another batch or call is computing in this process is not
+    /// computed twice (single flight): its calls wait for that value. Fails
     /// open: if the cache is unreachable, every call is computed and nothing stored.
     async fn run(self) {
-        let (mut keys, calls, functions) =
-            self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
+        let (keys, calls, opts) = self.calls.into_inner().unwrap_or_else(|e| e.into_inner());
         if calls.is_empty() {
             return;
         }
         let core = &*self.core;
         let front = &core.front;
-        let reads = {
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            I::read_many(&core.backend, &keys).await
-        };
+        let functions: Vec<&'static str> = opts.iter().map(|o| o.function).collect();
+        let plans: Vec<Option<Plan>> = (opts.iter())
+            .map(|o| front.plan(o).map_err(|e| front.failed_open(&e)).ok())
+            .collect();
+        let reads = read_all(core, &keys, &plans).await;
         // Misses, and whether their server answered (a lease is then taken).
         let mut misses = Vec::new();
-        let calls = calls.into_iter().zip(keys.iter_mut()).zip(functions);
-        for (((call, key), function), read) in calls.zip(reads) {
+        let calls = calls.into_iter().zip(keys).zip(plans).zip(functions);
+        for ((((call, key), plan), function), read) in calls.zip(reads) {
             let reachable = !matches!(&read, Err(e) if e.is_unavailable());
             let outcome = metrics::outcome(&read);
-            match read {
-                Ok(Some(bytes)) if I::hit(&call, front, key, &bytes) => {
+            let mut fallback = None;
+            let found = match (read, &plan) {
+                (Ok(r), Some(plan)) => plan.sort(r),
+                (Ok(r), None) => r.map_or(Found::Missing, |(bytes, _)| Found::Fresh(bytes)),
+                (Err(e), _) => {
+                    front.failed_open(&e);
+                    Found::Missing
+                }
+            };
+            match found {
+                Found::Fresh(bytes) if I::hit(&call, front, &key, &bytes) => {
                     metrics::read(function, Read::Hit);
                     continue;
                 }
-                Ok(Some(_)) => {}
-                Ok(None) => front.missed(),
-                Err(e) => {
-                    front.failed_open(&e);
+                Found::Fresh(_) => {}
+                Found::Stale { bytes, past } => {
                     front.missed();
+                    fallback = plan
+                        .as_ref()
+                        .filter(|p| p.covers_error(past))
+                        .map(|_| bytes);
                 }
+                Found::Missing => front.missed(),
             }
             metrics::read(function, outcome);
-            misses.push((call, std::mem::take(key), reachable));
+            let miss = Miss {
+                key,
+                plan,
+                fallback,
+            };
+            misses.push((call, miss, reachable));
         }
         if misses.is_empty() {
             return;
         }
-        // One lease round trip for every miss whose server answered.
+        // Lead the flights of the misses, or follow those under way.
+        let (mut leads, mut follows) = (Vec::new(), Vec::new());
+        for (call, miss, reachable) in misses {
+            let single = miss.plan.as_ref().is_some_and(|p| p.single_flight);
+            match single.then(|| core.flights.join(&miss.key)) {
+                Some(Role::Follower(flight)) => follows.push((call, miss, flight)),
+                Some(Role::Leader(l)) => leads.push((call, miss, reachable, Some(l))),
+                None => leads.push((call, miss, reachable, None)),
+            }
+        }
+        // One lease round trip for every lead whose server answered.
         let token = lease_token();
         let leased = {
-            let keys: Vec<&str> = misses
-                .iter()
+            let keys: Vec<&str> = (leads.iter())
                 .filter(|m| m.2)
-                .map(|m| m.1.as_str())
+                .map(|m| m.1.key.as_str())
                 .collect();
             let mut granted = core.lease(&keys, &token).await.into_iter();
-            misses
-                .iter()
+            (leads.iter())
                 .map(|m| m.2 && granted.next().unwrap_or(false))
                 .collect::<Vec<bool>>()
         };
-        let leased_keys: Vec<String> = misses
-            .iter()
-            .zip(&leased)
+        let leased_keys: Vec<String> = (leads.iter().zip(&leased))
             .filter(|(_, l)| **l)
-            .map(|(m, _)| m.1.clone())
+            .map(|(m, _)| m.1.key.clone())
             .collect();
-        let computing = misses
+        // The leads first, stored, then their flights end (so a call that
+        // missed meanwhile joins them), then the follows: batches following
+        // each other's keys never wait on one another.
+        let (computing, leaders): (Vec<_>, Vec<_>) = (leads.into_iter().zip(leased))
+            .map(|((call, miss, _, leader), leased)| {
+                (I::compute(call, front, miss), (leader, leased))
+            })
+            .unzip();
+        let (mut writes, mut ended) = (Vec::new(), Vec::new());
+        for (item, (leader, leased)) in I::join(computing).await.into_iter().zip(leaders) {
+            if let Some(leader) = leader {
+                ended.push((leader, item.as_ref().map(|(_, b, _)| Arc::new(b.clone()))));
+            }
+            writes.extend(item.filter(|_| leased));
+        }
+        let leased_keys: Vec<&str> = leased_keys.iter().map(String::as_str).collect();
+        core.finish_leases(writes, &leased_keys, &token).await;
+        for (leader, shared) in ended {
+            leader.finish(shared);
+        }
+        let following = follows
             .into_iter()
-            .zip(leased)
-            .map(|((call, key, _), leased)| {
-                let compute = I::compute(call, front, key);
-                async move { compute.await.filter(|_| leased) }
+            .map(|(call, miss, flight)| async move {
+                let shared = I::wait_flight(&flight, LEASE_TTL).await;
+                if !shared.is_some_and(|b| I::hit(&call, front, &miss.key, &b)) {
+                    // Computed unleased: nothing stored.
+                    I::compute(call, front, miss).await;
+                }
             })
             .collect();
-        let writes = I::join(computing).await;
-        let leased_keys: Vec<&str> = leased_keys.iter().map(String::as_str).collect();
-        core.finish_leases(writes.into_iter().flatten().collect(), &leased_keys, &token)
-            .await;
+        I::join(following).await;
     }
+}
+
+/// A recorded call that missed: its full key, its plan (`None` when its
+/// options are invalid: computed, never stored) and the stale value that
+/// stands in for an `Err` (`stale_if_error`).
+struct Miss {
+    key: String,
+    plan: Option<Plan>,
+    fallback: Option<Vec<u8>>,
+}
+
+/// Reads every key: one multi-get for those without a stale window, and
+/// each of the others with the time it has left.
+async fn read_all<I: Io>(
+    core: &Core<I>,
+    keys: &[String],
+    plans: &[Option<Plan>],
+) -> Vec<Result<ValueTtl>> {
+    let windowed = |i: &usize| plans[*i].as_ref().is_some_and(|p| !p.window().is_zero());
+    let (timed, plain): (Vec<usize>, Vec<usize>) = (0..keys.len()).partition(windowed);
+    let plain_keys: Vec<&str> = plain.iter().map(|&i| keys[i].as_str()).collect();
+    let mut plain_reads = if plain_keys.is_empty() {
+        Vec::new()
+    } else {
+        I::read_many(&core.backend, &plain_keys).await
+    }
+    .into_iter();
+    let timed_keys: Vec<&str> = timed.iter().map(|&i| keys[i].as_str()).collect();
+    let mut timed_reads = if timed_keys.is_empty() {
+        Vec::new()
+    } else {
+        I::read_many_with_ttl(&core.backend, &timed_keys).await
+    }
+    .into_iter();
+    (0..keys.len())
+        .map(|i| match windowed(&i) {
+            true => timed_reads.next().unwrap_or(Ok(None)),
+            false => (plain_reads.next())
+                .unwrap_or(Ok(None))
+                .map(|v| v.map(|b| (b, None))),
+        })
+        .collect()
 }
 
 impl<'a> Batch<'a> {

@@ -19,6 +19,7 @@ use crate::multiplexed::AsyncRedisBackend;
 use crate::near::{LocalBounds, Near, NearStore};
 use crate::pool::{DEFAULT_POOL_SIZE, RedisBackend};
 use crate::serializer::{Codec, Serializer};
+use crate::stale::{CallDefaults, check_jitter};
 use crate::stats::Counters;
 
 type BypassValue = Arc<dyn erased_serde::Serialize + Send + Sync>;
@@ -46,6 +47,7 @@ pub struct CacheOptions {
     codec: Codec,
     bypass: Vec<BypassValue>,
     local: LocalBounds,
+    calls: CallDefaults,
 }
 
 impl std::fmt::Debug for CacheOptions {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for CacheOptions {
             .field("bypass_values", &self.bypass.len())
             .field("local_cache", &self.local.entries)
             .field("local_cache_bytes", &self.local.bytes)
+            .field("calls", &self.calls)
             .finish()
     }
 }
@@ -76,6 +79,7 @@ impl CacheOptions {
             codec: Codec::Json,
             bypass: Vec::new(),
             local: LocalBounds::default(),
+            calls: CallDefaults::default(),
         }
     }
 
@@ -153,6 +157,51 @@ impl CacheOptions {
         Near::start(self.local, servers(), &self.namespace).map(Some)
     }
 
+    /// Whether concurrent misses of one key in this process share one
+    /// computation, for decorated calls and batches. Default `true`;
+    /// `#[rc::cache(single_flight = ..)]` overrides it.
+    pub fn single_flight(mut self, on: bool) -> Self {
+        self.calls.single_flight = on;
+        self
+    }
+
+    /// Default `stale_while_revalidate` of decorated calls: for this long
+    /// after a value expires, a call returns it at once while one caller
+    /// (across processes) recomputes it. Default off (zero). Values are
+    /// stored this much longer. Functions whose attribute names the option
+    /// refresh in the background; others (their arguments may borrow) are
+    /// refreshed by the one caller that takes the key's lease. See the guide.
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.calls.stale_while_revalidate = window;
+        self
+    }
+
+    /// Default `stale_if_error` of decorated calls returning `Result`: when
+    /// the body returns `Err` and a value no older than its expiry plus this
+    /// exists, the call returns that value (counted in
+    /// [`Stats::stale_served`](crate::Stats::stale_served)). Default off (zero).
+    /// Values are stored this much longer.
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.calls.stale_if_error = window;
+        self
+    }
+
+    /// Default `expire_jitter` of decorated calls: each stored expiry is
+    /// shortened by a random part of up to this fraction of it (in `[0, 1)`),
+    /// so keys written together do not expire together. Default 0.
+    pub fn expire_jitter(mut self, fraction: f64) -> Self {
+        self.calls.expire_jitter = fraction;
+        self
+    }
+
+    /// How long a decorated call that misses waits for another process
+    /// (or cache) that holds the key's lease, i.e. is computing it, before
+    /// computing it too. Default 2 s; zero: never wait.
+    pub fn lease_wait(mut self, wait: Duration) -> Self {
+        self.calls.lease_wait = wait;
+        self
+    }
+
     /// Options as a config file gives them: the defaults, with what is given replaced.
     #[doc(hidden)]
     pub fn configured(namespace: Option<String>, default_expire: Option<Duration>) -> Self {
@@ -190,6 +239,7 @@ impl CacheOptions {
         if self.default_expire.is_zero() {
             return Err(Error::config("default_expire must be greater than zero"));
         }
+        check_jitter(self.calls.expire_jitter)?;
         let bypass = self
             .bypass
             .iter()
@@ -202,6 +252,7 @@ impl CacheOptions {
             bypass,
             counters: Counters::default(),
             local,
+            calls: self.calls,
         })
     }
 }
@@ -470,6 +521,31 @@ impl CacheBuilder {
     /// Bounds the near cache's memory (see [`CacheOptions::local_cache_bytes`]).
     pub fn local_cache_bytes(self, bytes: u64) -> Self {
         self.with_options(|o| o.local_cache_bytes(bytes))
+    }
+
+    /// See [`CacheOptions::single_flight`].
+    pub fn single_flight(self, on: bool) -> Self {
+        self.with_options(|o| o.single_flight(on))
+    }
+
+    /// See [`CacheOptions::stale_while_revalidate`].
+    pub fn stale_while_revalidate(self, window: Duration) -> Self {
+        self.with_options(|o| o.stale_while_revalidate(window))
+    }
+
+    /// See [`CacheOptions::stale_if_error`].
+    pub fn stale_if_error(self, window: Duration) -> Self {
+        self.with_options(|o| o.stale_if_error(window))
+    }
+
+    /// See [`CacheOptions::expire_jitter`].
+    pub fn expire_jitter(self, fraction: f64) -> Self {
+        self.with_options(|o| o.expire_jitter(fraction))
+    }
+
+    /// See [`CacheOptions::lease_wait`].
+    pub fn lease_wait(self, wait: Duration) -> Self {
+        self.with_options(|o| o.lease_wait(wait))
     }
 
     /// A blocking cache on the configured server (or Redis Cluster, or

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use redis::{Cmd, Pipeline, RedisError, Value};
 
-use crate::backend::SetItem;
+use crate::backend::{SetItem, ValueTtl};
 use crate::error::{Error, Result};
 
 /// `pipe` with `ASKING` before each command (see [`Split::Asking`]).
@@ -67,7 +67,7 @@ pub(crate) fn mget_pttl_reply(
     replies: Result<Vec<Value>>,
     n: usize,
     to_err: impl Fn(RedisError) -> Error,
-) -> Vec<Result<crate::backend::WithTtl>> {
+) -> Vec<Result<ValueTtl>> {
     let mut replies = match replies {
         Ok(r) if r.len() == n + 1 => r.into_iter(),
         Ok(r) => return vec![Err(to_err(unexpected(&Value::Array(r)))); n],

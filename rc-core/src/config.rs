@@ -65,6 +65,19 @@ pub struct CacheConfig {
     pub local_cache: Option<u64>,
     /// The near cache's memory bound in bytes (see [`CacheOptions::local_cache_bytes`]).
     pub local_cache_bytes: Option<u64>,
+    /// Single flight of decorated calls (default on).
+    pub single_flight: Option<bool>,
+    /// Default `stale_while_revalidate` window of decorated calls.
+    #[serde(deserialize_with = "opt_secs")]
+    pub stale_while_revalidate: Option<Duration>,
+    /// Default `stale_if_error` window of decorated calls.
+    #[serde(deserialize_with = "opt_secs")]
+    pub stale_if_error: Option<Duration>,
+    /// Default `expire_jitter` fraction of decorated calls.
+    pub expire_jitter: Option<f64>,
+    /// How long a miss waits for another process computing its key.
+    #[serde(deserialize_with = "opt_secs")]
+    pub lease_wait: Option<Duration>,
 }
 
 /// A Sentinel-watched primary in a [`CacheConfig`]: `sentinel = { master =
@@ -145,7 +158,18 @@ impl CacheConfig {
         let b = Timeouts::configured(self.connect_timeout, self.response_timeout)
             .into_iter()
             .fold(b, CacheBuilder::timeouts);
-        self.pool_size.into_iter().fold(b, CacheBuilder::pool_size)
+        let b = self.pool_size.into_iter().fold(b, CacheBuilder::pool_size);
+        let b = self
+            .single_flight
+            .into_iter()
+            .fold(b, CacheBuilder::single_flight);
+        let b =
+            (self.stale_while_revalidate.into_iter()).fold(b, CacheBuilder::stale_while_revalidate);
+        let b = (self.stale_if_error.into_iter()).fold(b, CacheBuilder::stale_if_error);
+        let b = (self.expire_jitter.into_iter()).fold(b, CacheBuilder::expire_jitter);
+        self.lease_wait
+            .into_iter()
+            .fold(b, CacheBuilder::lease_wait)
     }
 }
 
@@ -233,5 +257,23 @@ mod tests {
         let typo = r#"{"sentinel": {"master": "m", "node": []}}"#;
         assert!(serde_json::from_str::<CacheConfig>(typo).is_err());
         assert!(serde_json::from_str::<CacheConfig>(r#"{"default_expire": -1}"#).is_err());
+    }
+
+    #[test]
+    fn stampede_and_staleness_defaults() {
+        let c: CacheConfig = serde_json::from_str(
+            r#"{"stale_if_error": 3600, "stale_while_revalidate": 30, "expire_jitter": 0.1,
+                "lease_wait": 0.5, "single_flight": false}"#,
+        )
+        .unwrap();
+        assert_eq!(c.stale_if_error, Some(Duration::from_secs(3600)));
+        assert_eq!(c.lease_wait, Some(Duration::from_millis(500)));
+        let debug = format!("{:?}", c.clone().into_builder());
+        assert!(debug.contains("expire_jitter: 0.1"), "{debug}");
+        assert!(debug.contains("single_flight: false"), "{debug}");
+        assert!(c.into_builder().build().is_ok());
+        let bad: CacheConfig = serde_json::from_str(r#"{"expire_jitter": 2}"#).unwrap();
+        let err = bad.into_builder().build().unwrap_err();
+        assert!(err.to_string().contains("expire_jitter"), "{err}");
     }
 }

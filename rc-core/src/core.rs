@@ -16,11 +16,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__private::Options;
+pub(crate) use crate::backend::ValueTtl;
 use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
 use crate::error::Result;
 use crate::flight::{Flight, Flights, Outcome, Role};
 use crate::front::Front;
 use crate::metrics::{self, Read};
+use crate::stale::Found;
+use crate::stampede::{Body, Run, Wait};
+use crate::stats::Counters;
 
 /// The byte-store verbs the core awaits, for one face: [`Blocking`] returns
 /// ready futures from a blocking [`Backend`], [`NonBlocking`] the
@@ -72,6 +76,16 @@ pub(crate) trait Io: Send + Sync + 'static {
     fn redis_client(s: &Self::Store, key: &str) -> Result<redis::Client>;
     /// Waits for the leader of a flight (see [`Flights`]), bounded.
     fn wait_flight(f: &Flight, limit: Duration) -> Self::Fut<'_, Outcome>;
+    fn read_many_with_ttl<'a>(
+        s: &'a Self::Store,
+        keys: &'a [&'a str],
+    ) -> Self::Fut<'a, Vec<Result<ValueTtl>>>;
+    fn sleep(d: Duration) -> Self::Fut<'static, ()>;
+    /// Whether [`spawn`](Self::spawn) can run a task now.
+    fn can_spawn() -> bool;
+    /// Runs `task` in the background: a thread of its own on the blocking
+    /// face, a task on the current tokio runtime on the async face.
+    fn spawn(task: BoxFuture<'static, ()>);
 }
 
 /// The blocking face: a [`Backend`], whose futures are ready.
@@ -147,6 +161,27 @@ impl Io for Blocking {
     }
     fn wait_flight(f: &Flight, limit: Duration) -> Ready<Outcome> {
         ready(f.wait_blocking(limit))
+    }
+    fn read_many_with_ttl<'a>(
+        s: &'a dyn Backend,
+        keys: &'a [&'a str],
+    ) -> Ready<Vec<Result<ValueTtl>>> {
+        ready(s.get_many_with_ttl(keys))
+    }
+    fn sleep(d: Duration) -> Ready<()> {
+        std::thread::sleep(d);
+        ready(())
+    }
+    fn can_spawn() -> bool {
+        true
+    }
+    fn spawn(task: BoxFuture<'static, ()>) {
+        let spawned = std::thread::Builder::new()
+            .name("rc-refresh".into())
+            .spawn(move || now(task));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "rc: could not start a background refresh");
+        }
     }
 }
 
@@ -224,6 +259,21 @@ impl Io for NonBlocking {
     fn wait_flight(f: &Flight, limit: Duration) -> BoxFuture<'_, Outcome> {
         Box::pin(f.wait(limit))
     }
+    fn read_many_with_ttl<'a>(
+        s: &'a dyn AsyncBackend,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<ValueTtl>>> {
+        s.get_many_with_ttl(keys)
+    }
+    fn sleep(d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+    fn can_spawn() -> bool {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+    fn spawn(task: BoxFuture<'static, ()>) {
+        tokio::spawn(task);
+    }
 }
 
 /// How long a miss holds its key's lease: a computation that takes longer
@@ -253,7 +303,7 @@ pub(crate) fn now<F: Future>(fut: F) -> F::Output {
 pub(crate) struct Core<I: Io> {
     pub front: Front,
     pub backend: Arc<I::Store>,
-    flights: Flights,
+    pub(crate) flights: Flights,
 }
 
 impl<I: Io> Core<I> {
@@ -379,30 +429,79 @@ impl<I: Io> Core<I> {
     /// and store what `peek` finds in its result, unless a write or delete
     /// of the key voided the lease meanwhile (so a slow miss never stores a
     /// value older than a completed invalidation). Concurrent misses of the
-    /// key in this process share one computation ([`Flights`]). Fails open:
-    /// store errors are counted and logged.
-    pub async fn cached<T, R>(
-        &self,
+    /// key in this process share one computation ([`Flights`]); a miss whose
+    /// lease another process holds waits for its value ([`Self::lease_or_wait`]).
+    /// A stale value is served while one caller refreshes it
+    /// (`stale_while_revalidate`), or stands in for an `Err`
+    /// (`stale_if_error`). Fails open: store errors are counted and logged.
+    pub async fn cached<T, R, B>(
+        self: &Arc<Self>,
         key: String,
         opts: Options,
-        body: impl Future<Output = R>,
+        body: B,
         wrap: fn(T) -> R,
         peek: fn(&R) -> Option<&T>,
     ) -> R
     where
         T: Serialize + DeserializeOwned,
+        B: Body<I, T, R>,
     {
         let f = &self.front;
         let key = f.full_key_owned(key);
-        let read = I::read(&self.backend, &key).await;
-        let reachable = !matches!(&read, Err(e) if e.is_unavailable());
-        let outcome = metrics::outcome(&read);
-        if let Some(v) = f.decode_cached::<T>(&key, read) {
-            metrics::read(opts.function, Read::Hit);
-            return wrap(v);
+        let plan = match f.plan(&opts) {
+            Ok(p) => p,
+            Err(e) => {
+                f.failed_open(&e);
+                return body.into_future().await;
+            }
+        };
+        let mark = self.flights.mark();
+        let (found, reachable) = self.look(&key, &plan).await;
+        let mut fallback = None;
+        match found {
+            Found::Fresh(bytes) => {
+                if let Some(v) = f.decode_hit(&key, &bytes) {
+                    metrics::read(plan.function, Read::Hit);
+                    return wrap(v);
+                }
+                metrics::read(plan.function, Read::Miss);
+            }
+            Found::Stale { bytes, past } if plan.revalidates(past) => {
+                if let Some(v) = f.decode_hit(&key, &bytes) {
+                    Counters::add(&f.counters.stale_hits, 1);
+                    metrics::read(plan.function, Read::Hit);
+                    metrics::stale(plan.function);
+                    // Already recomputed here: nothing to start.
+                    if self.flights.busy(&key) {
+                        return wrap(v);
+                    }
+                    let body = match body.detach(self, &key, plan, peek) {
+                        Ok(()) => return wrap(v),
+                        Err(body) => body,
+                    };
+                    // A body that cannot leave the caller: the one that
+                    // takes the lease refreshes, the others get the value now.
+                    let token = lease_token();
+                    if !self.lease(&[&key], &token).await[0] {
+                        return wrap(v);
+                    }
+                    if let Some(bytes) = self.refreshed(&key, &plan, &token).await
+                        && let Some(fresh) = f.decode_hit(&key, &bytes)
+                    {
+                        return wrap(fresh);
+                    }
+                    let run = Run::new(key, plan, Some(bytes), None, Some(token));
+                    return self.compute(run, body.into_future(), wrap, peek).await;
+                }
+            }
+            Found::Stale { bytes, past } => {
+                f.missed();
+                metrics::read(plan.function, Read::Miss);
+                fallback = plan.covers_error(past).then_some(bytes);
+            }
+            Found::Missing => {}
         }
-        metrics::read(opts.function, outcome);
-        let leader = match opts.single_flight.then(|| self.flights.join(&key)) {
+        let leader = match plan.single_flight.then(|| self.flights.join(&key)) {
             Some(Role::Follower(flight)) => {
                 let shared = I::wait_flight(&flight, LEASE_TTL).await;
                 if let Some(v) = shared.and_then(|bytes| f.decode_hit::<T>(&key, &bytes)) {
@@ -410,21 +509,48 @@ impl<I: Io> Core<I> {
                 }
                 None
             }
-            Some(Role::Leader(leader)) => Some(leader),
+            Some(Role::Leader(leader)) => {
+                // A flight of this process ended since the read: it may have
+                // stored the value after the read was answered. Read again.
+                if self.flights.ended_since(mark)
+                    && let Ok(Found::Fresh(bytes)) =
+                        self.read_planned(&key, &plan).await.map(|r| plan.sort(r))
+                    && let Some(v) = f.decode_hit::<T>(&key, &bytes)
+                {
+                    leader.finish(Some(Arc::new(bytes)));
+                    return wrap(v);
+                }
+                Some(leader)
+            }
             None => None,
         };
+        // Only the flight's leader waits for another process: with single
+        // flight off, each call computes; a follower the leader left to
+        // compute (it failed, panicked or was dropped) has waited already.
+        let wait = match leader {
+            Some(_) => plan.lease_wait,
+            None => Duration::ZERO,
+        };
         let token = lease_token();
-        let leased = reachable && self.lease(&[&key], &token).await[0];
-        let result = metrics::timed(opts.function, body).await;
-        let item = f.store_item(key.clone(), peek(&result), opts.expire);
-        if let Some(leader) = leader {
-            leader.finish(item.as_ref().map(|(_, bytes, _)| Arc::new(bytes.clone())));
-        }
-        if leased {
-            self.finish_leases(item.into_iter().collect(), &[&key], &token)
-                .await;
-        }
-        result
+        let leased = match reachable {
+            true => self.lease_or_wait(&key, &plan, &token, wait).await,
+            false => Wait::GaveUp,
+        };
+        let leased = match leased {
+            Wait::Leased => Some(token),
+            Wait::GaveUp => None,
+            Wait::Found(bytes) => {
+                if let Some(v) = f.decode_hit::<T>(&key, &bytes) {
+                    if let Some(leader) = leader {
+                        leader.finish(Some(Arc::new(bytes)));
+                    }
+                    return wrap(v);
+                }
+                None
+            }
+        };
+        let run = Run::new(key, plan, fallback, leader, leased);
+        self.compute(run, body.into_future(), wrap, peek).await
     }
 
     /// Takes the leases on `keys` for one computation; `false` where another
@@ -505,6 +631,7 @@ impl<I: Io> Core<I> {
 
 #[cfg(test)]
 mod tests {
+    use crate::stampede::{Here, Movable};
     use crate::{AsyncCache, NullBackend};
     use std::sync::Arc;
 
@@ -524,11 +651,14 @@ mod tests {
         send(cache.ttl("k"));
         send(cache.ping());
         let opts = crate::__private::Options::new();
+        let wrap: fn(i32) -> i32 = |v| v;
+        let peek: fn(&i32) -> Option<&i32> = |v| Some(v);
         send(
             cache
                 .core
-                .cached("k".into(), opts, async { 1 }, |v: i32| v, |v: &i32| Some(v)),
+                .cached("k".into(), opts, Here(async { 1 }), wrap, peek),
         );
+        send((cache.core).cached("k".into(), opts, Movable(async { 1 }), wrap, peek));
         send(cache.core.invalidate("k".into()));
         send(cache.batch().run());
     }

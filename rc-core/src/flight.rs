@@ -23,6 +23,9 @@ pub(crate) struct Flights {
     map: Mutex<HashMap<String, Arc<Flight>>>,
     /// Flights under way, so writes skip the lock when there are none.
     open: AtomicUsize,
+    /// Flights ended so far, so that a caller whose read raced with the end
+    /// of one reads again instead of computing ([`Flights::ended_since`]).
+    ended: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -61,6 +64,22 @@ impl Flights {
             key: key.to_owned(),
             flight,
         })
+    }
+
+    /// A mark to take before reading a key, for [`ended_since`](Self::ended_since).
+    pub fn mark(&self) -> usize {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Whether some flight ended since `mark`: a miss read before may
+    /// predate the value that flight stored (its reply was read late).
+    pub fn ended_since(&self, mark: usize) -> bool {
+        self.ended.load(Ordering::Acquire) != mark
+    }
+
+    /// Whether `key` is being computed here.
+    pub fn busy(&self, key: &str) -> bool {
+        self.open.load(Ordering::Relaxed) != 0 && self.lock().contains_key(key)
     }
 
     /// A write or delete of `key`: its flight (begun before) is no longer
@@ -102,6 +121,7 @@ impl Leader<'_> {
             self.flights.open.fetch_sub(1, Ordering::Relaxed);
         }
         drop(map);
+        self.flights.ended.fetch_add(1, Ordering::Release);
         self.flight.finish(outcome);
     }
 }

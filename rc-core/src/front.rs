@@ -7,10 +7,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::__private::Options;
 use crate::backend::SetItem;
 use crate::error::{Error, Result};
 use crate::log_limit::LogLimit;
 use crate::serializer::Codec;
+use crate::stale::{CallDefaults, Plan};
 use crate::stats::Counters;
 
 /// rc's default expiry: 3 days.
@@ -25,6 +27,8 @@ pub(crate) struct Front {
     pub counters: Counters,
     /// The near cache in front of the store, if any (for its counters).
     pub local: Option<std::sync::Arc<crate::near::Near>>,
+    /// Defaults of decorated calls (single flight, stale windows, jitter).
+    pub calls: CallDefaults,
 }
 
 impl Front {
@@ -173,21 +177,6 @@ impl Front {
         results
     }
 
-    /// Decorated read: a hit decodes; a miss, a store error or bad bytes give `None`.
-    pub fn decode_cached<T: DeserializeOwned>(
-        &self,
-        key: &str,
-        read: Result<Option<Vec<u8>>>,
-    ) -> Option<T> {
-        match read {
-            Ok(Some(bytes)) => return self.decode_hit(key, &bytes),
-            Ok(None) => {}
-            Err(e) => self.failed_open(&e),
-        }
-        self.missed();
-        None
-    }
-
     /// Decodes cached bytes for a decorated call; bytes that do not decode are a miss.
     pub fn decode_hit<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
         match self.codec.decode(key, bytes) {
@@ -208,27 +197,38 @@ impl Front {
         }
     }
 
+    /// Decodes a stale value standing in for a failed call
+    /// (`stale_if_error`), counted as served stale.
+    pub fn decode_stale<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        let v = self.codec.decode(key, bytes).ok()?;
+        Counters::add(&self.counters.stale_served, 1);
+        Some(v)
+    }
+
     pub fn missed(&self) {
         Counters::add(&self.counters.misses, 1);
     }
 
-    /// Encodes a computed result for storing, or `None` when there is
-    /// nothing to store (`value` is `None`), it is bypassed or cannot be encoded.
+    /// A decorated call's options over this cache's defaults.
+    pub fn plan(&self, opts: &Options) -> Result<Plan> {
+        Plan::new(&self.calls, self.default_expire, opts)
+    }
+
+    /// Encodes a computed result for storing with `plan`'s expiry (jittered,
+    /// plus its stale window), or `None` when there is nothing to store
+    /// (`value` is `None`), it is bypassed or cannot be encoded.
     pub fn store_item<T: Serialize + ?Sized>(
         &self,
         key: String,
         value: Option<&T>,
-        expire: Option<Duration>,
+        plan: &Plan,
     ) -> Option<SetItem> {
-        let encoded = self
-            .encode(value?)
-            .and_then(|b| Ok((b, self.expire(expire)?)));
-        match encoded {
-            Ok((bytes, _)) if self.bypass.contains(&bytes) => {
+        match self.encode(value?) {
+            Ok(bytes) if self.bypass.contains(&bytes) => {
                 Counters::add(&self.counters.bypassed, 1);
                 None
             }
-            Ok((bytes, expire)) => Some((key, bytes, expire)),
+            Ok(bytes) => Some((key, bytes, plan.stored_ttl())),
             Err(e) => {
                 self.failed_open(&e);
                 None

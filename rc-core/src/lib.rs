@@ -33,13 +33,15 @@ mod promise;
 mod python_arg;
 mod replay;
 mod serializer;
+mod stale;
+mod stampede;
 mod stats;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use async_cache::AsyncCache;
-pub use backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, WithTtl};
+pub use backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, ValueTtl};
 pub use batch::{AsyncBatch, Batch};
 pub use builder::{CacheBuilder, CacheOptions};
 pub use cache::Cache;

@@ -9,9 +9,11 @@
 //! | [`HITS`] | counter | calls answered from the cache |
 //! | [`MISSES`] | counter | calls that found nothing cached (or undecodable bytes) |
 //! | [`ERRORS`] | counter | calls whose cache read failed, so the body ran (fail open) |
-//! | [`COMPUTE_SECONDS`] | histogram | time spent in the body on a miss, in seconds |
+//! | [`STALE`] | counter | calls answered with a value past its expiry (`stale_while_revalidate`, `stale_if_error`) |
+//! | [`COMPUTE_SECONDS`] | histogram | time spent in the body on a miss or a background refresh, in seconds |
 //!
-//! Each call counts once: hits + misses + errors = calls. Install any `metrics` recorder (for example `metrics-exporter-prometheus`)
+//! Each call counts once in hits, misses or errors: hits + misses + errors
+//! = calls (a stale value served also counts in [`STALE`]). Install any `metrics` recorder (for example `metrics-exporter-prometheus`)
 //! to collect them; without one, recording costs a few nanoseconds. Without
 //! the feature nothing is recorded and nothing is linked. The cache-wide
 //! totals are always in [`Cache::stats`](crate::Cache::stats).
@@ -24,6 +26,9 @@ pub const HITS: &str = "rc_hits_total";
 pub const MISSES: &str = "rc_misses_total";
 /// Counter: decorated calls whose cache read failed, so the body ran.
 pub const ERRORS: &str = "rc_errors_total";
+/// Counter: decorated calls answered with a value past its expiry, within
+/// `stale_while_revalidate` (a hit) or `stale_if_error` (the body failed).
+pub const STALE: &str = "rc_stale_total";
 /// Histogram: seconds spent in a decorated function's body on a miss.
 pub const COMPUTE_SECONDS: &str = "rc_compute_seconds";
 
@@ -63,6 +68,18 @@ pub(crate) fn read(function: &'static str, read: Read) {
 }
 
 /// Runs a decorated function's `body`, recording how long it took.
+/// Counts a stale value served by `function`.
+#[inline]
+pub(crate) fn stale(function: &'static str) {
+    #[cfg(feature = "metrics")]
+    {
+        describe();
+        metrics::counter!(STALE, "function" => function).increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = function;
+}
+
 #[inline]
 pub(crate) async fn timed<F: std::future::Future>(function: &'static str, body: F) -> F::Output {
     #[cfg(feature = "metrics")]
@@ -88,6 +105,7 @@ fn describe() {
         metrics::describe_counter!(HITS, "rc: decorated calls answered from the cache");
         metrics::describe_counter!(MISSES, "rc: decorated calls that ran their body");
         metrics::describe_counter!(ERRORS, "rc: decorated calls whose cache read failed");
+        metrics::describe_counter!(STALE, "rc: decorated calls answered with a stale value");
         metrics::describe_histogram!(
             COMPUTE_SECONDS,
             metrics::Unit::Seconds,

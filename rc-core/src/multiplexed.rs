@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
-use crate::backend::{AsyncBackend, BoxFuture, ServerLink, SetItem, WithTtl};
+use crate::backend::{AsyncBackend, BoxFuture, ServerLink, SetItem, ValueTtl};
 use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
@@ -293,7 +293,7 @@ impl AsyncRedisBackend {
     pub async fn get_many_with_ttl_of<'k>(
         &self,
         keys: impl ExactSizeIterator<Item = &'k str> + Clone,
-    ) -> Vec<Result<WithTtl>> {
+    ) -> Vec<Result<ValueTtl>> {
         let n = keys.len();
         if n == 0 {
             return Vec::new();
@@ -486,7 +486,10 @@ impl AsyncBackend for AsyncRedisBackend {
         Ok(self.client.clone())
     }
 
-    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<ValueTtl>>> {
         Box::pin(self.get_many_with_ttl_of(keys.iter().copied()))
     }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache as Moka;
 
-use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, WithTtl};
+use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, ValueTtl};
 use crate::core::{Blocking, Io, NonBlocking, now};
 use crate::error::{Error, Result};
 use crate::stats::Stats;
@@ -299,32 +299,16 @@ fn moka_cache(bounds: LocalBounds) -> Result<Moka<String, Entry>> {
 
 /// The byte-store verbs the near cache adds to a face's [`Io`].
 pub(crate) trait NearIo: Io {
-    fn read_many_with_ttl<'a>(
-        s: &'a Self::Store,
-        keys: &'a [&'a str],
-    ) -> Self::Fut<'a, Vec<Result<WithTtl>>>;
     fn server_of(s: &Self::Store, key: &str) -> usize;
 }
 
 impl NearIo for Blocking {
-    fn read_many_with_ttl<'a>(
-        s: &'a dyn Backend,
-        keys: &'a [&'a str],
-    ) -> std::future::Ready<Vec<Result<WithTtl>>> {
-        std::future::ready(s.get_many_with_ttl(keys))
-    }
     fn server_of(s: &dyn Backend, key: &str) -> usize {
         s.server_of(key)
     }
 }
 
 impl NearIo for NonBlocking {
-    fn read_many_with_ttl<'a>(
-        s: &'a dyn AsyncBackend,
-        keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
-        s.get_many_with_ttl(keys)
-    }
     fn server_of(s: &dyn AsyncBackend, key: &str) -> usize {
         s.server_of(key)
     }
@@ -460,7 +444,7 @@ impl Backend for NearStore<Blocking> {
     fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
         self.inner.release_leases(keys, token)
     }
-    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
         self.inner.get_many_with_ttl(keys)
     }
     fn servers(&self) -> Vec<ServerLink> {
@@ -532,7 +516,10 @@ impl AsyncBackend for NearStore<NonBlocking> {
     ) -> BoxFuture<'a, Result<()>> {
         self.inner.release_leases(keys, token)
     }
-    fn get_many_with_ttl<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Vec<Result<WithTtl>>> {
+    fn get_many_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<ValueTtl>>> {
         self.inner.get_many_with_ttl(keys)
     }
     fn servers(&self) -> Vec<ServerLink> {

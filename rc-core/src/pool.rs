@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::{Connection, Value};
 
-use crate::backend::{Backend, ServerLink, SetItem, WithTtl};
+use crate::backend::{Backend, ServerLink, SetItem, ValueTtl};
 use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
@@ -214,7 +214,7 @@ impl RedisBackend {
     pub fn start_get_many_with_ttl<'k>(
         &self,
         keys: impl ExactSizeIterator<Item = &'k str> + Clone,
-    ) -> Pending<'_, Vec<Result<WithTtl>>> {
+    ) -> Pending<'_, Vec<Result<ValueTtl>>> {
         let n = keys.len();
         let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
             if b.distrusted() {
@@ -528,7 +528,7 @@ impl Backend for RedisBackend {
         Ok(self.client.clone())
     }
 
-    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<WithTtl>> {
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
         if keys.is_empty() {
             return Vec::new();
         }

@@ -25,6 +25,14 @@ pub struct Stats {
     /// Values the near cache holds now (approximate: evictions and expiries
     /// are applied in batches).
     pub local_entries: u64,
+    /// Decorated calls answered with a value past its expiry, within
+    /// `stale_while_revalidate` (also counted in `hits`).
+    pub stale_hits: u64,
+    /// Decorated calls whose body failed and that returned a value past its
+    /// expiry instead, within `stale_if_error`.
+    pub stale_served: u64,
+    /// Background refreshes run (`stale_while_revalidate`).
+    pub refreshes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +43,9 @@ pub(crate) struct Counters {
     pub bypassed: AtomicU64,
     pub errors: AtomicU64,
     pub decode_errors: AtomicU64,
+    pub stale_hits: AtomicU64,
+    pub stale_served: AtomicU64,
+    pub refreshes: AtomicU64,
 }
 
 impl Counters {
@@ -52,6 +63,9 @@ impl Counters {
             decode_errors: self.decode_errors.load(Relaxed),
             local_hits: 0,
             local_entries: 0,
+            stale_hits: self.stale_hits.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
         }
     }
 }

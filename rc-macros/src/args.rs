@@ -23,6 +23,14 @@ pub(crate) struct CacheArgs {
     pub(crate) include_self: Option<LitBool>,
     /// `single_flight = false`: concurrent misses of one key each compute.
     pub(crate) single_flight: Option<LitBool>,
+    /// `stale_while_revalidate = 30` (seconds): serve a value this long past
+    /// its expiry while it is refreshed in the background.
+    pub(crate) stale_while_revalidate: Option<Expr>,
+    /// `stale_if_error = 3600` (seconds): a value this long past its expiry
+    /// stands in for an `Err`.
+    pub(crate) stale_if_error: Option<Expr>,
+    /// `expire_jitter = 0.1`: shorten each stored expiry by up to this fraction.
+    pub(crate) expire_jitter: Option<Expr>,
     /// `module = "blog.models"`: the module part of the key, instead of the
     /// Rust module path (to share the entries of a Python rc function).
     pub(crate) module: Option<LitStr>,
@@ -42,10 +50,24 @@ impl CacheArgs {
     pub(crate) fn include_self(&self) -> bool {
         self.include_self.as_ref().is_some_and(|b| b.value)
     }
+
+    /// Whether the function refreshes stale values in the background: it
+    /// names `stale_while_revalidate`, other than `= 0`.
+    pub(crate) fn refreshes(&self) -> bool {
+        match &self.stale_while_revalidate {
+            Some(Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            })) => i.base10_digits() != "0",
+            Some(_) => true,
+            None => false,
+        }
+    }
 }
 
 const KNOWN: &str = "expected one of `key_prefix = \"..\"`, `expire = <seconds>`, \
-                     `include_self = <bool>`, `single_flight = <bool>`, `module = \"..\"`, \
+                     `include_self = <bool>`, `single_flight = <bool>`, \
+                     `stale_while_revalidate = <seconds>`, `stale_if_error = <seconds>`, \
+                     `expire_jitter = <fraction>`, `module = \"..\"`, \
                      `name = \"..\"`, `python_args`, `cache = <expr>`, `skip(<arg>, ..)`";
 
 impl CacheArgs {
@@ -126,8 +148,23 @@ impl CacheArgs {
             }
             "expire" => {
                 let value = parse_value(input, &name)?;
-                match check_expire(&value) {
+                match check_secs(&value, "expire", 1) {
                     Ok(()) => self.expire = Some(value),
+                    Err(e) => errors.push(e),
+                }
+            }
+            "stale_while_revalidate" | "stale_if_error" => {
+                let value = parse_value(input, &name)?;
+                match check_secs(&value, &key, 0) {
+                    Ok(()) if key == "stale_if_error" => self.stale_if_error = Some(value),
+                    Ok(()) => self.stale_while_revalidate = Some(value),
+                    Err(e) => errors.push(e),
+                }
+            }
+            "expire_jitter" => {
+                let value = parse_value(input, &name)?;
+                match check_fraction(&value) {
+                    Ok(()) => self.expire_jitter = Some(value),
                     Err(e) => errors.push(e),
                 }
             }
@@ -248,14 +285,15 @@ fn parse_value(input: ParseStream<'_>, name: &Ident) -> syn::Result<Expr> {
     input.parse::<Expr>()
 }
 
-/// `expire` is a whole number of seconds: an integer literal of at least 1,
-/// or any other expression of type `u64` (a constant, `60 * 60`).
-fn check_expire(value: &Expr) -> syn::Result<()> {
-    const HELP: &str = "`expire` must be a whole number of seconds, e.g. `expire = 3600`";
+/// `expire` and the stale windows are whole numbers of seconds: an
+/// integer literal of at least `min`, or any other expression of type `u64`
+/// (a constant, `60 * 60`).
+fn check_secs(value: &Expr, name: &str, min: u64) -> syn::Result<()> {
+    let help = format!("`{name}` must be a whole number of seconds, e.g. `{name} = 3600`");
     let lit = match value {
         Expr::Lit(ExprLit { lit, .. }) => lit,
         Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => {
-            return Err(syn::Error::new_spanned(value, HELP));
+            return Err(syn::Error::new_spanned(value, help));
         }
         _ => return Ok(()),
     };
@@ -263,21 +301,37 @@ fn check_expire(value: &Expr) -> syn::Result<()> {
         Lit::Int(int) => {
             let n: u64 = int
                 .base10_parse()
-                .map_err(|_| syn::Error::new(lit.span(), HELP))?;
+                .map_err(|_| syn::Error::new(lit.span(), &help))?;
             if !matches!(int.suffix(), "" | "u64") {
                 return Err(syn::Error::new_spanned(
                     lit,
-                    "`expire` is a number of seconds: write it without a type suffix",
+                    format!("`{name}` is a number of seconds: write it without a type suffix"),
                 ));
             }
-            if n == 0 {
+            if n < min {
                 return Err(syn::Error::new_spanned(
                     lit,
-                    "`expire` must be at least 1 second (Redis rejects an expiry of 0)",
+                    format!("`{name}` must be at least 1 second (Redis rejects an expiry of 0)"),
                 ));
             }
             Ok(())
         }
-        _ => Err(syn::Error::new_spanned(lit, HELP)),
+        _ => Err(syn::Error::new_spanned(lit, help)),
+    }
+}
+
+/// `expire_jitter` is a fraction in `[0, 1)`: a float literal, or any other
+/// expression of type `f64` (checked when the call runs).
+fn check_fraction(value: &Expr) -> syn::Result<()> {
+    const HELP: &str = "`expire_jitter` must be a fraction in [0, 1), e.g. `expire_jitter = 0.1`";
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(f), ..
+        }) if f.suffix().is_empty() || f.suffix() == "f64" => match f.base10_parse::<f64>() {
+            Ok(x) if (0.0..1.0).contains(&x) => Ok(()),
+            _ => Err(syn::Error::new_spanned(value, HELP)),
+        },
+        Expr::Lit(_) | Expr::Unary(_) => Err(syn::Error::new_spanned(value, HELP)),
+        _ => Ok(()),
     }
 }

@@ -235,6 +235,29 @@ impl Cached {
             ));
         }
 
+        if args.refreshes() {
+            let swr = args.stale_while_revalidate.as_ref();
+            if receiver.is_some() {
+                errors.push(syn::Error::new_spanned(
+                    swr,
+                    "`stale_while_revalidate` needs a function without `self`: its background \
+                     refresh runs the body on its own, with owned copies of the arguments \
+                     (a cache-wide default still applies to methods, refreshed by one caller)",
+                ));
+            }
+            for arg in &inputs {
+                if let Type::Reference(r) = &*arg.typed.ty
+                    && r.mutability.is_some()
+                {
+                    errors.push(syn::Error::new_spanned(
+                        &arg.typed.ty,
+                        "`stale_while_revalidate` cannot refresh with a `&mut` argument: \
+                         its background refresh runs the body on an owned copy of each argument",
+                    ));
+                }
+            }
+        }
+
         let ret: Type = match &sig.output {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => (**ty).clone(),
@@ -355,6 +378,15 @@ impl Cached {
         if let Some(b) = &self.args.single_flight {
             opts.extend(quote!(.single_flight(#b)));
         }
+        if let Some(e) = &self.args.stale_while_revalidate {
+            opts.extend(quote!(.stale_while_revalidate(#e)));
+        }
+        if let Some(e) = &self.args.stale_if_error {
+            opts.extend(quote!(.stale_if_error(#e)));
+        }
+        if let Some(e) = &self.args.expire_jitter {
+            opts.extend(quote!(.expire_jitter(#e)));
+        }
         // The Rust path, whatever `module`/`name` say of the key: it labels metrics.
         let name = self.func.sig.ident.to_string();
         opts.extend(quote!(.function(::core::concat!(::core::module_path!(), "::", #name))));
@@ -441,15 +473,41 @@ impl Cached {
         };
         let method = Ident::new(method, span);
         let call = quote_spanned!(span=> #kind.#method(#args));
-        if method == "call_async" {
+        if method.to_string().starts_with("call_async") {
             quote_spanned!(span=> #call.await)
         } else {
             call
         }
     }
 
-    /// The body as a closure (sync) or an `async move` block (async).
-    fn deferred_body(&self) -> TokenStream {
+    /// For a function that refreshes in the background: statements taking
+    /// an owned copy of each borrowed argument (`ToOwned`), and the
+    /// statements, put first in the body, that borrow them back under the
+    /// arguments' names, so the body is `'static`.
+    fn owned_args(&self) -> (TokenStream, TokenStream) {
+        let (mut own, mut reborrow) = (TokenStream::new(), TokenStream::new());
+        if !self.args.refreshes() {
+            return (own, reborrow);
+        }
+        for (i, arg) in self.inputs.iter().enumerate() {
+            let (Some(ident), Type::Reference(r)) = (&arg.ident, &*arg.typed.ty) else {
+                continue;
+            };
+            let copy = format_ident!("__rc_own{}", i, span = Span::mixed_site());
+            let mut ty = (*r.elem).clone();
+            lifetimes::elide(&mut ty);
+            let pat = &arg.typed.pat;
+            own.extend(quote!(let #copy = ::std::borrow::ToOwned::to_owned(#ident);));
+            reborrow.extend(quote!(
+                let #pat: &#ty = ::core::borrow::Borrow::borrow(&#copy);
+            ));
+        }
+        (own, reborrow)
+    }
+
+    /// The body as a closure (sync) or an `async move` block (async);
+    /// `prelude` goes first in it.
+    fn deferred_body(&self, prelude: TokenStream) -> TokenStream {
         let block: &Block = &self.func.block;
         let explicit_ret = matches!(self.func.sig.output, ReturnType::Type(..));
         let ret = &self.ret;
@@ -487,11 +545,15 @@ impl Cached {
                 .sig
                 .asyncness
                 .map_or_else(Span::call_site, |a| a.span);
-            quote_spanned!(span=> async move { #fake #(#stmts)* })
-        } else if explicit_ret {
-            quote!(move || -> #ret #block)
+            quote_spanned!(span=> async move { #prelude #fake #(#stmts)* })
         } else {
-            quote!(move || #block)
+            let arrow = explicit_ret.then(|| quote!(-> #ret));
+            if prelude.is_empty() {
+                quote!(move || #arrow #block)
+            } else {
+                let stmts = &block.stmts;
+                quote!(move || #arrow { #prelude #(#stmts)* })
+            }
         }
     }
 
@@ -504,14 +566,21 @@ impl Cached {
         let key = self.key_expr(self.receiver.as_ref().map(Self::self_key_expr));
         let (cache_lets, cache) = self.cache_binding();
         let opts = self.options_expr();
-        let body = self.deferred_body();
-        let method = if self.is_async { "call_async" } else { "call" };
+        let (own, reborrow) = self.owned_args();
+        let body = self.deferred_body(reborrow);
+        let method = match (self.is_async, self.args.refreshes()) {
+            (false, false) => "call",
+            (false, true) => "call_refreshing",
+            (true, false) => "call_async",
+            (true, true) => "call_async_refreshing",
+        };
         let invoke = self.invoke(method, quote!(#cache, #key_ident, #opts, #body));
         quote!(
             #(#attrs)*
             #vis #sig {
                 let #key_ident: ::std::string::String = #key;
                 #cache_lets
+                #own
                 #invoke
             }
         )
@@ -716,7 +785,7 @@ impl Cached {
                 let key_ident = Ident::new("__rc_key", Span::mixed_site());
                 let key = self.key_expr(self.receiver.as_ref().map(Self::self_key_expr));
                 let opts = self.options_expr();
-                let deferred = self.deferred_body();
+                let deferred = self.deferred_body(TokenStream::new());
                 let method = if self.is_async {
                     "batch_async"
                 } else {

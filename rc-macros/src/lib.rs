@@ -32,7 +32,17 @@ use proc_macro::TokenStream;
 /// | `include_self = true` | put `self` (by `Display`) first in the key; only on methods. |
 /// | `cache = EXPR` | the cache to use: EXPR is a `Cache` (or derefs to one, e.g. a `LazyLock<Cache>` static or `self.cache`) for a sync fn, an `AsyncCache` for an `async fn`. Default: the installed default cache, or uncached if none is installed. |
 /// | `skip(a, b)` | arguments left out of the key (connections, handles, ...). |
-/// | `single_flight = false` | concurrent misses of one key each run the function (default: they share one run). |
+/// | `single_flight = false` | concurrent misses of one key each run the function (default: they share one run, and a miss whose key another process is computing waits for its value). |
+/// | `stale_while_revalidate = 30` | seconds (integer ≥ 0, or a `u64` expression; 0 is off): for this long past its expiry a value is returned at once while one caller, across processes, recomputes it in the background (a thread for a sync fn, a task on the current tokio runtime for an `async fn`). The background run owns its arguments: a borrowed argument `&T` is copied with `ToOwned` (so `T::Owned: Send + 'static`), others must be `Send + 'static`; not on methods or with `&mut` arguments. |
+/// | `stale_if_error = 3600` | seconds (as above): when a `Result` function returns `Err` and its value expired no longer ago than this, the call returns that value instead (counted in `Stats::stale_served`). |
+/// | `expire_jitter = 0.1` | a fraction in `[0, 1)`: each stored expiry is shortened by a random part of up to this fraction, so keys written together do not expire together. |
+///
+/// `single_flight`, `stale_while_revalidate`, `stale_if_error` and
+/// `expire_jitter` default to the cache's own defaults (`CacheBuilder`
+/// methods of the same names); the attribute overrides them. With a stale
+/// window, values are stored for `expire` plus the longest window, and a
+/// read takes the key's time left with it (`GET` and `PTTL` pipelined: one
+/// round trip); the values keep rc's plain format.
 /// | `module = "blog.models"` | the module part of the key instead of the Rust module path, e.g. to share the entries of a Python rc function. |
 /// | `name = "get_post"` | the function part of the key instead of the function's name. |
 /// | `python_args` | arguments written in the key as Python rc writes them (`True`, `None`, `1.0`, strings as is): see `rc::PythonArg` for the types that map exactly. With `module` and `name`, the key is byte for byte the Python twin's. |

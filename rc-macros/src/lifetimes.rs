@@ -37,6 +37,20 @@ pub(crate) fn rewrite_arg_type(ty: &mut Type) {
 
 struct Rewrite;
 
+/// Replaces every named lifetime in `ty` but `'static` with `'_`, for a
+/// local borrow of an argument's owned copy.
+pub(crate) fn elide(ty: &mut Type) {
+    struct Elide;
+    impl VisitMut for Elide {
+        fn visit_lifetime_mut(&mut self, l: &mut Lifetime) {
+            if l.ident != "static" {
+                *l = Lifetime::new("'_", l.apostrophe);
+            }
+        }
+    }
+    Elide.visit_type_mut(ty);
+}
+
 impl VisitMut for Rewrite {
     fn visit_type_reference_mut(&mut self, r: &mut TypeReference) {
         if r.lifetime.is_none() {

@@ -619,3 +619,51 @@ fn attributes_and_visibility() {
         None
     );
 }
+
+// ---------------------------------------------- stale_while_revalidate
+
+/// A database handle a refresh clones (skipped from the key).
+#[derive(Clone)]
+pub struct Db(Arc<Vec<u32>>);
+
+/// Borrowed arguments of every kind: the refresh owns copies of them.
+#[rc::cache(cache = FAKE, expire = 60, stale_while_revalidate = 30, stale_if_error = 600, expire_jitter = 0.1, skip(db, ids))]
+fn refreshing<'a>(db: &Db, name: &'a str, ids: &[u32], mut n: u32, label: String) -> String {
+    n += ids.iter().sum::<u32>() + db.0.len() as u32;
+    format!("{name} {n} {label}")
+}
+
+/// Async, with a `?` and an early `return`.
+#[rc::cache(cache = AFAKE, stale_while_revalidate = 30)]
+async fn refreshing_async(name: &str, n: &u32) -> Result<String, ParseIntError> {
+    if *n == 0 {
+        return Ok(String::new());
+    }
+    let parsed: u32 = name.parse()?;
+    Ok(format!("{}", parsed + n))
+}
+
+/// `stale_while_revalidate = 0` is off: the arguments need not be owned.
+#[rc::cache(cache = FAKE, stale_while_revalidate = 0, skip(cell))]
+fn not_refreshing(cell: &std::cell::Cell<u32>, n: u32) -> u32 {
+    cell.get() + n
+}
+
+#[test]
+fn stale_while_revalidate_shapes() {
+    let db = Db(Arc::new(vec![1, 2]));
+    assert_eq!(refreshing(&db, "a", &[1, 2], 3, "l".into()), "a 8 l");
+    assert_eq!(refreshing(&db, "a", &[1, 2], 3, "l".into()), "a 8 l");
+    let left = FAKE.ttl(&key("refreshing a 3 l")).unwrap();
+    assert!(left.is_some(), "stored");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(refreshing_async("40", &2).await, Ok("42".into()));
+        assert!(refreshing_async("x", &2).await.is_err());
+        assert_eq!(refreshing_async("x", &0).await, Ok(String::new()));
+    });
+    assert_eq!(not_refreshing(&std::cell::Cell::new(5), 1), 6);
+}

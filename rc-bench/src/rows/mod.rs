@@ -9,6 +9,7 @@ mod near;
 mod peers;
 mod redis_cluster;
 mod single;
+mod stale;
 mod stampede;
 
 pub(crate) use peers::rss_bytes;
@@ -251,6 +252,7 @@ pub fn all() -> Vec<Row> {
     rows.extend(down::rows());
     rows.extend(frozen::rows());
     rows.extend(stampede::rows());
+    rows.extend(stale::rows());
     rows
 }
 
