@@ -26,7 +26,7 @@ impl Db {
                  title      TEXT    NOT NULL,
                  content    TEXT    NOT NULL,
                  created_ts INTEGER NOT NULL,
-                 updated_ts INTEGER NOT NULL
+                 updated_ts INTEGER
              );
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )?;

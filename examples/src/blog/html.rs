@@ -89,10 +89,9 @@ pub fn list_page(posts: &[Summary], page_no: usize, pages: usize, total: usize) 
 
 /// One post, with its edit and delete buttons.
 pub fn post_page(post: &Post) -> String {
-    let changed = if post.updated_ts != post.created_ts {
-        format!(" · edited {}", utc(post.updated_ts))
-    } else {
-        String::new()
+    let changed = match post.updated_ts {
+        Some(ts) => format!(" · edited {}", utc(ts)),
+        None => String::new(),
     };
     let body = format!(
         "<article>\n<h1>{}</h1>\n<p class=\"meta\">Posted {}{changed}</p>\n\

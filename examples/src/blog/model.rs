@@ -21,8 +21,9 @@ pub struct Post {
     pub content: String,
     /// When it was added (Unix time).
     pub created_ts: i64,
-    /// When it was last changed (Unix time).
-    pub updated_ts: i64,
+    /// When it was last edited (Unix time); `None` if never: a post edited
+    /// within the second it was added is still shown as edited.
+    pub updated_ts: Option<i64>,
 }
 
 /// What the list page shows of a post. Cached apart from the post, so a
@@ -45,7 +46,7 @@ impl Post {
             .db
             .run(move |conn| {
                 conn.execute(
-                    "INSERT INTO posts (title, content, created_ts, updated_ts) VALUES (?1, ?2, ?3, ?3)",
+                    "INSERT INTO posts (title, content, created_ts, updated_ts) VALUES (?1, ?2, ?3, NULL)",
                     params![title, content, now],
                 )?;
                 Ok(conn.last_insert_rowid())
