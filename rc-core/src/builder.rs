@@ -153,6 +153,15 @@ impl CacheOptions {
         Near::start(self.local, servers(), &self.namespace).map(Some)
     }
 
+    /// The near cache, if one is configured, of a store whose servers are
+    /// found later (a Redis Cluster, Sentinel): the store tells it of them.
+    fn near_found_later(&self) -> Result<Option<Arc<Near>>> {
+        if self.local == LocalBounds::default() {
+            return Ok(None);
+        }
+        Near::start_empty(self.local, &self.namespace).map(Some)
+    }
+
     /// Options as a config file gives them: the defaults, with what is given replaced.
     #[doc(hidden)]
     pub fn configured(namespace: Option<String>, default_expire: Option<Duration>) -> Self {
@@ -163,6 +172,11 @@ impl CacheOptions {
     /// A blocking cache with these options over `backend`.
     pub fn build(self, backend: Arc<dyn Backend>) -> Result<Cache> {
         let near = self.near(|| backend.servers())?;
+        self.build_near(backend, near)
+    }
+
+    /// A blocking cache over `backend`, with `near` in front of it.
+    fn build_near(self, backend: Arc<dyn Backend>, near: Option<Arc<Near>>) -> Result<Cache> {
         let front = self.front(near.clone())?;
         let backend: Arc<dyn Backend> = match near {
             Some(near) => Arc::new(NearStore::new(backend, near)),
@@ -176,6 +190,15 @@ impl CacheOptions {
     /// An async cache with these options over `backend`.
     pub fn build_async(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
         let near = self.near(|| backend.servers())?;
+        self.build_async_near(backend, near)
+    }
+
+    /// An async cache over `backend`, with `near` in front of it.
+    fn build_async_near(
+        self,
+        backend: Arc<dyn AsyncBackend>,
+        near: Option<Arc<Near>>,
+    ) -> Result<AsyncCache> {
         let front = self.front(near.clone())?;
         let backend: Arc<dyn AsyncBackend> = match near {
             Some(near) => Arc::new(NearStore::new(backend, near)),
@@ -480,7 +503,11 @@ impl CacheBuilder {
             self.deployment.source(&self.server_options, &self.host)?
         {
             let backend = Managed::start(source, template, self.timeouts, self.pool_size)?;
-            return self.options.build(Arc::new(backend));
+            let near = self.options.near_found_later()?;
+            if let Some(near) = &near {
+                backend.attach_near(near);
+            }
+            return self.options.build_near(Arc::new(backend), near);
         }
         let backend = RedisBackend::new(&self.host, self.timeouts, self.pool_size)?;
         self.options.build(Arc::new(backend))
@@ -494,7 +521,11 @@ impl CacheBuilder {
             self.deployment.source(&self.server_options, &self.host)?
         {
             let backend = AsyncManaged::start(source, template, self.timeouts, self.pool_size)?;
-            return self.options.build_async(Arc::new(backend));
+            let near = self.options.near_found_later()?;
+            if let Some(near) = &near {
+                backend.attach_near(near);
+            }
+            return self.options.build_async_near(Arc::new(backend), near);
         }
         let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
         self.options.build_async(Arc::new(backend))
