@@ -6,8 +6,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use common::TIMEOUT;
@@ -138,10 +138,16 @@ type Pause = AtomicBool;
 /// read must be a value that was written, and no older than one whose
 /// write returned [`BOUND`] before the read started. Then every key must
 /// settle on the truth, and the near caches must serve locally again.
-fn check_coherence(caches: &Caches, keys: &[String], disrupt: impl FnOnce(&Pause) + Send) -> Counts {
+fn check_coherence(
+    caches: &Caches,
+    keys: &[String],
+    disrupt: impl FnOnce(&Pause) + Send,
+) -> Counts {
     let n = keys.len();
     let truth = Truth {
-        acked: (0..n).map(|_| Mutex::new(vec![(0, Instant::now())])).collect(),
+        acked: (0..n)
+            .map(|_| Mutex::new(vec![(0, Instant::now())]))
+            .collect(),
         started: (0..n).map(|_| AtomicU64::new(0)).collect(),
     };
     for k in keys {

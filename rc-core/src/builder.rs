@@ -119,8 +119,10 @@ impl CacheOptions {
     /// never outlives its key's TTL in Redis. Needs Redis 6 or later; off
     /// by default. Each server gets one more connection, opened in the
     /// background when the cache is built (copies are kept once it is
-    /// subscribed) and closed soon after the cache is dropped. See the
-    /// guide's "Near cache" section.
+    /// subscribed) and closed soon after the cache is dropped. On a Redis
+    /// Cluster or under Sentinel each primary is tracked as soon as it is
+    /// found, and every copy is dropped when the primaries or their slots
+    /// change. See the guide's "Near cache" section.
     ///
     /// ```no_run
     /// let cache = rc::Cache::builder()
