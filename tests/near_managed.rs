@@ -351,3 +351,55 @@ fn sentinel_failover_drops_copies_of_the_old_primary() {
     }
     caches.warm("k");
 }
+
+/// While a slot migrates, a key already on the importing node is read
+/// through an `ASK` redirection: the node that answers does not own the
+/// slot yet, so the value is served but not kept. Once the slot has moved,
+/// the key is kept again, and other clients' writes are seen.
+#[test]
+fn cluster_values_read_through_ask_are_not_kept() {
+    let cluster = RedisCluster::start(2, 0);
+    let caches = Caches::new(|| on_cluster(&cluster));
+    let key = "asked";
+    let slot = RedisCluster::key_slot(format!("{NS}{key}"));
+    let from = cluster.primary_for_slot(slot);
+    let to = 1 - from;
+    // A key of the same primary, so its tracking is known to be up.
+    let anchor = (0..)
+        .map(|i| format!("anchor{i}"))
+        .find(|k| cluster.primary_for_key(format!("{NS}{k}")) == from)
+        .unwrap();
+    assert!(caches.plain.set(&anchor, &0u64, None).unwrap());
+    caches.warm(&anchor);
+    cluster.begin_slot_migration(slot, to);
+    assert!(caches.plain.set(key, &1u64, None).unwrap());
+    assert!(
+        cluster
+            .cli(from, &["GET", &format!("{NS}{key}")])
+            .contains("ASK"),
+        "the key was written on the importing node"
+    );
+    for v in 1..=3u64 {
+        if v > 1 {
+            assert!(caches.plain.set(key, &v, None).unwrap());
+        }
+        for which in 0..2 {
+            let before = caches.local_hits(which);
+            for _ in 0..20 {
+                assert_eq!(caches.read(which, key).unwrap(), Some(v), "cache {which}");
+            }
+            assert_eq!(
+                caches.local_hits(which),
+                before,
+                "cache {which} kept a value read through ASK"
+            );
+        }
+    }
+    cluster.finish_slot_migration(slot, to);
+    caches.warm(key);
+    assert!(caches.plain.set(key, &4u64, None).unwrap());
+    std::thread::sleep(BOUND);
+    for which in 0..2 {
+        assert_eq!(caches.read(which, key).unwrap(), Some(4), "cache {which}");
+    }
+}
