@@ -403,3 +403,35 @@ fn cluster_values_read_through_ask_are_not_kept() {
         assert_eq!(caches.read(which, key).unwrap(), Some(4), "cache {which}");
     }
 }
+
+/// A manual failover (`CLUSTER FAILOVER` on the replica) leaves the old
+/// primary running, as a replica of the new one: a write on the new
+/// primary must be seen although this process read the key from the old
+/// one and has no reason to look the layout up (its reads are local).
+#[test]
+fn cluster_copies_of_a_demoted_primary_are_dropped() {
+    let cluster = RedisCluster::start(3, 1);
+    let caches = Caches::new(|| on_cluster(&cluster));
+    let key = "demoted";
+    let full = format!("{NS}{key}");
+    let old = cluster.primary_for_key(&full);
+    let replica = cluster.replicas_of(old)[0];
+    assert!(caches.plain.set(key, &1u64, None).unwrap());
+    caches.warm(key);
+    // Lets the replica catch up, then swaps the roles.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cluster.cli(replica, &["CLUSTER", "FAILOVER"]), "OK");
+    assert_eq!(cluster.wait_for_failover(old), replica);
+    until("the write lands on the new primary", || {
+        caches
+            .plain
+            .set(key, &2u64, None)
+            .is_ok_and(|stored| stored)
+            && cluster.cli(replica, &["GET", &full]) == "2"
+    });
+    std::thread::sleep(BOUND);
+    for which in 0..2 {
+        assert_eq!(caches.read(which, key).unwrap(), Some(2), "cache {which}");
+    }
+    caches.warm(key);
+}
