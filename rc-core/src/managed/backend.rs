@@ -99,9 +99,7 @@ impl Reply {
             Reply::Released(r) => r.as_ref().err(),
         }
     }
-}
 
-impl Reply {
     /// Marks values not to be kept by the near cache: they came from a
     /// node that is not their slot's owner yet (`ASK`), whose invalidations
     /// the near cache does not hear for them.
