@@ -123,8 +123,10 @@ impl CacheOptions {
     /// never outlives its key's TTL in Redis. Needs Redis 6 or later; off
     /// by default. Each server gets one more connection, opened in the
     /// background when the cache is built (copies are kept once it is
-    /// subscribed) and closed soon after the cache is dropped. See the
-    /// guide's "Near cache" section.
+    /// subscribed) and closed soon after the cache is dropped. On a Redis
+    /// Cluster or under Sentinel each primary is tracked as soon as it is
+    /// found, and every copy is dropped when the primaries or their slots
+    /// change. See the guide's "Near cache" section.
     ///
     /// ```no_run
     /// let cache = rc::Cache::builder()
@@ -202,6 +204,15 @@ impl CacheOptions {
         self
     }
 
+    /// The near cache, if one is configured, of a store whose servers are
+    /// found later (a Redis Cluster, Sentinel): the store tells it of them.
+    fn near_found_later(&self) -> Result<Option<Arc<Near>>> {
+        if self.local == LocalBounds::default() {
+            return Ok(None);
+        }
+        Near::start_empty(self.local, &self.namespace).map(Some)
+    }
+
     /// Options as a config file gives them: the defaults, with what is given replaced.
     #[doc(hidden)]
     pub fn configured(namespace: Option<String>, default_expire: Option<Duration>) -> Self {
@@ -212,6 +223,11 @@ impl CacheOptions {
     /// A blocking cache with these options over `backend`.
     pub fn build(self, backend: Arc<dyn Backend>) -> Result<Cache> {
         let near = self.near(|| backend.servers())?;
+        self.build_near(backend, near)
+    }
+
+    /// A blocking cache over `backend`, with `near` in front of it.
+    fn build_near(self, backend: Arc<dyn Backend>, near: Option<Arc<Near>>) -> Result<Cache> {
         let front = self.front(near.clone())?;
         let backend: Arc<dyn Backend> = match near {
             Some(near) => Arc::new(NearStore::new(backend, near)),
@@ -225,6 +241,15 @@ impl CacheOptions {
     /// An async cache with these options over `backend`.
     pub fn build_async(self, backend: Arc<dyn AsyncBackend>) -> Result<AsyncCache> {
         let near = self.near(|| backend.servers())?;
+        self.build_async_near(backend, near)
+    }
+
+    /// An async cache over `backend`, with `near` in front of it.
+    fn build_async_near(
+        self,
+        backend: Arc<dyn AsyncBackend>,
+        near: Option<Arc<Near>>,
+    ) -> Result<AsyncCache> {
         let front = self.front(near.clone())?;
         let backend: Arc<dyn AsyncBackend> = match near {
             Some(near) => Arc::new(NearStore::new(backend, near)),
@@ -556,7 +581,11 @@ impl CacheBuilder {
             self.deployment.source(&self.server_options, &self.host)?
         {
             let backend = Managed::start(source, template, self.timeouts, self.pool_size)?;
-            return self.options.build(Arc::new(backend));
+            let near = self.options.near_found_later()?;
+            if let Some(near) = &near {
+                backend.attach_near(near);
+            }
+            return self.options.build_near(Arc::new(backend), near);
         }
         let backend = RedisBackend::new(&self.host, self.timeouts, self.pool_size)?;
         self.options.build(Arc::new(backend))
@@ -570,7 +599,11 @@ impl CacheBuilder {
             self.deployment.source(&self.server_options, &self.host)?
         {
             let backend = AsyncManaged::start(source, template, self.timeouts, self.pool_size)?;
-            return self.options.build_async(Arc::new(backend));
+            let near = self.options.near_found_later()?;
+            if let Some(near) = &near {
+                backend.attach_near(near);
+            }
+            return self.options.build_async_near(Arc::new(backend), near);
         }
         let backend = AsyncRedisBackend::new(&self.host, self.timeouts)?;
         self.options.build_async(Arc::new(backend))

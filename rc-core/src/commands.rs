@@ -49,11 +49,13 @@ pub(crate) enum Split {
     Asking,
 }
 
-/// `MGET k1 k2 ...` then `PTTL` of each key, for the near cache (see
-/// [`mget_pttl_reply`]). `n + 1` replies.
-pub(crate) fn mget_pttl<'k>(keys: impl IntoIterator<Item = &'k str> + Clone) -> Pipeline {
-    let mut pipe = redis::pipe();
-    pipe.add_command(keys_cmd("MGET", keys.clone()));
+/// [`mget`] then `PTTL` of each key, for the near cache (see
+/// [`mget_pttl_reply`]): the `MGET`s' replies, then `n` more.
+pub(crate) fn mget_pttl<'k>(
+    keys: impl IntoIterator<Item = &'k str> + Clone,
+    split: Split,
+) -> Pipeline {
+    let mut pipe = mget(keys.clone(), split);
     for k in keys {
         pipe.add_command(pttl(k));
     }
@@ -68,14 +70,17 @@ pub(crate) fn mget_pttl_reply(
     n: usize,
     to_err: impl Fn(RedisError) -> Error,
 ) -> Vec<Result<ValueTtl>> {
-    let mut replies = match replies {
-        Ok(r) if r.len() == n + 1 => r.into_iter(),
+    let (gets, ttls) = match replies {
+        Ok(mut r) if r.len() > n => {
+            let ttls = r.split_off(r.len() - n);
+            (r, ttls)
+        }
         Ok(r) => return vec![Err(to_err(unexpected(&Value::Array(r)))); n],
         Err(e) => return vec![Err(e); n],
     };
-    let values = MgetReplies::new(Ok(replies.next().into_iter().collect()), n, &to_err);
+    let values = MgetReplies::new(Ok(gets), n, &to_err);
     values
-        .zip(replies)
+        .zip(ttls)
         .map(|(v, t)| {
             let left = match t {
                 Value::Int(-1) => None,

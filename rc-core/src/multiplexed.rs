@@ -298,7 +298,9 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Vec::new();
         }
-        let reply = self.query_pipeline(&commands::mget_pttl(keys)).await;
+        let reply = self
+            .query_pipeline(&commands::mget_pttl(keys, self.split))
+            .await;
         if self.distrusted() {
             return vec![Ok(None); n];
         }

@@ -20,6 +20,12 @@
 //!   take too. So an invalidation that overtakes the read's reply is not
 //!   lost (the classic race of client-side caching).
 //! - This cache's own writes and deletes drop the copy when Redis answers.
+//!
+//! On a Redis Cluster or under Sentinel the servers change: each primary is
+//! tracked by its own connection from the moment it is found ([`Near::track`]),
+//! and whenever the primaries or their hash slots change, every epoch moves
+//! on and every copy goes ([`Near::relayout`]). A copy is served only for
+//! the server that held its key when it was read.
 
 mod tracker;
 
@@ -28,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use moka::sync::Cache as Moka;
 
 use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, ValueTtl};
@@ -94,7 +101,12 @@ pub(crate) struct Near {
     stripes: Box<[Mutex<u64>]>,
     hasher: RandomState,
     /// Per server: even while its invalidation connection is subscribed.
-    epochs: Box<[AtomicU64]>,
+    /// Servers found later (Redis Cluster, Sentinel) are appended.
+    epochs: ArcSwap<Vec<Arc<AtomicU64>>>,
+    /// The namespace, which the trackers watch.
+    prefix: String,
+    /// Servers whose tracker runs; held while one is added.
+    tracked: Mutex<Vec<bool>>,
     local_hits: AtomicU64,
 }
 
@@ -117,23 +129,75 @@ impl Near {
                  this store has none",
             ));
         }
-        let near = Arc::new(Near::new(bounds, servers.len())?);
+        let near = Arc::new(Near::new(bounds, servers.len(), prefix)?);
         for (index, link) in servers.into_iter().enumerate() {
-            tracker::spawn(Arc::downgrade(&near), index, link, prefix.to_owned())?;
+            near.track(index, link)?;
         }
         Ok(near)
     }
 
+    /// A near cache whose servers are found later, each given to
+    /// [`track`](Self::track) (a Redis Cluster's primaries, Sentinel's).
+    pub fn start_empty(bounds: LocalBounds, prefix: &str) -> Result<Arc<Near>> {
+        Near::new(bounds, 0, prefix).map(Arc::new)
+    }
+
     /// A near cache over `servers` servers, none tracked yet.
-    fn new(bounds: LocalBounds, servers: usize) -> Result<Near> {
+    fn new(bounds: LocalBounds, servers: usize, prefix: &str) -> Result<Near> {
         Ok(Near {
             entries: moka_cache(bounds)?,
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             hasher: RandomState::new(),
-            // Odd: not tracking until the connection is subscribed.
-            epochs: (0..servers).map(|_| AtomicU64::new(1)).collect(),
+            epochs: ArcSwap::from_pointee(Vec::new()),
+            prefix: prefix.to_owned(),
+            tracked: Mutex::new(Vec::new()),
             local_hits: AtomicU64::new(0),
-        })
+        }
+        .with_servers(servers))
+    }
+
+    /// Adds servers up to index `servers - 1`, untracked.
+    fn with_servers(self, servers: usize) -> Near {
+        self.grow(servers);
+        self
+    }
+
+    fn grow(&self, servers: usize) {
+        let epochs = self.epochs.load();
+        if epochs.len() >= servers {
+            return;
+        }
+        let mut more = Vec::clone(&epochs);
+        // Odd: not tracking until the connection is subscribed.
+        more.resize_with(servers, || Arc::new(AtomicU64::new(1)));
+        self.epochs.store(Arc::new(more));
+    }
+
+    /// Starts tracking server `index` through `link`, unless its tracker
+    /// already runs. Until it is subscribed, the server's keys are read
+    /// from Redis and not kept.
+    pub fn track(self: &Arc<Self>, index: usize, link: ServerLink) -> Result<()> {
+        let mut tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
+        if tracked.get(index).copied().unwrap_or(false) {
+            return Ok(());
+        }
+        self.grow(index + 1);
+        if tracked.len() <= index {
+            tracked.resize(index + 1, false);
+        }
+        tracker::spawn(Arc::downgrade(self), index, link, self.prefix.clone())?;
+        tracked[index] = true;
+        Ok(())
+    }
+
+    /// The servers or the keys they hold changed (a Redis Cluster's slots
+    /// moved, a failover): copies taken before are never served again, nor
+    /// reads sent before kept.
+    pub fn relayout(&self) {
+        for epoch in self.epochs.load().iter() {
+            epoch.fetch_add(2, Ordering::AcqRel);
+        }
+        self.entries.invalidate_all();
     }
 
     fn stripe(&self, key: &str) -> usize {
@@ -146,8 +210,12 @@ impl Near {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The epoch of `server`; odd (untracked) for a server not known.
     fn epoch(&self, server: usize) -> u64 {
-        self.epochs[server].load(Ordering::Acquire)
+        self.epochs
+            .load()
+            .get(server)
+            .map_or(1, |e| e.load(Ordering::Acquire))
     }
 
     /// The local copy of `key`, when its server is tracked and the copy was
@@ -157,7 +225,10 @@ impl Near {
         if epoch % 2 == 1 {
             return None;
         }
-        let e = self.entries.get(key).filter(|e| e.epoch == epoch)?;
+        let e = self
+            .entries
+            .get(key)
+            .filter(|e| e.epoch == epoch && e.server == server)?;
         self.local_hits.fetch_add(1, Ordering::Relaxed);
         Some(e.bytes.to_vec())
     }
@@ -212,14 +283,20 @@ impl Near {
 
     /// Marks `server` tracked from now on, under a new epoch.
     pub fn tracking(&self, server: usize) {
-        let _ = self.epochs[server].fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
+        let Some(epoch) = self.epochs.load().get(server).cloned() else {
+            return;
+        };
+        let _ = epoch.fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
             (e % 2 == 1).then_some(e + 1)
         });
     }
 
     /// Stops using `server`'s copies: invalidations may have been missed.
     pub fn untracked(&self, server: usize) {
-        let moved = self.epochs[server].fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
+        let Some(epoch) = self.epochs.load().get(server).cloned() else {
+            return;
+        };
+        let moved = epoch.fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
             (e % 2 == 0).then_some(e + 1)
         });
         if moved.is_ok() {
@@ -229,7 +306,9 @@ impl Near {
 
     /// Every key of `server` changed (`FLUSHALL`): its copies go, tracking stays.
     pub fn flushed(&self, server: usize) {
-        self.epochs[server].fetch_add(2, Ordering::AcqRel);
+        if let Some(epoch) = self.epochs.load().get(server) {
+            epoch.fetch_add(2, Ordering::AcqRel);
+        }
         self.forget(server);
     }
 
@@ -541,6 +620,7 @@ mod tests {
                 bytes: None,
             },
             servers,
+            "",
         )
         .unwrap();
         for s in 0..servers {
@@ -611,6 +691,22 @@ mod tests {
     }
 
     #[test]
+    fn a_relayout_drops_every_copy_and_a_copy_serves_only_its_server() {
+        let n = near(2);
+        read(&n, "a", 0, b"1");
+        assert_eq!(n.lookup("a", 1), None, "the key's slot moved to server 1");
+        let before = n.ticket("b", 1).unwrap();
+        n.relayout();
+        assert_eq!(n.lookup("a", 0), None);
+        n.keep("b", 1, before, b"2", None);
+        assert_eq!(n.lookup("b", 1), None, "read under the old layout");
+        read(&n, "a", 0, b"3");
+        assert_eq!(n.lookup("a", 0).as_deref(), Some(&b"3"[..]));
+        assert_eq!(n.lookup("a", 7), None, "a server not known");
+        assert!(n.ticket("a", 7).is_none());
+    }
+
+    #[test]
     fn a_copy_expires_with_its_key() {
         let n = near(1);
         let t = n.ticket("k", 0).unwrap();
@@ -629,7 +725,7 @@ mod tests {
     fn bounds_hold() {
         let value = [7u8; 100];
         let fill = |bounds: LocalBounds| {
-            let n = Near::new(bounds, 1).unwrap();
+            let n = Near::new(bounds, 1, "").unwrap();
             n.tracking(0);
             for i in 0..5000 {
                 read(&n, &format!("key{i:05}"), 0, &value);
@@ -668,7 +764,8 @@ mod tests {
                     entries: Some(0),
                     bytes: None
                 },
-                1
+                1,
+                ""
             )
             .is_err()
         );

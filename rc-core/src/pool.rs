@@ -222,7 +222,7 @@ impl RedisBackend {
             }
             commands::mget_pttl_reply(reply, n, |e| b.redis_err(e))
         };
-        self.start(commands::mget_pttl(keys), n, Vec::new(), read)
+        self.start(commands::mget_pttl(keys, self.split), n, Vec::new(), read)
     }
 
     /// How the near cache reaches this server.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Layout, Shared, Source};
-use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, ValueTtl};
 use crate::commands::Split;
 use crate::core::now;
 use crate::error::{Error, Result};
@@ -25,6 +25,8 @@ const FIRST_WAIT: Duration = Duration::from_millis(20);
 #[derive(Clone, Copy)]
 pub(crate) enum Op<'a> {
     Get(&'a [&'a str]),
+    /// Values with the time their keys have left, for the near cache.
+    GetTtl(&'a [&'a str]),
     Set(&'a [(&'a str, &'a [u8], Duration)]),
     Delete(&'a [&'a str]),
     Ttl(&'a str),
@@ -36,7 +38,9 @@ pub(crate) enum Op<'a> {
 impl Op<'_> {
     fn len(&self) -> usize {
         match self {
-            Op::Get(k) | Op::Delete(k) | Op::Lease(k, ..) | Op::Release(k, _) => k.len(),
+            Op::Get(k) | Op::GetTtl(k) | Op::Delete(k) | Op::Lease(k, ..) | Op::Release(k, _) => {
+                k.len()
+            }
             Op::Set(items) => items.len(),
             Op::SetLeased(items, _) => items.len(),
             Op::Ttl(_) => 1,
@@ -45,7 +49,9 @@ impl Op<'_> {
 
     fn key(&self, i: usize) -> &str {
         match self {
-            Op::Get(k) | Op::Delete(k) | Op::Lease(k, ..) | Op::Release(k, _) => k[i],
+            Op::Get(k) | Op::GetTtl(k) | Op::Delete(k) | Op::Lease(k, ..) | Op::Release(k, _) => {
+                k[i]
+            }
             Op::Set(items) => items[i].0,
             Op::SetLeased(items, _) => &items[i].0,
             Op::Ttl(k) => k,
@@ -56,6 +62,7 @@ impl Op<'_> {
     fn failed(&self, e: Error, n: usize) -> Reply {
         match self {
             Op::Get(_) => Reply::Values(vec![Err(e); n]),
+            Op::GetTtl(_) => Reply::WithTtl(vec![Err(e); n]),
             Op::Lease(..) => Reply::Granted(vec![Err(e); n]),
             Op::Set(_) | Op::SetLeased(..) => Reply::Stored(Err(e)),
             Op::Delete(_) => Reply::Deleted(Err(e)),
@@ -68,6 +75,7 @@ impl Op<'_> {
 /// A primary's reply to its part of an [`Op`].
 pub(crate) enum Reply {
     Values(Vec<Result<Option<Vec<u8>>>>),
+    WithTtl(Vec<Result<ValueTtl>>),
     Granted(Vec<Result<bool>>),
     Stored(Result<bool>),
     Deleted(Result<u64>),
@@ -83,11 +91,26 @@ impl Reply {
         }
         match self {
             Reply::Values(v) => first(v),
+            Reply::WithTtl(v) => first(v),
             Reply::Granted(v) => first(v),
             Reply::Stored(r) => r.as_ref().err(),
             Reply::Deleted(r) => r.as_ref().err(),
             Reply::Ttl(r) => r.as_ref().err(),
             Reply::Released(r) => r.as_ref().err(),
+        }
+    }
+
+    /// Marks values not to be kept by the near cache: they came from a
+    /// node that is not their slot's owner yet (`ASK`), whose invalidations
+    /// the near cache does not hear for them.
+    fn not_to_keep(self) -> Reply {
+        match self {
+            Reply::WithTtl(v) => Reply::WithTtl(
+                v.into_iter()
+                    .map(|r| r.map(|v| v.map(|(bytes, _)| (bytes, Some(Duration::ZERO)))))
+                    .collect(),
+            ),
+            other => other,
         }
     }
 }
@@ -119,6 +142,8 @@ pub(crate) trait Face: Send + Sync + 'static {
     fn run<'a>(op: Op<'a>, parts: &'a Parts<Self::Node>) -> Self::Fut<'a, Vec<Reply>>;
     fn ping<'a>(nodes: &'a [Arc<Self::Node>]) -> Self::Fut<'a, Vec<Result<()>>>;
     fn client(node: &Self::Node) -> Result<redis::Client>;
+    /// How the near cache reaches the node.
+    fn link(node: &Self::Node) -> ServerLink;
     /// The current layout, waiting (bounded) for the first.
     fn layout(shared: &Shared<Self::Node>) -> Self::Fut<'_, Result<Arc<Layout<Self::Node>>>>;
     /// The current layout without waiting for I/O a non-blocking caller cannot wait for.
@@ -154,6 +179,10 @@ impl Face for Blocking {
         Backend::client(node, "")
     }
 
+    fn link(node: &RedisBackend) -> ServerLink {
+        node.link()
+    }
+
     fn layout(shared: &Shared<RedisBackend>) -> Ready<Result<Arc<Layout<RedisBackend>>>> {
         ready(shared.layout_blocking())
     }
@@ -175,6 +204,10 @@ fn start<'a>(n: &'a RedisBackend, op: Op<'a>, pos: &[usize]) -> Box<dyn FnOnce()
         Op::Get(k) => {
             let p = n.start_get_many(keys(k));
             Box::new(move || Reply::Values(p.wait().collect()))
+        }
+        Op::GetTtl(k) => {
+            let p = n.start_get_many_with_ttl(keys(k));
+            Box::new(move || Reply::WithTtl(p.wait()))
         }
         Op::Set(items) => {
             let p = n.start_set_many(pos.iter().map(|&i| items[i]));
@@ -224,6 +257,10 @@ impl Face for NonBlocking {
         AsyncBackend::client(node, "")
     }
 
+    fn link(node: &AsyncRedisBackend) -> ServerLink {
+        node.link()
+    }
+
     fn layout(
         shared: &Shared<AsyncRedisBackend>,
     ) -> BoxFuture<'_, Result<Arc<Layout<AsyncRedisBackend>>>> {
@@ -250,6 +287,7 @@ impl Face for NonBlocking {
 async fn call(n: &AsyncRedisBackend, op: Op<'_>, pos: &[usize]) -> Reply {
     match op {
         Op::Get(k) => Reply::Values(n.get_many_of(pos.iter().map(|&i| k[i])).await.collect()),
+        Op::GetTtl(k) => Reply::WithTtl(n.get_many_with_ttl_of(pos.iter().map(|&i| k[i])).await),
         Op::Set(items) => Reply::Stored(n.set_many_of(pos.iter().map(|&i| items[i])).await),
         Op::Delete(k) => Reply::Deleted(n.delete_many_of(pos.iter().map(|&i| k[i])).await),
         Op::Ttl(k) => Reply::Ttl(AsyncBackend::ttl(n, k).await),
@@ -351,10 +389,15 @@ impl<F: Face> Routed<F> {
                 };
                 done(&unserved, op.failed(e, unserved.len()));
             }
+            let routed = parts.len();
             parts.append(&mut asked);
             let replies = F::run(op, &parts).await;
             todo.clear();
-            for ((_, pos), reply) in parts.iter().zip(replies) {
+            for (part, ((_, pos), reply)) in parts.iter().zip(replies).enumerate() {
+                let reply = match part < routed {
+                    true => reply,
+                    false => reply.not_to_keep(),
+                };
                 if let Some(e) = reply.error() {
                     if redirected(e) || e.is_unavailable() {
                         self.shared.refresh();
@@ -401,6 +444,24 @@ impl<F: Face> Routed<F> {
         })
         .await;
         out
+    }
+
+    async fn get_many_with_ttl_impl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
+        let mut out = vec![Ok(None); keys.len()];
+        self.route(Op::GetTtl(keys), |pos, reply| {
+            if let Reply::WithTtl(values) = reply {
+                for (&p, v) in pos.iter().zip(values) {
+                    out[p] = v;
+                }
+            }
+        })
+        .await;
+        out
+    }
+
+    /// Tells `near` of this store's primaries, from now on.
+    pub(crate) fn attach_near(&self, near: &Arc<crate::near::Near>) {
+        self.shared.attach_near(near, F::link);
     }
 
     async fn lease_many_impl(
@@ -589,6 +650,14 @@ impl Backend for Managed {
     fn release_leases(&self, keys: &[&str], token: &str) -> Result<()> {
         now(self.release_impl(keys, token))
     }
+
+    fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
+        now(self.get_many_with_ttl_impl(keys))
+    }
+
+    fn server_of(&self, key: &str) -> usize {
+        self.shared.server_of(key)
+    }
 }
 
 impl AsyncBackend for AsyncManaged {
@@ -659,5 +728,16 @@ impl AsyncBackend for AsyncManaged {
         token: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.release_impl(keys, token))
+    }
+
+    fn get_many_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Vec<Result<ValueTtl>>> {
+        Box::pin(self.get_many_with_ttl_impl(keys))
+    }
+
+    fn server_of(&self, key: &str) -> usize {
+        self.shared.server_of(key)
     }
 }

@@ -14,13 +14,17 @@
 //! `+switch-master` announcements and follows a failover the moment it is
 //! announced: a demoted primary keeps accepting writes for several seconds,
 //! which would be lost.
+//!
+//! A near cache (`local_cache`) tracks each primary on its own connection
+//! from the moment a layout names it, and drops every local copy whenever
+//! a new layout is installed (see [`Near::relayout`]).
 
 mod backend;
 mod deployment;
 mod discovery;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -29,9 +33,11 @@ pub(crate) use backend::{AsyncManaged, Managed};
 pub(crate) use deployment::Deployment;
 pub(crate) use discovery::Source;
 
+use crate::backend::ServerLink;
 use crate::commands::{SLOTS, Split, slot};
 use crate::error::{Error, Result};
 use crate::host::{HostConfig, Timeouts};
+use crate::near::Near;
 
 /// Shortest pause between two layout lookups asked for by calls.
 const MIN_GAP: Duration = Duration::from_millis(100);
@@ -46,6 +52,9 @@ pub(crate) struct Layout<N> {
     nodes: Vec<Arc<N>>,
     /// `host:port` of each node.
     names: Vec<String>,
+    /// The number of each node among all ever opened (what the near cache
+    /// knows it by).
+    ids: Vec<usize>,
     /// Counts the layouts installed, so a call can wait for a newer one.
     generation: u64,
 }
@@ -78,9 +87,9 @@ pub(crate) struct Shared<N> {
     timeouts: Timeouts,
     open: Opener<N>,
     layout: ArcSwapOption<Layout<N>>,
-    /// Every node backend opened, by `host:port`: a node keeps its
-    /// connections and health across layouts.
-    nodes: Mutex<HashMap<String, Arc<N>>>,
+    /// Every node backend opened, by `host:port`, with its number: a node
+    /// keeps its connections and health across layouts.
+    nodes: Mutex<HashMap<String, (usize, Arc<N>)>>,
     /// The backends that send `ASKING` first (see [`Split::Asking`]), by `host:port`.
     asking: Mutex<HashMap<String, Arc<N>>>,
     /// Set by calls that want a fresh layout; wakes the watcher.
@@ -93,6 +102,14 @@ pub(crate) struct Shared<N> {
     notify: tokio::sync::Notify,
     /// Why the last lookup failed.
     last_error: Mutex<String>,
+    /// The near cache told of each layout, if any.
+    near: OnceLock<NearHook<N>>,
+}
+
+/// A near cache and how it reaches a node.
+struct NearHook<N> {
+    near: Weak<Near>,
+    link: fn(&N) -> ServerLink,
 }
 
 impl<N: Send + Sync + 'static> Shared<N> {
@@ -121,6 +138,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
             changed: Condvar::new(),
             notify: tokio::sync::Notify::new(),
             last_error: Mutex::new("not looked up yet".into()),
+            near: OnceLock::new(),
         });
         spawn("rc-layout", &shared, watch)?;
         if matches!(shared.source, Source::Sentinel { .. }) {
@@ -230,6 +248,49 @@ impl<N: Send + Sync + 'static> Shared<N> {
         let _ = tokio::time::timeout(limit, wait).await;
     }
 
+    /// Tells `near` of every layout from now on, the current one first;
+    /// `link` says how it reaches a node.
+    pub(crate) fn attach_near(&self, near: &Arc<Near>, link: fn(&N) -> ServerLink) {
+        // Held so no layout is installed meanwhile.
+        let _nodes = lock(&self.nodes);
+        let hook = NearHook {
+            near: Arc::downgrade(near),
+            link,
+        };
+        if self.near.set(hook).is_ok()
+            && let Some(layout) = self.current()
+        {
+            self.tell_near(&layout.ids, &layout.nodes, false);
+        }
+    }
+
+    /// Before a layout of `nodes` (numbered `ids`) is installed: the near
+    /// cache tracks each node, and when `moved` drops what it holds.
+    fn tell_near(&self, ids: &[usize], nodes: &[Arc<N>], moved: bool) {
+        let Some(hook) = self.near.get() else { return };
+        let Some(near) = hook.near.upgrade() else {
+            return;
+        };
+        if moved {
+            near.relayout();
+        }
+        for (&id, node) in ids.iter().zip(nodes) {
+            if let Err(e) = near.track(id, (hook.link)(node)) {
+                tracing::warn!(error = %e, "rc: near cache cannot track a primary; its keys are read from Redis");
+            }
+        }
+    }
+
+    /// The number of the primary that holds `key` in the current layout;
+    /// `usize::MAX` when none is known.
+    pub(crate) fn server_of(&self, key: &str) -> usize {
+        self.layout
+            .load()
+            .as_ref()
+            .and_then(|l| l.route(key).map(|i| l.ids[i]))
+            .unwrap_or(usize::MAX)
+    }
+
     /// Makes `found` the layout (unless it is the current one), opening
     /// backends for new primaries. A lookup passes the generation it started
     /// from: when another layout came meanwhile (a switch Sentinel
@@ -246,6 +307,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
         }
         let mut names: Vec<String> = Vec::new();
         let mut layout_nodes = Vec::new();
+        let mut ids = Vec::new();
         let single = !self.source.split_slots();
         let mut owner = vec![NONE; if single { 1 } else { usize::from(SLOTS) }];
         for (first, last, host, port) in found {
@@ -253,16 +315,18 @@ impl<N: Send + Sync + 'static> Shared<N> {
             let index = match names.iter().position(|n| *n == name) {
                 Some(i) => i,
                 None => {
-                    let node = match nodes.get(&name) {
-                        Some(n) => Arc::clone(n),
+                    let (id, node) = match nodes.get(&name) {
+                        Some((id, n)) => (*id, Arc::clone(n)),
                         None => {
                             let config = self.template.clone().host(host).port(port);
                             let node = Arc::new((self.open)(&config, self.source.split())?);
-                            nodes.insert(name.clone(), Arc::clone(&node));
-                            node
+                            let id = nodes.len();
+                            nodes.insert(name.clone(), (id, Arc::clone(&node)));
+                            (id, node)
                         }
                     };
                     names.push(name);
+                    ids.push(id);
                     layout_nodes.push(node);
                     names.len() - 1
                 }
@@ -284,6 +348,9 @@ impl<N: Send + Sync + 'static> Shared<N> {
             return Ok(());
         }
         let generation = generation_now + 1;
+        // Before calls see the new layout: a copy read under the old one
+        // may be of a key whose primary changed.
+        self.tell_near(&ids, &layout_nodes, current.is_some());
         tracing::info!(
             on = %self.label(),
             primaries = ?names,
@@ -293,6 +360,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
             owner,
             nodes: layout_nodes,
             names,
+            ids,
             generation,
         })));
         *lock(&self.installed) = generation;
