@@ -501,77 +501,7 @@ impl CacheBuilder {
         })
     }
 
-    /// Replaces the cache's own options ([`CacheOptions`]) at once.
-    pub fn options(mut self, options: CacheOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    fn with_options(mut self, set: impl FnOnce(CacheOptions) -> CacheOptions) -> Self {
-        self.options = set(self.options);
-        self
-    }
-
-    /// Prefix added, as is, to every key.
-    pub fn namespace(self, namespace: impl Into<String>) -> Self {
-        self.with_options(|o| o.namespace(namespace))
-    }
-
-    /// Expiry of writes that give none. Default 3 days.
-    pub fn default_expire(self, expire: Duration) -> Self {
-        self.with_options(|o| o.default_expire(expire))
-    }
-
-    /// The value format. Default [`JsonSerializer`](crate::JsonSerializer).
-    pub fn serializer<S: Serializer>(self, serializer: S) -> Self {
-        self.with_options(|o| o.serializer(serializer))
-    }
-
-    /// Results of decorated functions that are returned but never stored
-    /// (compared by their encoded bytes), e.g. `[None::<()>]` to not cache misses.
-    pub fn bypass_values<T, I>(self, values: I) -> Self
-    where
-        T: Serialize + Send + Sync + 'static,
-        I: IntoIterator<Item = T>,
-    {
-        self.with_options(|o| o.bypass_values(values))
-    }
-
-    /// Keeps up to `capacity` hot values in process memory, coherent with
-    /// Redis (see [`CacheOptions::local_cache`]).
-    pub fn local_cache(self, capacity: u64) -> Self {
-        self.with_options(|o| o.local_cache(capacity))
-    }
-
-    /// Bounds the near cache's memory (see [`CacheOptions::local_cache_bytes`]).
-    pub fn local_cache_bytes(self, bytes: u64) -> Self {
-        self.with_options(|o| o.local_cache_bytes(bytes))
-    }
-
-    /// See [`CacheOptions::single_flight`].
-    pub fn single_flight(self, on: bool) -> Self {
-        self.with_options(|o| o.single_flight(on))
-    }
-
-    /// See [`CacheOptions::stale_while_revalidate`].
-    pub fn stale_while_revalidate(self, window: Duration) -> Self {
-        self.with_options(|o| o.stale_while_revalidate(window))
-    }
-
-    /// See [`CacheOptions::stale_if_error`].
-    pub fn stale_if_error(self, window: Duration) -> Self {
-        self.with_options(|o| o.stale_if_error(window))
-    }
-
-    /// See [`CacheOptions::expire_jitter`].
-    pub fn expire_jitter(self, fraction: f64) -> Self {
-        self.with_options(|o| o.expire_jitter(fraction))
-    }
-
-    /// See [`CacheOptions::lease_wait`].
-    pub fn lease_wait(self, wait: Duration) -> Self {
-        self.with_options(|o| o.lease_wait(wait))
-    }
+    crate::__cache_option_setters!();
 
     /// A blocking cache on the configured server (or Redis Cluster, or
     /// Sentinel-watched primary).

@@ -28,6 +28,7 @@ pub mod metrics;
 mod multiplexed;
 mod near;
 mod null;
+mod option_setters;
 mod pool;
 mod promise;
 mod python_arg;
