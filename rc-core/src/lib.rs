@@ -34,6 +34,7 @@ mod promise;
 mod python_arg;
 mod replay;
 mod serializer;
+mod server;
 mod stale;
 mod stampede;
 mod stats;

@@ -12,7 +12,7 @@ use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
-use crate::replay::Unreplayed;
+use crate::server::Server;
 
 /// One Redis server reached through a multiplexed async connection.
 ///
@@ -22,14 +22,9 @@ use crate::replay::Unreplayed;
 /// background task probes it (see [`Health`]); the probe's connection is
 /// the one calls use when the server is back.
 pub struct AsyncRedisBackend {
-    client: redis::Client,
-    address: String,
-    timeouts: Timeouts,
+    server: Server,
     conn: Arc<Shared>,
     connecting: tokio::sync::Mutex<()>,
-    health: Arc<Health>,
-    unreplayed: Arc<Unreplayed>,
-    split: Split,
 }
 
 /// The shared connection and its generation, so a task only drops the one
@@ -64,8 +59,8 @@ impl Shared {
 impl std::fmt::Debug for AsyncRedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncRedisBackend")
-            .field("address", &self.address)
-            .field("timeouts", &self.timeouts)
+            .field("address", &self.server.address)
+            .field("timeouts", &self.server.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -74,42 +69,27 @@ impl AsyncRedisBackend {
     /// A backend for `host`. Does not touch the network. The host's own
     /// `socket_timeout`/`socket_connect_timeout` replace `timeouts`.
     pub fn new(host: &HostConfig, timeouts: Timeouts) -> Result<Self> {
-        // The host's own timeouts (redis-py's `socket_timeout`) win.
-        let timeouts = host.timeouts_over(timeouts);
-        timeouts.validate()?;
-        let client = host.client()?;
-        let address = host.address();
-        let unreplayed = Unreplayed::for_server(&address);
         Ok(AsyncRedisBackend {
-            client,
-            address,
-            timeouts,
+            server: Server::new(host, timeouts)?,
             conn: Arc::default(),
             connecting: tokio::sync::Mutex::new(()),
-            health: Arc::default(),
-            unreplayed,
-            split: Split::Whole,
         })
     }
 
     /// Cuts multi-key commands per hash slot: a Redis Cluster node (see [`Split`]).
     pub(crate) fn with_split(mut self, split: Split) -> Self {
-        if split == Split::Asking {
-            // Its replays would be sent without `ASKING`: the node's own backend replays.
-            self.unreplayed = Arc::default();
-        }
-        self.split = split;
+        self.server = self.server.with_split(split);
         self
     }
 
     /// The server's address as named in errors.
     pub fn address(&self) -> &str {
-        &self.address
+        &self.server.address
     }
 
     /// The server's up/down bookkeeping.
     pub fn health(&self) -> &Health {
-        &self.health
+        &self.server.health
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
@@ -119,7 +99,9 @@ impl AsyncRedisBackend {
     /// The shared connection (and its generation), opened if there is none.
     /// While the server is down this fails at once (and may start a probe).
     async fn connection(&self) -> Result<(u64, MultiplexedConnection)> {
-        self.health.admit(&self.address, |p| self.start_probe(p))?;
+        self.server
+            .health
+            .admit(&self.server.address, |p| self.start_probe(p))?;
         if let Some(c) = self.current() {
             return Ok(c);
         }
@@ -130,11 +112,17 @@ impl AsyncRedisBackend {
         }
         // The task before us may have found the server down: then fail fast
         // rather than each waiter paying its own connect timeout.
-        self.health.check(&self.address)?;
-        let conn = match open(&self.client, &self.address, self.timeouts).await {
+        self.server.health.check(&self.server.address)?;
+        let conn = match open(
+            &self.server.client,
+            &self.server.address,
+            self.server.timeouts,
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => {
-                self.health.record(&e, Stage::Connect);
+                self.server.health.record(&e, Stage::Connect);
                 return Err(e);
             }
         };
@@ -145,8 +133,11 @@ impl AsyncRedisBackend {
     /// the current tokio runtime that opens a connection (installed as the
     /// shared one when it answers), or a thread when there is no runtime.
     fn start_probe(&self, probe: Probe) {
-        let (client, address, timeouts) =
-            (self.client.clone(), self.address.clone(), self.timeouts);
+        let (client, address, timeouts) = (
+            self.server.client.clone(),
+            self.server.address.clone(),
+            self.server.timeouts,
+        );
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let shared = Arc::clone(&self.conn);
@@ -189,7 +180,7 @@ impl AsyncRedisBackend {
             };
             match outcome {
                 Ok(v) => {
-                    self.health.succeeded();
+                    self.server.health.succeeded();
                     return Ok(v);
                 }
                 Err(e) if is_connection_error(&e) => {
@@ -199,11 +190,17 @@ impl AsyncRedisBackend {
                         retried = true;
                         continue;
                     }
-                    let err = Error::redis(&self.address, e, self.timeouts.response);
-                    self.health.record(&err, Stage::Command);
+                    let err = Error::redis(&self.server.address, e, self.server.timeouts.response);
+                    self.server.health.record(&err, Stage::Command);
                     return Err(err);
                 }
-                Err(e) => return Err(Error::redis(&self.address, e, self.timeouts.response)),
+                Err(e) => {
+                    return Err(Error::redis(
+                        &self.server.address,
+                        e,
+                        self.server.timeouts.response,
+                    ));
+                }
             }
         }
     }
@@ -211,28 +208,22 @@ impl AsyncRedisBackend {
     /// Deletes the keys whose write or delete missed this server, ahead of
     /// the command about to go to it on the same connection (see [`Unreplayed`]).
     async fn replay(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-        if !self.unreplayed.pending() {
+        if !self.server.unreplayed.pending() {
             return Ok(());
         }
-        let keys = self.unreplayed.keys();
-        if !keys.is_empty() {
-            let del = commands::del(keys.iter().map(String::as_str), self.split);
+        let (keys, del) = self.server.missed_deletes();
+        if let Some(del) = del {
             conn.send_packed_commands(&del, 0, del.len()).await?;
-            tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
         }
-        self.unreplayed.replayed(&keys);
+        self.server.replayed(&keys);
         Ok(())
     }
 
     /// Remembers the keys of a write that did not reach the server.
     fn note<'k, T>(&self, r: &Result<T>, keys: impl IntoIterator<Item = &'k str>) {
         if matches!(r, Err(e) if e.is_unavailable()) {
-            self.unreplayed.remember(keys);
+            self.server.unreplayed.remember(keys);
         }
-    }
-
-    fn distrusted(&self) -> bool {
-        self.unreplayed.pending() && self.unreplayed.distrusted()
     }
 
     /// Runs one command.
@@ -242,7 +233,7 @@ impl AsyncRedisBackend {
             .await?
             .pop()
             .unwrap_or(Value::Nil);
-        commands::reply(v).map_err(|e| self.redis_err(e))
+        commands::reply(v).map_err(|e| self.server.redis_err(e))
     }
 
     /// Runs a pipeline and returns its replies in order. A connection the
@@ -250,7 +241,7 @@ impl AsyncRedisBackend {
     /// replaced then.
     async fn query_pipeline(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
         let asked;
-        let pipe = match self.split {
+        let pipe = match self.server.split {
             Split::Asking => {
                 asked = commands::asking(pipe);
                 &asked
@@ -258,18 +249,14 @@ impl AsyncRedisBackend {
             _ => pipe,
         };
         let values = self.run(Request::Pipeline(pipe, pipe.len())).await?;
-        let values = match self.split {
+        let values = match self.server.split {
             Split::Asking => commands::unasked(values),
             _ => values,
         };
         values
             .into_iter()
-            .map(|v| commands::reply(v).map_err(|e| self.redis_err(e)))
+            .map(|v| commands::reply(v).map_err(|e| self.server.redis_err(e)))
             .collect()
-    }
-
-    fn redis_err(&self, e: redis::RedisError) -> Error {
-        Error::redis(&self.address, e, self.timeouts.response)
     }
 
     /// `MGET` of `keys`; the outcome is per key, in order.
@@ -281,11 +268,13 @@ impl AsyncRedisBackend {
         if n == 0 {
             return MgetReplies::misses(0);
         }
-        let reply = self.query_pipeline(&commands::mget(keys, self.split)).await;
-        if self.distrusted() {
+        let reply = self
+            .query_pipeline(&commands::mget(keys, self.server.split))
+            .await;
+        if self.server.distrusted() {
             return MgetReplies::misses(n);
         }
-        MgetReplies::new(reply, n, |e| self.redis_err(e))
+        MgetReplies::new(reply, n, |e| self.server.redis_err(e))
     }
 
     /// `MGET` of `keys` and the `PTTL` of each (see
@@ -299,21 +288,17 @@ impl AsyncRedisBackend {
             return Vec::new();
         }
         let reply = self
-            .query_pipeline(&commands::mget_pttl(keys, self.split))
+            .query_pipeline(&commands::mget_pttl(keys, self.server.split))
             .await;
-        if self.distrusted() {
+        if self.server.distrusted() {
             return vec![Ok(None); n];
         }
-        commands::mget_pttl_reply(reply, n, |e| self.redis_err(e))
+        commands::mget_pttl_reply(reply, n, |e| self.server.redis_err(e))
     }
 
     /// How the near cache reaches this server.
     pub fn link(&self) -> ServerLink {
-        ServerLink {
-            address: self.address.clone(),
-            client: self.client.clone(),
-            timeouts: self.timeouts,
-        }
+        self.server.link()
     }
 
     /// One pipelined `SET .. EX` per item (voiding their leases); true when
@@ -327,9 +312,9 @@ impl AsyncRedisBackend {
             return Ok(true);
         }
         for (_, _, e) in items.clone() {
-            self.unreplayed.wrote(e);
+            self.server.unreplayed.wrote(e);
         }
-        let pipe = commands::set_many(items.clone(), self.split);
+        let pipe = commands::set_many(items.clone(), self.server.split);
         let r = self.query_pipeline(&pipe).await;
         self.note(&r, items.map(|(k, _, _)| k));
         Ok(commands::all_ok(&r?[..n]))
@@ -343,7 +328,7 @@ impl AsyncRedisBackend {
         if keys.len() == 0 {
             return Ok(0);
         }
-        let pipe = commands::del(keys.clone(), self.split);
+        let pipe = commands::del(keys.clone(), self.server.split);
         let r = self.query_pipeline(&pipe).await;
         self.note(&r, keys);
         Ok(commands::del_count(&r?))
@@ -444,10 +429,10 @@ impl AsyncBackend for AsyncRedisBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
             let v = self.query(&commands::get(key)).await?;
-            if self.distrusted() {
+            if self.server.distrusted() {
                 return Ok(None);
             }
-            commands::bulk(v).map_err(|e| self.redis_err(e))
+            commands::bulk(v).map_err(|e| self.server.redis_err(e))
         })
     }
 
@@ -485,7 +470,7 @@ impl AsyncBackend for AsyncRedisBackend {
     }
 
     fn client(&self, _key: &str) -> Result<redis::Client> {
-        Ok(self.client.clone())
+        Ok(self.server.client.clone())
     }
 
     fn get_many_with_ttl<'a>(

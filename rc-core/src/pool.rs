@@ -1,6 +1,6 @@
 //! The blocking single-server backend: a small pool of `redis` connections.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::{Connection, Value};
@@ -10,7 +10,7 @@ use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
-use crate::replay::Unreplayed;
+use crate::server::Server;
 
 /// Idle connections kept per server when none is configured.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -23,21 +23,16 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// answer to another command. Once the server is marked down, calls fail
 /// fast and a background thread probes it (see [`Health`]).
 pub struct RedisBackend {
-    client: redis::Client,
-    address: String,
-    timeouts: Timeouts,
+    server: Server,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
-    health: Arc<Health>,
-    unreplayed: Arc<Unreplayed>,
-    split: Split,
 }
 
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackend")
-            .field("address", &self.address)
-            .field("timeouts", &self.timeouts)
+            .field("address", &self.server.address)
+            .field("timeouts", &self.server.timeouts)
             .field("max_idle", &self.max_idle)
             .finish_non_exhaustive()
     }
@@ -64,12 +59,12 @@ impl<T> Pending<'_, T> {
     pub fn wait(self) -> T {
         let b = self.flight.backend;
         let replies = self.flight.recv();
-        let replies = match b.split {
+        let replies = match b.server.split {
             Split::Asking => replies.map(commands::unasked),
             _ => replies,
         };
         if matches!(&replies, Err(e) if e.is_unavailable()) {
-            b.unreplayed.remember(self.keys.iter().copied());
+            b.server.unreplayed.remember(self.keys.iter().copied());
         }
         (self.read)(b, replies, self.n)
     }
@@ -89,53 +84,42 @@ impl RedisBackend {
     /// A backend for `host`; `pool_size` idle connections are kept at most.
     /// The host's own `socket_timeout`/`socket_connect_timeout` replace `timeouts`.
     pub fn new(host: &HostConfig, timeouts: Timeouts, pool_size: usize) -> Result<Self> {
-        // The host's own timeouts (redis-py's `socket_timeout`) win.
-        let timeouts = host.timeouts_over(timeouts);
-        timeouts.validate()?;
-        let client = host.client()?;
-        let address = host.address();
-        let unreplayed = Unreplayed::for_server(&address);
         Ok(RedisBackend {
-            client,
-            address,
-            timeouts,
+            server: Server::new(host, timeouts)?,
             idle: Mutex::new(Vec::new()),
             max_idle: pool_size.max(1),
-            health: Arc::default(),
-            unreplayed,
-            split: Split::Whole,
         })
     }
 
     /// Cuts multi-key commands per hash slot: a Redis Cluster node (see [`Split`]).
     pub(crate) fn with_split(mut self, split: Split) -> Self {
-        if split == Split::Asking {
-            // Its replays would be sent without `ASKING`: the node's own backend replays.
-            self.unreplayed = Arc::default();
-        }
-        self.split = split;
+        self.server = self.server.with_split(split);
         self
     }
 
     /// The server's address as named in errors.
     pub fn address(&self) -> &str {
-        &self.address
+        &self.server.address
     }
 
     /// The server's up/down bookkeeping.
     pub fn health(&self) -> &Health {
-        &self.health
+        &self.server.health
     }
 
     /// Writes `packed` (one command or a pipeline expecting `replies` replies)
     /// and returns without waiting for the answer.
     fn send(&self, packed: Vec<u8>, replies: usize) -> InFlight<'_> {
         let mut flight = InFlight::new(self, packed, replies);
-        if let Err(e) = self.health.admit(&self.address, |p| self.start_probe(p)) {
+        if let Err(e) = self
+            .server
+            .health
+            .admit(&self.server.address, |p| self.start_probe(p))
+        {
             flight.error = Some(e);
             return flight;
         }
-        if self.unreplayed.pending()
+        if self.server.unreplayed.pending()
             && let Err(e) = self.replay()
         {
             flight.error = Some(e);
@@ -150,15 +134,13 @@ impl RedisBackend {
     /// Deletes the keys whose write or delete missed this server, before
     /// the command that is about to go to it (see [`Unreplayed`]).
     fn replay(&self) -> Result<()> {
-        let keys = self.unreplayed.keys();
-        if !keys.is_empty() {
-            let del = commands::del(keys.iter().map(String::as_str), self.split);
+        let (keys, del) = self.server.missed_deletes();
+        if let Some(del) = del {
             let mut flight = InFlight::new(self, del.get_packed_pipeline(), del.len());
             flight.write(self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop());
             flight.recv()?;
-            tracing::info!(keys = keys.len(), server = %self.address, "rc: replayed missed deletes");
         }
-        self.unreplayed.replayed(&keys);
+        self.server.replayed(&keys);
         Ok(())
     }
 
@@ -171,7 +153,7 @@ impl RedisBackend {
         keys: Vec<&'a str>,
         read: Read<T>,
     ) -> Pending<'a, T> {
-        let pipe = match self.split {
+        let pipe = match self.server.split {
             Split::Asking => commands::asking(&pipe),
             _ => pipe,
         };
@@ -189,11 +171,6 @@ impl RedisBackend {
         Ok(v.pop().unwrap_or(Value::Nil))
     }
 
-    /// True while this server's values must not be trusted (see [`Unreplayed`]).
-    fn distrusted(&self) -> bool {
-        self.unreplayed.pending() && self.unreplayed.distrusted()
-    }
-
     /// Sends `MGET` of `keys`; the outcome is per key, in order.
     pub fn start_get_many<'k>(
         &self,
@@ -201,12 +178,12 @@ impl RedisBackend {
     ) -> Pending<'_, MgetReplies> {
         let n = keys.len();
         let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
-            if b.distrusted() {
+            if b.server.distrusted() {
                 return MgetReplies::misses(n);
             }
-            MgetReplies::new(reply, n, |e| b.redis_err(e))
+            MgetReplies::new(reply, n, |e| b.server.redis_err(e))
         };
-        self.start(commands::mget(keys, self.split), n, Vec::new(), read)
+        self.start(commands::mget(keys, self.server.split), n, Vec::new(), read)
     }
 
     /// Sends `MGET` of `keys` and the `PTTL` of each (see
@@ -217,21 +194,22 @@ impl RedisBackend {
     ) -> Pending<'_, Vec<Result<ValueTtl>>> {
         let n = keys.len();
         let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
-            if b.distrusted() {
+            if b.server.distrusted() {
                 return vec![Ok(None); n];
             }
-            commands::mget_pttl_reply(reply, n, |e| b.redis_err(e))
+            commands::mget_pttl_reply(reply, n, |e| b.server.redis_err(e))
         };
-        self.start(commands::mget_pttl(keys, self.split), n, Vec::new(), read)
+        self.start(
+            commands::mget_pttl(keys, self.server.split),
+            n,
+            Vec::new(),
+            read,
+        )
     }
 
     /// How the near cache reaches this server.
     pub fn link(&self) -> ServerLink {
-        ServerLink {
-            address: self.address.clone(),
-            client: self.client.clone(),
-            timeouts: self.timeouts,
-        }
+        self.server.link()
     }
 
     /// Sends one pipelined `SET .. EX` per item (voiding their leases);
@@ -242,12 +220,12 @@ impl RedisBackend {
     ) -> Pending<'a, Result<bool>> {
         let n = items.len();
         for (_, _, e) in items.clone() {
-            self.unreplayed.wrote(e);
+            self.server.unreplayed.wrote(e);
         }
         let keys = items.clone().map(|(k, _, _)| k).collect();
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, n| Ok(commands::all_ok(&reply?[..n]));
-        let pipe = commands::set_many(items, self.split);
+        let pipe = commands::set_many(items, self.server.split);
         self.start(pipe, n, keys, read)
     }
 
@@ -258,7 +236,7 @@ impl RedisBackend {
     ) -> Pending<'a, Result<u64>> {
         let read =
             |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::del_count(&reply?));
-        let pipe = commands::del(keys.clone(), self.split);
+        let pipe = commands::del(keys.clone(), self.server.split);
         self.start(pipe, 1, keys.collect(), read)
     }
 
@@ -302,16 +280,20 @@ impl RedisBackend {
     }
 
     fn connect(&self) -> Result<Connection> {
-        connect(&self.client, &self.address, self.timeouts)
+        connect(
+            &self.server.client,
+            &self.server.address,
+            self.server.timeouts,
+        )
     }
 
     /// Probes the server, which is down, on a thread of its own: callers
     /// keep failing fast meanwhile (see [`Health`]).
     fn start_probe(&self, probe: Probe) {
         spawn_probe(
-            self.client.clone(),
-            self.address.clone(),
-            self.timeouts,
+            self.server.client.clone(),
+            self.server.address.clone(),
+            self.server.timeouts,
             probe,
         );
     }
@@ -321,10 +303,6 @@ impl RedisBackend {
         if idle.len() < self.max_idle {
             idle.push(conn);
         }
-    }
-
-    fn redis_err(&self, e: redis::RedisError) -> Error {
-        Error::redis(&self.address, e, self.timeouts.response)
     }
 }
 
@@ -405,7 +383,7 @@ impl<'a> InFlight<'a> {
                 self.reused = false;
                 self.write(None)
             }
-            Err(e) => self.fail(b.redis_err(e)),
+            Err(e) => self.fail(b.server.redis_err(e)),
         }
     }
 
@@ -416,7 +394,7 @@ impl<'a> InFlight<'a> {
         } else {
             Stage::Command
         };
-        self.backend.health.record(&e, stage);
+        self.backend.server.health.record(&e, stage);
         self.error = Some(e);
     }
 
@@ -447,7 +425,7 @@ impl<'a> InFlight<'a> {
                     if let Some(cause) = first_reply_error {
                         // The server answered an error, then closed (maxclients
                         // does): the answer is the cause.
-                        return Err(b.redis_err(cause));
+                        return Err(b.server.redis_err(cause));
                     }
                     if self.reused && values.is_empty() && !e.is_timeout() {
                         // Stale pooled connection: the command is idempotent, send it again.
@@ -455,8 +433,8 @@ impl<'a> InFlight<'a> {
                         self.write(None);
                         return self.recv();
                     }
-                    let e = b.redis_err(e);
-                    b.health.record(&e, Stage::Command);
+                    let e = b.server.redis_err(e);
+                    b.server.health.record(&e, Stage::Command);
                     return Err(e);
                 }
                 Err(e) => {
@@ -465,13 +443,13 @@ impl<'a> InFlight<'a> {
                 }
             }
         }
-        b.health.succeeded();
+        b.server.health.succeeded();
         // A connection the server closed after an error reply (a protocol
         // error does that) fails its next write or read, and a pooled
         // connection that fails so is replaced and the command sent again.
         b.release(conn);
         match first_reply_error {
-            Some(e) => Err(b.redis_err(e)),
+            Some(e) => Err(b.server.redis_err(e)),
             None => Ok(values),
         }
     }
@@ -480,10 +458,10 @@ impl<'a> InFlight<'a> {
 impl Backend for RedisBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let v = self.query(&commands::get(key))?;
-        if self.distrusted() {
+        if self.server.distrusted() {
             return Ok(None);
         }
-        commands::bulk(v).map_err(|e| self.redis_err(e))
+        commands::bulk(v).map_err(|e| self.server.redis_err(e))
     }
 
     fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>> {
@@ -525,7 +503,7 @@ impl Backend for RedisBackend {
     }
 
     fn client(&self, _key: &str) -> Result<redis::Client> {
-        Ok(self.client.clone())
+        Ok(self.server.client.clone())
     }
 
     fn get_many_with_ttl(&self, keys: &[&str]) -> Vec<Result<ValueTtl>> {
