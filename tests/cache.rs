@@ -342,3 +342,100 @@ fn bad_urls_are_clear_errors() {
         assert!(matches!(err, Error::Config(_)), "{url}: {err}");
     }
 }
+
+/// A store that answers a multi-get key by key in reverse order (as a
+/// cluster does when a later server answers first), failing `down:` keys.
+struct Reversed(rc::MemoryBackend);
+
+impl Reversed {
+    fn outcome(&self, key: &str) -> rc::Result<Option<Vec<u8>>> {
+        match key.strip_prefix("down:") {
+            Some(_) => Err(Error::Backend {
+                backend: "reversed".into(),
+                source: std::sync::Arc::new(std::io::Error::other(format!("{key} is down"))),
+            }),
+            None => rc::Backend::get(&self.0, key),
+        }
+    }
+}
+
+impl rc::Backend for Reversed {
+    fn get(&self, key: &str) -> rc::Result<Option<Vec<u8>>> {
+        self.outcome(key)
+    }
+    fn get_many(&self, keys: &[&str]) -> Vec<rc::Result<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.outcome(k)).collect()
+    }
+    fn get_many_each(
+        &self,
+        keys: &[&str],
+        each: &mut dyn FnMut(usize, rc::Result<Option<Vec<u8>>>),
+    ) {
+        for (pos, key) in keys.iter().enumerate().rev() {
+            each(pos, self.outcome(key));
+        }
+    }
+    fn set(&self, key: &str, value: &[u8], expire: Duration) -> rc::Result<bool> {
+        rc::Backend::set(&self.0, key, value, expire)
+    }
+    fn set_many(&self, items: &[rc::SetItem]) -> rc::Result<bool> {
+        rc::Backend::set_many(&self.0, items)
+    }
+    fn delete(&self, key: &str) -> rc::Result<bool> {
+        rc::Backend::delete(&self.0, key)
+    }
+    fn delete_many(&self, keys: &[&str]) -> rc::Result<u64> {
+        rc::Backend::delete_many(&self.0, keys)
+    }
+    fn ttl(&self, key: &str) -> rc::Result<Option<Duration>> {
+        rc::Backend::ttl(&self.0, key)
+    }
+    fn ping(&self) -> rc::Result<()> {
+        Ok(())
+    }
+}
+
+/// Replies handed out of key order still come back in key order, and the
+/// error `get_many` returns is the first in key order (as if the keys were
+/// read one after the other), whichever arrived first.
+#[test]
+fn multi_get_replies_in_any_order() {
+    let store = std::sync::Arc::new(Reversed(rc::MemoryBackend::default()));
+    let cache = Cache::builder().build_with_backend(store.clone()).unwrap();
+    cache
+        .set_many([("a", 1), ("b", 2), ("d", 4)], None)
+        .unwrap();
+    rc::Backend::set(&store.0, "bad", b"not json", Duration::from_secs(60)).unwrap();
+
+    let got: Vec<Option<i32>> = cache.get_many(["a", "b", "c", "d", "a"]).unwrap();
+    assert_eq!(got, [Some(1), Some(2), None, Some(4), Some(1)]);
+    assert_eq!((cache.stats().hits, cache.stats().misses), (4, 1));
+
+    // The failed server's key comes before the bad bytes, which arrive first.
+    let err = cache
+        .get_many::<i32, _, _>(["a", "down:1", "bad", "c"])
+        .unwrap_err();
+    assert!(err.to_string().contains("down:1 is down"), "{err}");
+    // The bad bytes come first, though the failed server's reply arrives first.
+    let err = cache.get_many::<i32, _, _>(["bad", "down:1"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Decode { key, .. } if key == "bad"),
+        "{err}"
+    );
+    let stats = cache.stats();
+    assert_eq!((stats.errors, stats.decode_errors), (1, 1));
+    assert_eq!(
+        (stats.hits, stats.misses),
+        (4, 1),
+        "a failed call counts no reads"
+    );
+
+    let results = cache.get_many_results::<i32, _, _>(["bad", "down:1", "b", "c"]);
+    assert!(matches!(&results[0], Err(Error::Decode { key, .. }) if key == "bad"));
+    assert!(matches!(&results[1], Err(Error::Backend { .. })));
+    assert_eq!(results[2].as_ref().ok(), Some(&Some(2)));
+    assert_eq!(results[3].as_ref().ok(), Some(&None));
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (5, 2));
+    assert_eq!((stats.errors, stats.decode_errors), (2, 2));
+}

@@ -104,10 +104,18 @@ impl Router for Crc32HashRouter {
     fn host_index(&self, key: &str) -> Option<usize> {
         self.position(key).filter(|_| self.map_order)
     }
+
+    fn host_indexes(&self, keys: &[&str], out: &mut Vec<Option<usize>>) {
+        match self.names.len() {
+            n if n > 0 && self.map_order => out.extend(keys.iter().map(|k| Some(self.slot(k, n)))),
+            _ => out.extend(keys.iter().map(|_| None)),
+        }
+    }
 }
 
 impl Crc32HashRouter {
     /// Index of `key` among `n` hosts: Python 2's `binascii.crc32(key) % n`.
+    #[inline]
     fn slot(&self, key: &str, n: usize) -> usize {
         let mut h = self.fresh.clone();
         h.update(key.as_bytes());
@@ -173,6 +181,26 @@ mod tests {
         ];
         for (key, host) in expected {
             assert_eq!(r.host_for_key(key), host, "key {key:?}");
+        }
+    }
+
+    #[test]
+    fn batch_routing_agrees_with_key_by_key() {
+        let keys: Vec<String> = (0..500).map(|i| format!("models:post {i}")).collect();
+        let keys: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .chain(["", "héllo wörld"])
+            .collect();
+        for router in [
+            Crc32HashRouter::new(&hosts(&["a", "b", "c", "d", "e", "f", "g"])),
+            Crc32HashRouter::with_order(["b", "a"]),
+            Crc32HashRouter::new(&BTreeMap::<String, HostConfig>::new()),
+        ] {
+            let mut batch = Vec::new();
+            router.host_indexes(&keys, &mut batch);
+            let one_by_one: Vec<_> = keys.iter().map(|k| router.host_index(k)).collect();
+            assert_eq!(batch, one_by_one);
         }
     }
 

@@ -61,6 +61,47 @@ fn with_ttls(
         .collect()
 }
 
+/// The replies of a multi-get as a cache front reads them: key by key, in
+/// any order ([`each`](Self::each)), or all in key order.
+pub(crate) trait ManyReplies: Send {
+    /// Hands each key's outcome to `each` with its position, once per key.
+    fn each(self, each: impl FnMut(usize, Result<Option<Vec<u8>>>));
+
+    /// The outcomes in key order.
+    fn into_vec(self) -> Vec<Result<Option<Vec<u8>>>>;
+}
+
+/// Replies that are here already (the async face awaited them).
+impl ManyReplies for Vec<Result<Option<Vec<u8>>>> {
+    fn each(self, mut each: impl FnMut(usize, Result<Option<Vec<u8>>>)) {
+        for (pos, reply) in self.into_iter().enumerate() {
+            each(pos, reply);
+        }
+    }
+
+    fn into_vec(self) -> Vec<Result<Option<Vec<u8>>>> {
+        self
+    }
+}
+
+/// A blocking multi-get not sent yet: the blocking face reads when the
+/// front asks, so that it decodes each server's replies as they come
+/// ([`Backend::get_many_each`]).
+pub(crate) struct Deferred<'a> {
+    pub store: &'a dyn Backend,
+    pub keys: &'a [&'a str],
+}
+
+impl ManyReplies for Deferred<'_> {
+    fn each(self, mut each: impl FnMut(usize, Result<Option<Vec<u8>>>)) {
+        self.store.get_many_each(self.keys, &mut each);
+    }
+
+    fn into_vec(self) -> Vec<Result<Option<Vec<u8>>>> {
+        self.store.get_many(self.keys)
+    }
+}
+
 /// A blocking byte store.
 ///
 /// Keys arrive complete (namespace included). Every write carries an expiry.
@@ -73,6 +114,17 @@ pub trait Backend: Send + Sync + 'static {
     /// The outcome is per key so a sharded store can fail one server's keys
     /// and still return the others.
     fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>>>;
+
+    /// Reads many keys as [`get_many`](Self::get_many) does, handing each
+    /// key's outcome to `each` with the key's position in `keys` as soon as
+    /// its server has answered: once per key, servers in any order. A cache
+    /// decodes straight from the replies this way, with no vector of them in
+    /// between. The default calls `get_many`.
+    fn get_many_each(&self, keys: &[&str], each: &mut dyn FnMut(usize, Result<Option<Vec<u8>>>)) {
+        for (pos, reply) in self.get_many(keys).into_iter().enumerate() {
+            each(pos, reply);
+        }
+    }
 
     /// Writes one key with an expiry; true when stored.
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool>;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__private::Options;
-use crate::backend::{BoxFuture, SetItem};
+use crate::backend::{BoxFuture, ManyReplies, SetItem};
 use crate::core::{Blocking, Core, Io, LEASE_TTL, NonBlocking, ValueTtl, lease_token, now};
 use crate::error::Result;
 use crate::flight::Role;
@@ -355,7 +355,7 @@ async fn read_all<I: Io>(
     let mut plain_reads = if plain_keys.is_empty() {
         Vec::new()
     } else {
-        I::read_many(&core.backend, &plain_keys).await
+        I::read_many(&core.backend, &plain_keys).await.into_vec()
     }
     .into_iter();
     let timed_keys: Vec<&str> = timed.iter().map(|&i| keys[i].as_str()).collect();

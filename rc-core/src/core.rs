@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::__private::Options;
 pub(crate) use crate::backend::ValueTtl;
-use crate::backend::{AsyncBackend, Backend, BoxFuture, SetItem};
+use crate::backend::{AsyncBackend, Backend, BoxFuture, Deferred, ManyReplies, SetItem};
 use crate::error::Result;
 use crate::flight::{Flight, Flights, Outcome, Role};
 use crate::front::Front;
@@ -41,11 +41,11 @@ pub(crate) trait Io: Send + Sync + 'static {
     /// `join_all` could return `Pending` there, as it yields on a budget).
     fn join<F: Future>(futs: Vec<F>) -> Self::Join<F>;
 
+    /// A multi-get's replies (see [`ManyReplies`]).
+    type Replies<'a>: ManyReplies + 'a;
+
     fn read<'a>(s: &'a Self::Store, key: &'a str) -> Self::Fut<'a, Result<Option<Vec<u8>>>>;
-    fn read_many<'a>(
-        s: &'a Self::Store,
-        keys: &'a [&'a str],
-    ) -> Self::Fut<'a, Vec<Result<Option<Vec<u8>>>>>;
+    fn read_many<'a>(s: &'a Self::Store, keys: &'a [&'a str]) -> Self::Fut<'a, Self::Replies<'a>>;
     fn write<'a>(
         s: &'a Self::Store,
         key: &'a str,
@@ -98,6 +98,7 @@ impl Io for Blocking {
     type Store = dyn Backend;
     type Fut<'a, T: Send + 'a> = Ready<T>;
     type Join<F: Future> = Ready<Vec<F::Output>>;
+    type Replies<'a> = Deferred<'a>;
 
     fn join<F: Future>(futs: Vec<F>) -> Ready<Vec<F::Output>> {
         ready(futs.into_iter().map(now).collect())
@@ -105,11 +106,9 @@ impl Io for Blocking {
     fn read<'a>(s: &'a dyn Backend, key: &'a str) -> Ready<Result<Option<Vec<u8>>>> {
         ready(s.get(key))
     }
-    fn read_many<'a>(
-        s: &'a dyn Backend,
-        keys: &'a [&'a str],
-    ) -> Ready<Vec<Result<Option<Vec<u8>>>>> {
-        ready(s.get_many(keys))
+    /// Sends nothing yet: the front reads when it decodes.
+    fn read_many<'a>(s: &'a dyn Backend, keys: &'a [&'a str]) -> Ready<Deferred<'a>> {
+        ready(Deferred { store: s, keys })
     }
     fn write<'a>(
         s: &'a dyn Backend,
@@ -189,6 +188,7 @@ impl Io for NonBlocking {
     type Store = dyn AsyncBackend;
     type Fut<'a, T: Send + 'a> = BoxFuture<'a, T>;
     type Join<F: Future> = futures_util::future::JoinAll<F>;
+    type Replies<'a> = Vec<Result<Option<Vec<u8>>>>;
 
     fn join<F: Future>(futs: Vec<F>) -> Self::Join<F> {
         futures_util::future::join_all(futs)
@@ -366,11 +366,11 @@ impl<I: Io> Core<I> {
     async fn read_many<K: AsRef<str>, R>(
         &self,
         keys: impl IntoIterator<Item = K>,
-        decode: impl FnOnce(&Front, &[&str], Vec<Result<Option<Vec<u8>>>>) -> R,
+        decode: impl FnOnce(&Front, &[&str], I::Replies<'_>) -> R,
     ) -> R {
         let keys: Vec<K> = keys.into_iter().collect();
-        let full = self.front.full_keys(&keys);
-        let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
+        let mut prefixed = Vec::new();
+        let keys = self.front.full_keys(&keys, &mut prefixed);
         let replies = I::read_many(&self.backend, &keys).await;
         decode(&self.front, &keys, replies)
     }
@@ -405,8 +405,8 @@ impl<I: Io> Core<I> {
     ) -> Result<u64> {
         let f = &self.front;
         let keys: Vec<K> = keys.into_iter().collect();
-        let full = f.full_keys(&keys);
-        let keys: Vec<&str> = full.iter().map(|k| &**k).collect();
+        let mut prefixed = Vec::new();
+        let keys = f.full_keys(&keys, &mut prefixed);
         let removed = I::remove_many(&self.backend, &keys).await;
         self.flights.void(keys.iter().copied());
         f.count(removed)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::__private::Options;
-use crate::backend::SetItem;
+use crate::backend::{ManyReplies, SetItem};
 use crate::error::{Error, Result};
 use crate::log_limit::LogLimit;
 use crate::serializer::Codec;
@@ -46,11 +46,19 @@ impl Front {
         if self.namespace.is_empty() {
             Cow::Borrowed(key)
         } else {
-            let mut k = String::with_capacity(self.namespace.len() + key.len());
-            k.push_str(&self.namespace);
-            k.push_str(key);
-            Cow::Owned(k)
+            Cow::Owned(self.prefixed(key))
         }
+    }
+
+    /// `key` after the namespace. Out of line, so that [`full_key`](Self::full_key)
+    /// inlines: the call cost 25 instructions a key of a 1000-key `get_many`
+    /// without a namespace (callgrind).
+    #[inline(never)]
+    fn prefixed(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.namespace.len() + key.len());
+        k.push_str(&self.namespace);
+        k.push_str(key);
+        k
     }
 
     pub fn full_key_owned(&self, key: String) -> String {
@@ -97,39 +105,51 @@ impl Front {
         }
     }
 
-    /// Direct `get_many`: decodes every reply in key order; the first error
-    /// (a failed server, or bad bytes: an [`Error::Decode`] naming the key) is
-    /// returned. Counters are added once.
+    /// Direct `get_many`: decodes each reply as its server answers; the
+    /// first error in key order (a failed server, or bad bytes: an
+    /// [`Error::Decode`] naming the key) is returned, as if the keys had been
+    /// read one after the other. Counters are added once.
     pub fn decode_many<T: DeserializeOwned>(
         &self,
         keys: &[&str],
-        replies: Vec<Result<Option<Vec<u8>>>>,
+        replies: impl ManyReplies,
     ) -> Result<Vec<Option<T>>> {
+        let mut values: Vec<Option<T>> = Vec::with_capacity(keys.len());
+        values.resize_with(keys.len(), || None);
+        let mut first: Option<(usize, Error)> = None;
         let mut hits = 0;
-        let result = keys
-            .iter()
-            .zip(replies)
-            .map(|(key, reply)| match reply {
-                Ok(Some(bytes)) => {
-                    let v = self.codec.decode(key, &bytes).inspect_err(|_| {
-                        Counters::add(&self.counters.decode_errors, 1);
-                    })?;
+        replies.each(|pos, reply| {
+            // Keys after the first error would not have been read.
+            if first.as_ref().is_some_and(|(p, _)| *p < pos) {
+                return;
+            }
+            let Some(key) = keys.get(pos) else { return };
+            let read = match reply {
+                Ok(Some(bytes)) => self.codec.decode(key, &bytes).map(|v| {
+                    values[pos] = Some(v);
                     hits += 1;
-                    Ok(Some(v))
-                }
-                Ok(None) => Ok(None),
+                }),
+                Ok(None) => Ok(()),
                 Err(e) => Err(e),
-            })
-            .collect::<Result<Vec<_>>>();
-        match &result {
-            Ok(values) => {
+            };
+            if let Err(e) = read {
+                first = Some((pos, e));
+            }
+        });
+        match first {
+            None => {
                 Counters::add(&self.counters.hits, hits);
                 Counters::add(&self.counters.misses, values.len() as u64 - hits);
+                Ok(values)
             }
-            Err(e) if !matches!(e, Error::Decode { .. }) => Counters::add(&self.counters.errors, 1),
-            Err(_) => {}
+            Some((_, e)) => {
+                match e {
+                    Error::Decode { .. } => Counters::add(&self.counters.decode_errors, 1),
+                    _ => Counters::add(&self.counters.errors, 1),
+                }
+                Err(e)
+            }
         }
-        result
     }
 
     /// Direct `get_many_results`: one result per key, in key order. A failed
@@ -139,13 +159,14 @@ impl Front {
     pub fn decode_many_results<T: DeserializeOwned>(
         &self,
         keys: &[&str],
-        replies: Vec<Result<Option<Vec<u8>>>>,
+        replies: impl ManyReplies,
     ) -> Vec<Result<Option<T>>> {
+        let mut results: Vec<Result<Option<T>>> = Vec::with_capacity(keys.len());
+        results.resize_with(keys.len(), || Ok(None));
         let (mut hits, mut misses, mut bad, mut failed) = (0, 0, 0, false);
-        let results = keys
-            .iter()
-            .zip(replies)
-            .map(|(key, reply)| match reply {
+        replies.each(|pos, reply| {
+            let Some(key) = keys.get(pos) else { return };
+            results[pos] = match reply {
                 Ok(Some(bytes)) => match self.codec.decode(key, &bytes) {
                     Ok(v) => {
                         hits += 1;
@@ -164,8 +185,8 @@ impl Front {
                     failed = true;
                     Err(e)
                 }
-            })
-            .collect();
+            };
+        });
         Counters::add(&self.counters.hits, hits);
         Counters::add(&self.counters.misses, misses);
         if bad > 0 {
@@ -286,9 +307,18 @@ impl Front {
             .collect()
     }
 
-    /// The full keys of `keys`: borrowed as they are when there is no
-    /// namespace (a 1000-key `get_many` then copies no key).
-    pub fn full_keys<'k, K: AsRef<str>>(&self, keys: &'k [K]) -> Vec<Cow<'k, str>> {
-        keys.iter().map(|k| self.full_key(k.as_ref())).collect()
+    /// The full keys of `keys`: `keys` themselves when there is no namespace
+    /// (a 1000-key `get_many` then copies no key), else prefixed into `owned`.
+    pub fn full_keys<'k, K: AsRef<str>>(
+        &self,
+        keys: &'k [K],
+        owned: &'k mut Vec<String>,
+    ) -> Vec<&'k str> {
+        if self.namespace.is_empty() {
+            keys.iter().map(AsRef::as_ref).collect()
+        } else {
+            *owned = keys.iter().map(|k| self.prefixed(k.as_ref())).collect();
+            owned.iter().map(String::as_str).collect()
+        }
     }
 }

@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use moka::sync::Cache as Moka;
 
-use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, ValueTtl};
+use crate::backend::{
+    AsyncBackend, Backend, BoxFuture, ManyReplies, ServerLink, SetItem, ValueTtl,
+};
 use crate::core::{Blocking, Io, NonBlocking, now};
 use crate::error::{Error, Result};
 use crate::stats::Stats;
@@ -449,7 +451,7 @@ impl<I: NearIo> NearStore<I> {
         let replies = if tickets.iter().any(Option::is_some) {
             I::read_many_with_ttl(&self.inner, keys).await
         } else {
-            let plain = I::read_many(&self.inner, keys).await;
+            let plain = I::read_many(&self.inner, keys).await.into_vec();
             plain
                 .into_iter()
                 .map(|r| r.map(|v| v.map(|bytes| (bytes, None))))

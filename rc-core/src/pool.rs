@@ -471,6 +471,15 @@ impl Backend for RedisBackend {
         self.start_get_many(keys.iter().copied()).wait().collect()
     }
 
+    fn get_many_each(&self, keys: &[&str], each: &mut dyn FnMut(usize, Result<Option<Vec<u8>>>)) {
+        if keys.is_empty() {
+            return;
+        }
+        self.start_get_many(keys.iter().copied())
+            .wait()
+            .hand_out(0..keys.len(), |e| e, each);
+    }
+
     fn set(&self, key: &str, value: &[u8], expire: Duration) -> Result<bool> {
         self.start_set_many([(key, value, expire)].into_iter())
             .wait()
