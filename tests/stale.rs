@@ -295,6 +295,43 @@ fn a_builder_default_window_refreshes_in_the_foreground() {
     assert_eq!(plain(&cache, "a"), "a v2");
 }
 
+static MANY_VERSION: AtomicU32 = AtomicU32::new(1);
+/// Held by the test to keep refreshes in their bodies.
+static MANY_GATE: Mutex<()> = Mutex::new(());
+
+#[rc::cache(cache = CACHE, module = "t", expire = 60, stale_while_revalidate = 30)]
+fn swr_many(i: u32) -> String {
+    drop(MANY_GATE.lock().unwrap());
+    format!("{i} v{}", MANY_VERSION.load(SeqCst))
+}
+
+/// More refreshes at once than the blocking face has refresh threads (64):
+/// callers still get the stale value at once, and the refreshes that had to
+/// wait for a thread run when one is free; none is lost.
+#[test]
+fn more_refreshes_than_refresh_threads_all_finish() {
+    const KEYS: u32 = 100;
+    for i in 0..KEYS {
+        assert_eq!(swr_many(i), format!("{i} v1"));
+    }
+    MANY_VERSION.store(2, SeqCst);
+    for i in 0..KEYS {
+        set_left(&SERVER, &format!("t swr_many {i}"), Duration::from_secs(29));
+    }
+    let gate = MANY_GATE.lock().unwrap();
+    for i in 0..KEYS {
+        assert_eq!(
+            swr_many(i),
+            format!("{i} v1"),
+            "stale at once, refresh threads busy"
+        );
+    }
+    drop(gate);
+    eventually("every refresh", || {
+        (0..KEYS).all(|i| swr_many(i) == format!("{i} v2"))
+    });
+}
+
 // ---- stale_if_error ----
 
 static SIE_FAIL: Mutex<bool> = Mutex::new(false);

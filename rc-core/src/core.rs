@@ -83,7 +83,7 @@ pub(crate) trait Io: Send + Sync + 'static {
     fn sleep(d: Duration) -> Self::Fut<'static, ()>;
     /// Whether [`spawn`](Self::spawn) can run a task now.
     fn can_spawn() -> bool;
-    /// Runs `task` in the background: a thread of its own on the blocking
+    /// Runs `task` in the background: on a refresh thread on the blocking
     /// face, a task on the current tokio runtime on the async face.
     fn spawn(task: BoxFuture<'static, ()>);
 }
@@ -174,14 +174,33 @@ impl Io for Blocking {
     fn can_spawn() -> bool {
         true
     }
+    /// On the blocking pool of a runtime of rc's own, which keeps its
+    /// threads for the next refreshes: a new thread per refresh made a
+    /// stale hit that starts one 1.69× a plain hit (`swr-hit-due`).
     fn spawn(task: BoxFuture<'static, ()>) {
-        let spawned = std::thread::Builder::new()
-            .name("rc-refresh".into())
-            .spawn(move || now(task));
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "rc: could not start a background refresh");
+        match refreshers() {
+            Some(rt) => drop(rt.spawn_blocking(move || now(task))),
+            None => tracing::warn!("rc: no thread for a background refresh; the value stays stale"),
         }
     }
+}
+
+/// Threads for the blocking face's background refreshes, kept 10 s after
+/// their last one; at most 64 at once, later ones wait their turn.
+fn refreshers() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .thread_name("rc-refresh")
+                .max_blocking_threads(64)
+                .thread_keep_alive(Duration::from_secs(10))
+                .build()
+                .inspect_err(|e| tracing::warn!(error = %e, "rc: cannot start refresh threads"))
+                .ok()
+        })
+        .as_ref()
 }
 
 impl Io for NonBlocking {

@@ -43,8 +43,8 @@ pub fn rows() -> Vec<Row> {
         Row {
             name: "swr-hit-due",
             measures: "`swr_small(id)` (`stale_while_revalidate = 30`) on a value one second \
-                       past its expiry: returns it and starts its refresh (a thread that takes \
-                       the lease and stores: two more round trips), every call a new key (the \
+                       past its expiry: returns it and starts its refresh (on a kept refresh \
+                       thread, which takes the lease and stores: two more round trips), every call a new key (the \
                        round's refreshes finish before the baseline's round); vs a plain \
                        decorated hit `small(id)`; per call",
             goal: Goal::AtMost(1.10),
