@@ -152,6 +152,16 @@ impl Comparison {
         }
     }
 
+    /// Numbers measured once per round on each side (e.g. CPU time per
+    /// operation), paired round by round.
+    pub fn paired(a: &[f64], b: &[f64]) -> Comparison {
+        Comparison {
+            a: Summary::value(median_of(a)),
+            b: Summary::value(median_of(b)),
+            ratios: a.iter().zip(b).map(|(a, b)| a / b).collect(),
+        }
+    }
+
     /// The median of the per-round ratios A/B: load that changes between
     /// rounds (other processes on the machine) cancels out of each pair.
     /// Falls back to the ratio of the medians when there are no rounds.

@@ -8,7 +8,7 @@ use rc::testing::RedisServer;
 use rc::{Cache, CacheCluster, HostConfig};
 
 use super::{Ctx, EXPIRE, Goal, Outcome, Row, keys, server, time, value};
-use crate::harness::{interleave, median_of, time_each, with_cpu};
+use crate::harness::{Comparison, interleave, median_of, time_each, with_cpu};
 use rc::testing::DelayProxy;
 
 /// Servers of the cluster.
@@ -44,6 +44,14 @@ pub fn rows() -> Vec<Row> {
                        `MGET` of the same 1000 keys on one server + `serde_json::from_slice` of each value",
             goal: Goal::AtMost(1.3),
             run: |ctx| cluster_vs_mget(ctx, None),
+        },
+        Row {
+            name: "cluster-get_many-cpu",
+            measures: "the CPU time the calling thread spends per `get_many` of \
+                       `cluster-get_many-vs-mget` vs per raw `MGET` + decode on one server \
+                       (median of rounds, the ratio of each round's pair)",
+            goal: Goal::AtMost(1.1),
+            run: cpu_vs_mget,
         },
         Row {
             name: "cluster-get_many-delay-1ms",
@@ -147,7 +155,17 @@ fn parallel_vs_serial(ctx: &Ctx, delay: Option<Duration>) -> Outcome {
     out
 }
 
-fn cluster_vs_mget(ctx: &Ctx, delay: Option<Duration>) -> Outcome {
+/// What one run of `get_many` against the one-server floor measured.
+struct VsMget {
+    latency: Comparison,
+    /// CPU of the calling thread per call, per round: rc, the floor, and
+    /// the same `MGET`s sent by hand to the 4 servers.
+    rc_cpu: Vec<f64>,
+    raw_cpu: Vec<f64>,
+    by_hand_cpu: Vec<f64>,
+}
+
+fn vs_mget(ctx: &Ctx, delay: Option<Duration>) -> VsMget {
     let servers = start_servers(HOSTS + 1);
     let direct: Vec<u16> = servers.iter().map(port).collect();
     // Filled directly (not through the proxies), so the proxies only see the measured calls.
@@ -162,7 +180,7 @@ fn cluster_vs_mget(ctx: &Ctx, delay: Option<Duration>) -> Outcome {
     let ops = if delay.is_some() { 150 } else { 300 };
     let mut by_hand = ByHand::new(&ports[..HOSTS], &keys);
     let (mut rc_cpu, mut raw_cpu, mut by_hand_cpu) = (Vec::new(), Vec::new(), Vec::new());
-    let mut out = Outcome::latency(interleave(
+    let latency = interleave(
         &ctx.plan(ops),
         with_cpu(|n| time_each(n, |_| get_many(&rc, &keys)), &mut rc_cpu),
         |n| {
@@ -178,26 +196,50 @@ fn cluster_vs_mget(ctx: &Ctx, delay: Option<Duration>) -> Outcome {
                 },
                 &mut raw_cpu,
             )(n);
-            // Not timed: only its CPU goes in the note.
+            // Not timed: only its CPU is reported.
             with_cpu(
                 |n| time_each(n, |_| drop(black_box(by_hand.get_many()))),
                 &mut by_hand_cpu,
             )(n);
             round
         },
-    ));
-    let cpu = format!(
-        "CPU of the calling thread per call (median of rounds): rc {}, raw MGET + decode {}, \
-         and {} for the same 4 `MGET`s by hand (keys grouped by host beforehand, written to \
-         the 4 servers, then read, + decode): what a client pays for 4 servers before routing",
-        time(median_of(&rc_cpu)),
-        time(median_of(&raw_cpu)),
-        time(median_of(&by_hand_cpu))
     );
+    VsMget {
+        latency,
+        rc_cpu,
+        raw_cpu,
+        by_hand_cpu,
+    }
+}
+
+impl VsMget {
+    fn cpu_note(&self) -> String {
+        format!(
+            "CPU of the calling thread per call (median of rounds): rc {}, raw MGET + decode {}, \
+             and {} for the same 4 `MGET`s by hand (keys grouped by host beforehand, written to \
+             the 4 servers, then read, + decode): what a client pays for 4 servers before routing",
+            time(median_of(&self.rc_cpu)),
+            time(median_of(&self.raw_cpu)),
+            time(median_of(&self.by_hand_cpu))
+        )
+    }
+}
+
+fn cluster_vs_mget(ctx: &Ctx, delay: Option<Duration>) -> Outcome {
+    let m = vs_mget(ctx, delay);
+    let cpu = m.cpu_note();
+    let mut out = Outcome::latency(m.latency);
     out.note = Some(match delay {
         Some(d) => format!("{}; {cpu}", delay_note(d)),
         None => cpu,
     });
+    out
+}
+
+fn cpu_vs_mget(ctx: &Ctx) -> Outcome {
+    let m = vs_mget(ctx, None);
+    let mut out = Outcome::latency(Comparison::paired(&m.rc_cpu, &m.raw_cpu));
+    out.note = Some(m.cpu_note());
     out
 }
 
