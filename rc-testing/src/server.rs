@@ -461,7 +461,11 @@ impl RedisServer {
             }
             (None, port) => {
                 let port = port.expect("a TCP server has a port");
-                let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+                let scheme = if self.tls.is_some() {
+                    "rediss"
+                } else {
+                    "redis"
+                };
                 match password {
                     Some(p) => format!("{scheme}://:{p}@127.0.0.1:{port}"),
                     None => format!("{scheme}://127.0.0.1:{port}"),

@@ -207,11 +207,22 @@ fn openssl(dir: &Path, args: &[&str]) -> io::Result<()> {
 fn generate() -> io::Result<TestCertificates> {
     let dir = tempfile::Builder::new().prefix("rc-tls-").tempdir()?;
     let d = dir.path();
-    let key = ["-days", "2", "-nodes", "-newkey", "rsa:2048"];
+    let key = [
+        "-days",
+        "2",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+    ];
     let ca = ["req", "-x509", "-keyout", "ca.key", "-out", "ca.pem"];
     openssl(d, &[&ca[..], &key, &["-subj", "/CN=rc test CA"]].concat())?;
     let csr = ["req", "-keyout", "key.pem", "-out", "server.csr"];
-    openssl(d, &[&csr[..], &key[2..], &["-subj", "/CN=localhost"]].concat())?;
+    openssl(
+        d,
+        &[&csr[..], &key[2..], &["-subj", "/CN=localhost"]].concat(),
+    )?;
     std::fs::write(
         d.join("san.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
