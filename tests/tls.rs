@@ -75,6 +75,12 @@ fn a_ca_file_makes_the_certificate_trusted() {
     let cache = Cache::builder().host_config(trusted).build().unwrap();
     assert!(cache.set("ca", &1, None).unwrap());
     assert_eq!(server.cli(&["GET", "ca"]), "1");
+    // The harness's own host config trusts the CA too.
+    let harness = Cache::builder()
+        .host_config(server.host_config())
+        .build()
+        .unwrap();
+    assert_eq!(harness.get::<i32>("ca").unwrap(), Some(1));
     let missing = HostConfig::new()
         .host("127.0.0.1")
         .port(tls_port)
