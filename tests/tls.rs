@@ -18,10 +18,11 @@ fn tls_server() -> (RedisServer, TestCertificates) {
 /// when `auth_clients`.
 fn tls_server_with(auth_clients: bool) -> (RedisServer, TestCertificates) {
     let certs = TestCertificates::generate();
-    let server = RedisServer::builder()
-        .tls(&certs)
-        .config("tls-auth-clients", if auth_clients { "yes" } else { "no" })
-        .start();
+    let mut server = RedisServer::builder().tls(&certs);
+    if auth_clients {
+        server = server.config("tls-auth-clients", "yes");
+    }
+    let server = server.start();
     (server, certs)
 }
 
