@@ -1,146 +1,35 @@
-//! TLS (`rediss://`) against a real redis-server whose certificate is
-//! signed by a throwaway test CA. Built and run by `cargo xtask test` with `--features tls`.
+//! TLS (`rediss://`) against real redis-servers, and a Redis Cluster, that
+//! talk TLS only, with certificates signed by a throwaway test CA. Built and
+//! run by `cargo xtask test` with `--features tls`.
 #![cfg(feature = "tls")]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
-use rc::testing::{RedisServer, RedisServerBuilder};
-use rc::{AsyncCache, Cache, Error, HostConfig, SslOptions};
+use rc::testing::{RedisCluster, RedisServer, TestCertificates};
+use rc::{AsyncCache, Cache, CacheBuilder, Error, HostConfig, SslOptions};
 
-/// Runs `openssl` with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("the TLS tests need the `openssl` tool (cargo xtask test installs it)");
-    assert!(status.success(), "openssl {args:?} failed");
-}
-
-/// A test CA (`ca.pem`) and a server certificate it signed for 127.0.0.1
-/// (`cert.pem`, `key.pem`).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf) {
-    let subject = ["-days", "2", "-nodes", "-newkey", "rsa:2048"];
-    openssl(
-        dir,
-        &[
-            &[
-                "req",
-                "-x509",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                "/CN=rc test CA",
-            ][..],
-            &subject,
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            &[
-                "req",
-                "-keyout",
-                "key.pem",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ][..],
-            &subject[2..],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    (dir.join("key.pem"), dir.join("cert.pem"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server with a plain port (for its readiness probe) and a TLS port.
-fn tls_server() -> (RedisServer, u16, tempdir::Dir) {
+/// A server that talks TLS only, with a certificate signed by a new test CA.
+fn tls_server() -> (RedisServer, TestCertificates) {
     tls_server_with(false)
 }
 
 /// [`tls_server`], asking clients for a certificate signed by the test CA
 /// when `auth_clients`.
-fn tls_server_with(auth_clients: bool) -> (RedisServer, u16, tempdir::Dir) {
-    let dir = tempdir::Dir::new();
-    let (key, cert) = certificates(dir.path());
-    let tls_port = free_port();
-    let ca = dir.path().join("ca.pem");
-    let server = RedisServerBuilder::default()
-        .config("tls-port", &tls_port.to_string())
-        .config("tls-cert-file", cert.to_str().unwrap())
-        .config("tls-key-file", key.to_str().unwrap())
-        .config("tls-ca-cert-file", ca.to_str().unwrap())
-        .config("tls-auth-clients", if auth_clients { "yes" } else { "no" })
-        .start();
-    (server, tls_port, dir)
-}
-
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct Dir(std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let p = std::env::temp_dir().join(format!("rc-tls-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-        pub fn path(&self) -> &std::path::Path {
-            &self.0
-        }
+fn tls_server_with(auth_clients: bool) -> (RedisServer, TestCertificates) {
+    let certs = TestCertificates::generate();
+    let mut server = RedisServer::builder().tls(&certs);
+    if auth_clients {
+        server = server.config("tls-auth-clients", "yes");
     }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    let server = server.start();
+    (server, certs)
 }
 
 #[test]
 fn rediss_with_an_untrusted_certificate() {
-    let (server, tls_port, _dir) = tls_server();
+    let (server, _certs) = tls_server();
+    let tls_port = server.port().unwrap();
     let cache = Cache::open(&format!("rediss://127.0.0.1:{tls_port}/0?insecure")).unwrap();
     assert!(cache.set("k", &"over tls", None).unwrap());
     assert_eq!(
@@ -162,7 +51,8 @@ fn rediss_with_an_untrusted_certificate() {
 
 #[tokio::test]
 async fn async_rediss_with_an_untrusted_certificate() {
-    let (_server, tls_port, _dir) = tls_server();
+    let (server, _certs) = tls_server();
+    let tls_port = server.port().unwrap();
     let cache = AsyncCache::open(&format!("rediss://127.0.0.1:{tls_port}/0?insecure")).unwrap();
     assert!(cache.set("k", &vec![1, 2, 3], None).await.unwrap());
     assert_eq!(
@@ -173,24 +63,31 @@ async fn async_rediss_with_an_untrusted_certificate() {
 
 #[test]
 fn a_ca_file_makes_the_certificate_trusted() {
-    let (server, tls_port, dir) = tls_server();
+    let (server, certs) = tls_server();
+    let tls_port = server.port().unwrap();
     let trusted = HostConfig::new()
         .host("127.0.0.1")
         .port(tls_port)
         .ssl_options(SslOptions {
             insecure: false,
-            ca_file: Some(dir.path().join("ca.pem")),
+            ca_file: Some(certs.ca_file().to_owned()),
             ..SslOptions::default()
         });
     let cache = Cache::builder().host_config(trusted).build().unwrap();
     assert!(cache.set("ca", &1, None).unwrap());
     assert_eq!(server.cli(&["GET", "ca"]), "1");
+    // The harness's own host config trusts the CA too.
+    let harness = Cache::builder()
+        .host_config(server.host_config())
+        .build()
+        .unwrap();
+    assert_eq!(harness.get::<i32>("ca").unwrap(), Some(1));
     let missing = HostConfig::new()
         .host("127.0.0.1")
         .port(tls_port)
         .ssl_options(SslOptions {
             insecure: false,
-            ca_file: Some(dir.path().join("no-such-ca.pem")),
+            ca_file: Some(certs.ca_file().with_file_name("no-such-ca.pem")),
             ..SslOptions::default()
         });
     let err = Cache::builder().host_config(missing).build().unwrap_err();
@@ -204,15 +101,16 @@ fn a_ca_file_makes_the_certificate_trusted() {
 /// `ssl_options`, a client certificate the server requires.
 #[test]
 fn python_host_map_with_a_client_certificate() {
-    let (server, tls_port, dir) = tls_server_with(true);
-    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (server, certs) = tls_server_with(true);
+    let tls_port = server.port().unwrap();
+    let file = |path: &std::path::Path| path.to_str().unwrap().to_owned();
     let host = |client_cert: bool| {
         let mut ssl =
-            serde_json::json!({"ssl_ca_certs": file("ca.pem"), "ssl_cert_reqs": "required"});
+            serde_json::json!({"ssl_ca_certs": file(certs.ca_file()), "ssl_cert_reqs": "required"});
         if client_cert {
             // The server's certificate, signed by the CA, serves as a client's too.
-            ssl["ssl_certfile"] = file("cert.pem").into();
-            ssl["ssl_keyfile"] = file("key.pem").into();
+            ssl["ssl_certfile"] = file(certs.cert_file()).into();
+            ssl["ssl_keyfile"] = file(certs.key_file()).into();
         }
         serde_json::from_value::<HostConfig>(serde_json::json!({
             "host": "127.0.0.1", "port": tls_port, "ssl": true, "ssl_options": ssl,
@@ -228,4 +126,231 @@ fn python_host_map_with_a_client_certificate() {
         refused.get::<String>("mtls").is_err(),
         "the server requires a client certificate"
     );
+}
+
+/// Connect and reply timeouts of the cluster caches (TLS handshakes on a
+/// busy machine take a while).
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A cache builder on `cluster` through its first seed only (the other
+/// primaries are found through `CLUSTER SLOTS`), trusting `certs`' CA.
+fn on_cluster(cluster: &RedisCluster, certs: &TestCertificates, namespace: &str) -> CacheBuilder {
+    let seed = cluster.seed_urls()[0].clone();
+    assert!(seed.starts_with("rediss://"), "{seed}");
+    Cache::builder()
+        .redis_cluster([seed])
+        .ssl_options(certs.ssl_options())
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .namespace(namespace)
+}
+
+/// The primary that owns each of `keys` (with `namespace` in front), as
+/// the cluster says now: looked up once, as every lookup is a TLS handshake.
+fn owners_of(cluster: &RedisCluster, namespace: &str, keys: &[String]) -> HashMap<String, usize> {
+    let owners: HashMap<String, usize> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.clone(),
+                cluster.primary_for_key(format!("{namespace}{k}")),
+            )
+        })
+        .collect();
+    let distinct: BTreeSet<&usize> = owners.values().collect();
+    assert_eq!(distinct.len(), 3, "{namespace} keys span every primary");
+    owners
+}
+
+/// Moves the slot of `namespace` + `key` to another primary and notes it
+/// in `owners`. The redirection the old owner now answers (over TLS) names
+/// the new owner's TLS port, its only one.
+fn move_slot_of(
+    cluster: &RedisCluster,
+    namespace: &str,
+    key: &str,
+    owners: &mut HashMap<String, usize>,
+) {
+    let full = format!("{namespace}{key}");
+    let slot = RedisCluster::key_slot(&full);
+    let from = owners[key];
+    let to = *cluster.primaries().iter().find(|&&p| p != from).unwrap();
+    cluster.migrate_slot(slot, to);
+    assert_eq!(cluster.primary_for_key(&full), to);
+    let reply = cluster.cli(from, &["GET", &full]);
+    let moved = reply
+        .strip_prefix("(error) MOVED ")
+        .unwrap_or_else(|| panic!("{reply}"));
+    let port: u16 = moved.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(Some(port), cluster.node(to).port(), "{reply}");
+    for (k, owner) in owners.iter_mut() {
+        if RedisCluster::key_slot(format!("{namespace}{k}")) == slot {
+            *owner = to;
+        }
+    }
+}
+
+/// Checks every value `got` (for `keys`) against `truth`, and against the
+/// key (`namespace` + key) on its primary in `owners` (`(nil)` for a key
+/// absent from `owners`: it is on no node).
+fn check<'a>(
+    cluster: &RedisCluster,
+    (namespace, owners): (&str, &HashMap<String, usize>),
+    keys: impl IntoIterator<Item = &'a String>,
+    got: &[Option<u64>],
+    truth: &HashMap<String, u64>,
+) {
+    let keys: Vec<&String> = keys.into_iter().collect();
+    assert_eq!(keys.len(), got.len());
+    for (key, value) in keys.into_iter().zip(got) {
+        assert_eq!(*value, truth.get(key).copied(), "{key}");
+        let stored = match owners.get(key) {
+            Some(&owner) => cluster.cli(owner, &["GET", &format!("{namespace}{key}")]),
+            None => "(nil)".to_owned(),
+        };
+        let want = value.map_or("(nil)".to_owned(), |v| v.to_string());
+        assert_eq!(
+            stored,
+            want,
+            "{namespace}{key} on node {:?}",
+            owners.get(key)
+        );
+    }
+}
+
+/// A sync and an async cache on a Redis Cluster that talks TLS only (to
+/// clients, on its bus and in replication): values over every primary,
+/// each read checked against what was written and against the node that
+/// owns it, and slot migrations followed through `MOVED` redirections
+/// that name TLS ports.
+#[test]
+fn a_redis_cluster_over_tls_sync_and_async() {
+    let certs = TestCertificates::generate();
+    let cluster = RedisCluster::builder()
+        .primaries(3)
+        .replicas(1)
+        .tls(&certs)
+        .start();
+    // `CLUSTER SLOTS`, asked over TLS, gives each primary's TLS port.
+    let slots = cluster.cli(0, &["CLUSTER", "SLOTS"]);
+    for p in cluster.primaries() {
+        let port = format!(") {}", cluster.node(p).port().unwrap());
+        assert!(
+            slots.lines().any(|l| l.trim_end().ends_with(&port)),
+            "{port} in {slots}"
+        );
+    }
+
+    let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    let mut absent = keys.clone();
+    absent.push("absent".to_owned());
+
+    let mut owners = owners_of(&cluster, "s:", &keys);
+    let mut truth: HashMap<String, u64> = keys.iter().cloned().zip(100..).collect();
+    let cache = on_cluster(&cluster, &certs, "s:").build().unwrap();
+    assert!(cache.set_many(truth.clone(), None).unwrap());
+    let got: Vec<Option<u64>> = cache.get_many(&absent).unwrap();
+    check(&cluster, ("s:", &owners), &absent, &got, &truth);
+    for key in keys.iter().step_by(9) {
+        let got = [cache.get(key).unwrap()];
+        check(&cluster, ("s:", &owners), [key], &got, &truth);
+    }
+    // The cache still routes `k0` to its old primary: it follows the MOVED.
+    move_slot_of(&cluster, "s:", "k0", &mut owners);
+    let got = [cache.get("k0").unwrap()];
+    check(&cluster, ("s:", &owners), [&keys[0]], &got, &truth);
+    assert!(cache.set("k0", &7, None).unwrap());
+    truth.insert("k0".to_owned(), 7);
+    let got: Vec<Option<u64>> = cache.get_many(&absent).unwrap();
+    check(&cluster, ("s:", &owners), &absent, &got, &truth);
+    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut owners = owners_of(&cluster, "a:", &keys);
+        let mut truth: HashMap<String, u64> = keys.iter().cloned().zip(500..).collect();
+        let cache = on_cluster(&cluster, &certs, "a:").build_async().unwrap();
+        assert!(cache.set_many(truth.clone(), None).await.unwrap());
+        let got: Vec<Option<u64>> = cache.get_many(&absent).await.unwrap();
+        check(&cluster, ("a:", &owners), &absent, &got, &truth);
+        for key in keys.iter().step_by(9) {
+            let got = [cache.get(key).await.unwrap()];
+            check(&cluster, ("a:", &owners), [key], &got, &truth);
+        }
+        move_slot_of(&cluster, "a:", "k1", &mut owners);
+        assert!(cache.set("k1", &8, None).await.unwrap());
+        truth.insert("k1".to_owned(), 8);
+        let got = [cache.get("k1").await.unwrap()];
+        check(&cluster, ("a:", &owners), [&keys[1]], &got, &truth);
+        let got: Vec<Option<u64>> = cache.get_many(&absent).await.unwrap();
+        check(&cluster, ("a:", &owners), &absent, &got, &truth);
+        assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+    });
+}
+
+/// A cluster cache that does not trust the nodes' certificate fails each
+/// call with an unavailable error that names the seed and the certificate,
+/// within its timeouts; a CA file that cannot be read fails the build.
+#[test]
+fn a_redis_cluster_with_an_untrusted_certificate_is_a_clear_error() {
+    let certs = TestCertificates::generate();
+    let cluster = RedisCluster::builder()
+        .primaries(1)
+        .replicas(0)
+        .tls(&certs)
+        .start();
+    let seed = cluster.seed_urls()[0].clone();
+    let address = seed.trim_start_matches("rediss://").to_owned();
+    let bound = (TIMEOUT + TIMEOUT) * 3;
+    let refused = |err: Error, started: Instant| {
+        let text = err.to_string();
+        assert!(err.is_unavailable(), "{text}");
+        assert!(text.contains(&address), "names the node: {text}");
+        assert!(
+            text.to_lowercase().contains("certificate"),
+            "says why: {text}"
+        );
+        assert!(started.elapsed() < bound, "{:?}: {text}", started.elapsed());
+    };
+    let builder = || {
+        Cache::builder()
+            .redis_cluster([seed.as_str()])
+            .connect_timeout(TIMEOUT)
+            .socket_timeout(TIMEOUT)
+    };
+
+    // No CA given: the system's roots do not know the test CA.
+    let cache = builder().build().unwrap();
+    let started = Instant::now();
+    refused(cache.get::<u64>("k").unwrap_err(), started);
+
+    // Another CA: it did not sign the nodes' certificate.
+    let other = TestCertificates::generate();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cache = builder()
+            .ssl_options(other.ssl_options())
+            .build_async()
+            .unwrap();
+        let started = Instant::now();
+        refused(cache.get::<u64>("k").await.unwrap_err(), started);
+    });
+
+    let missing = SslOptions {
+        ca_file: Some(certs.ca_file().with_file_name("no-such-ca.pem")),
+        ..certs.ssl_options()
+    };
+    let err = builder().ssl_options(missing).build().unwrap_err();
+    assert!(
+        matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
+        "{err}"
+    );
+    assert_eq!(cluster.cli(0, &["DBSIZE"]), "0", "nothing was written");
 }

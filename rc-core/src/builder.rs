@@ -13,7 +13,7 @@ use crate::cache::Cache;
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::front::{DEFAULT_EXPIRE, Front};
-use crate::host::{HostConfig, Timeouts};
+use crate::host::{HostConfig, SslOptions, Timeouts};
 use crate::managed::{AsyncManaged, Deployment, Managed};
 use crate::multiplexed::AsyncRedisBackend;
 use crate::near::{LocalBounds, Near, NearStore};
@@ -415,6 +415,30 @@ impl CacheBuilder {
         self.server("tls", |b| b.host.ssl = tls)
     }
 
+    /// Use TLS with these options (needs the `tls` feature), e.g. a CA that
+    /// signed the servers' certificates: on the server, or on every node of
+    /// a [Redis Cluster](Self::redis_cluster) or the primary under
+    /// [Sentinel](Self::sentinel), whose URLs cannot carry a CA file. Give
+    /// it after [`url`](Self::url) or [`host_config`](Self::host_config),
+    /// which replace the whole server.
+    ///
+    /// ```
+    /// use rc::{Cache, SslOptions};
+    /// let builder = Cache::builder()
+    ///     .redis_cluster(["rediss://10.0.0.1:7000", "rediss://10.0.0.2:7000"])
+    ///     .ssl_options(SslOptions {
+    ///         ca_file: Some("/etc/redis/ca.pem".into()),
+    ///         ..SslOptions::default()
+    ///     });
+    /// // `build` reads the CA file (and needs the `tls` feature).
+    /// assert!(builder.build().is_err()); // no such file here
+    /// ```
+    pub fn ssl_options(self, options: SslOptions) -> Self {
+        self.server("ssl_options", |b| {
+            b.host = std::mem::take(&mut b.host).ssl_options(options)
+        })
+    }
+
     /// Longest wait for a reply (rc's `socket_timeout`). Default 1 s.
     pub fn socket_timeout(self, timeout: Duration) -> Self {
         self.server("socket_timeout", |b| b.timeouts.response = timeout)
@@ -443,8 +467,8 @@ impl CacheBuilder {
     /// guide's "Redis Cluster and Sentinel").
     ///
     /// The seeds' user, password and TLS settings apply to every node, as
-    /// do [`username`](Self::username), [`password`](Self::password) and
-    /// [`tls`](Self::tls) when set. Giving a server (`url`, `host`, `port`,
+    /// do [`username`](Self::username), [`password`](Self::password),
+    /// [`tls`](Self::tls) and [`ssl_options`](Self::ssl_options) when set. Giving a server (`url`, `host`, `port`,
     /// `db`, `unix_socket_path`) as well is an error, as is `sentinel`.
     ///
     /// ```

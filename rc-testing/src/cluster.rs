@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use crate::server::RedisServer;
+use crate::tls::TestCertificates;
 
 /// How many hash slots a Redis Cluster has.
 pub const CLUSTER_SLOTS: u16 = 16384;
@@ -61,6 +62,7 @@ pub struct RedisClusterBuilder {
     node_timeout: Duration,
     password: Option<String>,
     config: Vec<(String, String)>,
+    tls: Option<TestCertificates>,
 }
 
 impl Default for RedisClusterBuilder {
@@ -71,6 +73,7 @@ impl Default for RedisClusterBuilder {
             node_timeout: Duration::from_millis(2000),
             password: None,
             config: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -83,6 +86,7 @@ impl fmt::Debug for RedisClusterBuilder {
             .field("node_timeout", &self.node_timeout)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("config", &self.config)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -114,6 +118,37 @@ impl RedisClusterBuilder {
     /// [`RedisCluster::seed_urls`] carry it.
     pub fn password(mut self, password: &str) -> Self {
         self.password = Some(password.to_owned());
+        self
+    }
+
+    /// Every node talks TLS only, with the certificate and key of `certs`
+    /// (see [`RedisServerBuilder::tls`](crate::RedisServerBuilder::tls)):
+    /// to clients, to the cluster's own set-up and waits, on the cluster bus
+    /// (`tls-cluster yes`), in replication (`tls-replication yes`) and in
+    /// [`migrate_slot`](RedisCluster::migrate_slot)'s `MIGRATE`. A node's
+    /// port is its TLS port: `CLUSTER SLOTS` and redirections name it, and
+    /// [`RedisCluster::seed_urls`] are `rediss://…` URLs, to be used with
+    /// [`TestCertificates::ssl_options`] (a URL cannot carry the CA).
+    ///
+    /// Needs rc's `tls` feature: without it, [`start`](Self::start) panics.
+    ///
+    /// ```no_run
+    /// // With `--features tls`.
+    /// use rc::testing::{RedisCluster, TestCertificates};
+    ///
+    /// let certs = TestCertificates::generate();
+    /// let cluster = RedisCluster::builder().replicas(0).tls(&certs).start();
+    /// assert!(cluster.seed_urls()[0].starts_with("rediss://127.0.0.1:"));
+    /// let cache = rc::Cache::builder()
+    ///     .redis_cluster(cluster.seed_urls())
+    ///     .ssl_options(certs.ssl_options())
+    ///     .build()?;
+    /// assert!(cache.set("k", &1, None)?);
+    /// assert_eq!(cluster.cli(cluster.primary_for_key("k"), &["GET", "k"]), "1");
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn tls(mut self, certs: &TestCertificates) -> Self {
+        self.tls = Some(certs.clone());
         self
     }
 
@@ -173,6 +208,9 @@ impl RedisClusterBuilder {
             .config("repl-diskless-sync-delay", "0");
         if let Some(password) = &self.password {
             node = node.password(password).directive("masterauth", &[password]);
+        }
+        if let Some(certs) = &self.tls {
+            node = node.tls(certs);
         }
         for (name, value) in &self.config {
             node = node.config(name, value);
@@ -405,7 +443,8 @@ impl RedisCluster {
             .collect()
     }
 
-    /// `redis://127.0.0.1:PORT` (with `:password@` when one is set) of every
+    /// `redis://127.0.0.1:PORT` (with `:password@` when one is set;
+    /// `rediss://` on a [TLS](RedisClusterBuilder::tls) cluster) of every
     /// running primary that owns slots: seeds for a cluster client.
     ///
     /// # Panics
@@ -668,6 +707,8 @@ impl RedisCluster {
                 if keys.is_empty() {
                     break;
                 }
+                // On a TLS cluster `port` is the TLS port, and `tls-cluster`
+                // makes the node migrate over TLS.
                 let mut migrate = redis::cmd("MIGRATE");
                 migrate.arg("127.0.0.1").arg(&port).arg("").arg(0).arg(5000);
                 migrate.arg("REPLACE");

@@ -10,6 +10,8 @@
 //!   replicas), with failovers and slot migrations.
 //! - [`RedisSentinel`]: a primary, its replica and three Sentinels, with
 //!   failovers.
+//! - [`TestCertificates`]: a throwaway CA and a server certificate, for
+//!   servers and clusters that talk TLS only (with rc's `tls` feature).
 #![deny(missing_docs)]
 
 /// Declares a test double: a type that cannot be instantiated (an empty
@@ -59,6 +61,7 @@ mod null;
 mod proxy;
 mod sentinel;
 mod server;
+mod tls;
 
 pub use cluster::{CLUSTER_SLOTS, ClusterRole, RedisCluster, RedisClusterBuilder};
 pub use fake::FakeRedisCache;
@@ -67,3 +70,4 @@ pub use proxy::DelayProxy;
 pub use rc_core::NullBackend;
 pub use sentinel::{RedisSentinel, RedisSentinelBuilder};
 pub use server::{RedisServer, RedisServerBuilder};
+pub use tls::TestCertificates;

@@ -15,6 +15,8 @@ use rc_core::HostConfig;
 use redis::{ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisConnectionInfo, Value};
 use tempfile::TempDir;
 
+use crate::tls::{self, TestCertificates};
+
 const BINARY: &str = "redis-server";
 const NOT_FOUND: &str = "redis-server not found on PATH: run `cargo xtask test` (installs it) or `apt-get install redis-server`";
 /// How long a start waits for the server to answer `PING`.
@@ -71,6 +73,8 @@ pub struct RedisServerBuilder {
     cluster_bus: bool,
     /// `redis.conf` lines written as they are, after the `config` ones.
     raw_lines: Vec<String>,
+    /// Listen with TLS only, with these files.
+    tls: Option<TestCertificates>,
 }
 
 impl fmt::Debug for RedisServerBuilder {
@@ -81,6 +85,7 @@ impl fmt::Debug for RedisServerBuilder {
             .field("config", &self.config)
             .field("sentinel", &self.sentinel)
             .field("cluster_bus", &self.cluster_bus)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -118,6 +123,36 @@ impl RedisServerBuilder {
     /// `false` (the default): listen only on a free TCP port of 127.0.0.1.
     pub fn unix_socket(mut self, unix: bool) -> Self {
         self.unix = unix;
+        self
+    }
+
+    /// Listens with TLS only (`tls-port` on the free port, `port 0`), with
+    /// the certificate and key of `certs`; replication and the cluster bus
+    /// use TLS too (`tls-replication`, `tls-cluster`). Clients need no
+    /// certificate of their own unless `.config("tls-auth-clients", "yes")`.
+    /// [`RedisServer::url`] is then `rediss://…`, [`RedisServer::host_config`]
+    /// trusts the CA, and [`RedisServer::cli`] connects over TLS (showing
+    /// the server's certificate as its client certificate).
+    ///
+    /// Needs rc's `tls` feature: without it, [`try_start`](Self::try_start)
+    /// fails with an [`io::ErrorKind::Unsupported`] error. Not with
+    /// [`unix_socket`](Self::unix_socket); the `tls-*` directives it writes
+    /// cannot be configured.
+    ///
+    /// ```no_run
+    /// // With `--features tls`.
+    /// use rc::testing::{RedisServer, TestCertificates};
+    ///
+    /// let certs = TestCertificates::generate();
+    /// let server = RedisServer::builder().tls(&certs).start();
+    /// assert!(server.url().starts_with("rediss://127.0.0.1:"));
+    /// assert_eq!(server.cli(&["PING"]), "PONG"); // over TLS
+    /// let cache = rc::Cache::builder().host_config(server.host_config()).build()?;
+    /// assert!(cache.set("k", &1, None)?);
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn tls(mut self, certs: &TestCertificates) -> Self {
+        self.tls = Some(certs.clone());
         self
     }
 
@@ -196,6 +231,7 @@ impl RedisServerBuilder {
             sentinel: self.sentinel,
             socket,
             password: self.password.clone(),
+            tls: self.tls.clone(),
             state: Mutex::new(State {
                 child: None,
                 pid: 0,
@@ -238,11 +274,22 @@ impl RedisServerBuilder {
             ));
         }
         let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if self.tls.is_some() {
+            if !cfg!(feature = "tls") {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, tls::NO_TLS));
+            }
+            if self.unix {
+                return bad("RedisServer: TLS needs TCP, not a unix socket".to_owned());
+            }
+        }
         for (name, value) in &self.config {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 return bad(format!("invalid redis.conf directive name {name:?}"));
             }
-            if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+            let lower = name.to_ascii_lowercase();
+            if RESERVED.contains(&lower.as_str())
+                || (self.tls.is_some() && tls::DIRECTIVES.contains(&lower.as_str()))
+            {
                 return bad(format!(
                     "RedisServer sets `{name}` itself; it cannot be configured"
                 ));
@@ -255,8 +302,12 @@ impl RedisServerBuilder {
     }
 
     fn conf_text(&self, server: &RedisServer) -> String {
-        let mut lines = vec![
-            format!("port {}", server.port.unwrap_or(0)),
+        let port = server.port.unwrap_or(0);
+        let mut lines = match &self.tls {
+            Some(certs) => certs.conf_lines(port, quote),
+            None => vec![format!("port {port}")],
+        };
+        lines.extend([
             "bind 127.0.0.1".to_owned(),
             "save \"\"".to_owned(),
             "appendonly no".to_owned(),
@@ -266,7 +317,7 @@ impl RedisServerBuilder {
                 "logfile {}",
                 quote(&server.dir().join("redis.log").to_string_lossy())
             ),
-        ];
+        ]);
         if let Some(socket) = &server.socket {
             lines.push(format!("unixsocket {}", quote(&socket.to_string_lossy())));
             lines.push("unixsocketperm 700".to_owned());
@@ -329,6 +380,8 @@ pub struct RedisServer {
     sentinel: bool,
     socket: Option<PathBuf>,
     password: Option<String>,
+    /// Listens with TLS only, with these files.
+    tls: Option<TestCertificates>,
     state: Mutex<State>,
 }
 
@@ -350,6 +403,7 @@ impl fmt::Debug for RedisServer {
             .field("sentinel", &self.sentinel)
             .field("socket", &self.socket)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
             .field("dir", &self.dir())
             .finish()
     }
@@ -381,8 +435,11 @@ impl RedisServer {
     }
 
     /// The URL to connect to it: `redis://127.0.0.1:PORT` (with `:password@`
-    /// when one is set) or `redis+unix:///path/to/redis.sock` (with
-    /// `?pass=password`). The password is percent-encoded.
+    /// when one is set; `rediss://` for a [TLS](RedisServerBuilder::tls)
+    /// server, whose CA a URL cannot carry: see
+    /// [`host_config`](Self::host_config)) or
+    /// `redis+unix:///path/to/redis.sock` (with `?pass=password`). The
+    /// password is percent-encoded.
     ///
     /// ```
     /// let server = rc::testing::RedisServer::builder().password("pw").start();
@@ -404,15 +461,21 @@ impl RedisServer {
             }
             (None, port) => {
                 let port = port.expect("a TCP server has a port");
+                let scheme = if self.tls.is_some() {
+                    "rediss"
+                } else {
+                    "redis"
+                };
                 match password {
-                    Some(p) => format!("redis://:{p}@127.0.0.1:{port}"),
-                    None => format!("redis://127.0.0.1:{port}"),
+                    Some(p) => format!("{scheme}://:{p}@127.0.0.1:{port}"),
+                    None => format!("{scheme}://127.0.0.1:{port}"),
                 }
             }
         }
     }
 
-    /// Where it listens (and its password), as an rc [`HostConfig`].
+    /// Where it listens (and its password), as an rc [`HostConfig`]; for a
+    /// [TLS](RedisServerBuilder::tls) server with TLS on, trusting its CA.
     ///
     /// ```
     /// let server = rc::testing::RedisServer::start();
@@ -426,13 +489,18 @@ impl RedisServer {
                 .host("127.0.0.1")
                 .port(port.expect("a TCP server has a port")),
         };
+        let config = match &self.tls {
+            Some(certs) => config.ssl_options(certs.ssl_options()),
+            None => config,
+        };
         match &self.password {
             Some(p) => config.password(p.clone()),
             None => config,
         }
     }
 
-    /// Its TCP port; `None` for a unix-socket server.
+    /// Its TCP port (the TLS port of a [TLS](RedisServerBuilder::tls)
+    /// server, which has no other); `None` for a unix-socket server.
     pub fn port(&self) -> Option<u16> {
         self.port
     }
@@ -655,17 +723,25 @@ impl RedisServer {
         conn.req_command(command)
     }
 
-    /// A plain RESP2 connection: no `AUTH`, `HELLO` or `CLIENT SETINFO` on
-    /// connect, so that [`call`](Self::call) sees the server's own replies.
+    /// A plain RESP2 connection (over TLS to a TLS server): no `AUTH`,
+    /// `HELLO` or `CLIENT SETINFO` on connect, so that [`call`](Self::call)
+    /// sees the server's own replies.
     fn connect(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
-        let addr = match (&self.socket, self.port) {
-            (Some(socket), _) => ConnectionAddr::Unix(socket.clone()),
-            (None, port) => ConnectionAddr::Tcp("127.0.0.1".to_owned(), port.unwrap_or(0)),
+        let settings = RedisConnectionInfo::default().set_skip_set_lib_name();
+        let client = match (&self.socket, self.port, &self.tls) {
+            (Some(socket), ..) => redis::Client::open(
+                ConnectionAddr::Unix(socket.clone())
+                    .into_connection_info()?
+                    .set_redis_settings(settings),
+            )?,
+            (None, port, Some(certs)) => tls::client(certs, port.unwrap_or(0), settings)?,
+            (None, port, None) => redis::Client::open(
+                ConnectionAddr::Tcp("127.0.0.1".to_owned(), port.unwrap_or(0))
+                    .into_connection_info()?
+                    .set_redis_settings(settings),
+            )?,
         };
-        let info = addr
-            .into_connection_info()?
-            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
-        let conn = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
+        let conn = client.get_connection_with_timeout(timeout)?;
         conn.set_read_timeout(Some(timeout))?;
         conn.set_write_timeout(Some(timeout))?;
         Ok(conn)

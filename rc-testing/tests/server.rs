@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use rc_core::HostConfig;
-use rc_testing::RedisServer;
+use rc_testing::{RedisServer, TestCertificates};
 
 /// Sends a raw `PING` (no AUTH) and returns the first reply line.
 fn raw_ping(mut stream: impl Read + Write) -> String {
@@ -153,6 +153,30 @@ fn bad_config_is_an_error_with_the_log() {
         .try_start()
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// A TLS server needs the `tls` feature (the harness talks TLS to it), TCP,
+/// and its `tls-*` directives to itself.
+#[test]
+fn tls_servers_refuse_what_they_cannot_do() {
+    let certs = TestCertificates::from_files("ca.pem", "cert.pem", "key.pem");
+    let tls = || RedisServer::builder().tls(&certs);
+    let mut refusals = vec![
+        tls().config("tls-port", "6380").try_start(),
+        tls().config("TLS-Cluster", "no").try_start(),
+    ];
+    if cfg!(unix) {
+        refusals.push(tls().unix_socket(true).try_start());
+    }
+    for refused in refusals {
+        let err = refused.unwrap_err();
+        if cfg!(feature = "tls") {
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        } else {
+            assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+            assert!(err.to_string().contains("`tls` feature"), "{err}");
+        }
+    }
 }
 
 #[test]

@@ -78,6 +78,8 @@ impl Deployment {
                         )));
                     }
                     credentials(given, host, seed);
+                    // No network: finds a CA file that cannot be read now, not at the first call.
+                    seed.client()?;
                 }
                 let template = seeds[0].clone();
                 Ok(Some((Source::Cluster { seeds }, template)))
@@ -87,6 +89,7 @@ impl Deployment {
                 if master.is_empty() {
                     return Err(Error::config("sentinel: the master name is empty"));
                 }
+                host.client()?;
                 let source = Source::Sentinel {
                     master: master.clone(),
                     sentinels: parse(sentinels, "sentinel")?,
@@ -116,7 +119,8 @@ fn parse(urls: &[String], what: &str) -> Result<Vec<HostConfig>> {
         .collect()
 }
 
-/// Gives `node` the user, password and TLS the builder set (`given`), if any.
+/// Gives `node` the user, password and TLS (and its options) the builder
+/// set (`given`), if any.
 fn credentials(given: &[&str], host: &HostConfig, node: &mut HostConfig) {
     let set = |name| given.contains(&name);
     if set("username") {
@@ -127,5 +131,9 @@ fn credentials(given: &[&str], host: &HostConfig, node: &mut HostConfig) {
     }
     if set("tls") {
         node.ssl = host.ssl;
+    }
+    if set("ssl_options") {
+        node.ssl = host.ssl;
+        node.ssl_options.clone_from(&host.ssl_options);
     }
 }
