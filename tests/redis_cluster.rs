@@ -273,6 +273,57 @@ fn unreachable_seeds_fail_open_and_name_the_seeds() {
     assert_eq!(square(&cache, &calls, 4), 16, "decorated calls fail open");
 }
 
+/// Once a layout lookup has failed and none is known (the cluster hangs),
+/// calls fail at once (as on a server that is down) instead of each waiting
+/// a lookup's timeouts, and the cache finds the cluster when it is back.
+#[test]
+fn with_no_layout_calls_fail_at_once_and_the_cluster_is_found_again() {
+    let cluster = RedisCluster::start(1, 0);
+    let builder = Cache::builder()
+        .redis_cluster(cluster.seed_urls())
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT)
+        .namespace("f:");
+    cluster.pause(0);
+    let cache = builder.clone().build().unwrap();
+    let async_cache = builder.build_async().unwrap();
+    let rt = runtime();
+    assert!(cache.get::<u64>("k").unwrap_err().is_unavailable());
+    assert!(
+        rt.block_on(async_cache.get::<u64>("k"))
+            .unwrap_err()
+            .is_unavailable()
+    );
+
+    // One lookup's wait is 2 × TIMEOUT: 20 calls waiting it take 8 s.
+    let start = Instant::now();
+    for _ in 0..10 {
+        let err = cache.get::<u64>("k").unwrap_err();
+        assert!(
+            err.is_unavailable() && err.to_string().contains("Redis Cluster"),
+            "{err}"
+        );
+        let err = rt.block_on(async_cache.get::<u64>("k")).unwrap_err();
+        assert!(err.is_unavailable(), "{err}");
+    }
+    assert!(
+        start.elapsed() < 10 * TIMEOUT,
+        "{:?} for 20 failed calls",
+        start.elapsed()
+    );
+
+    cluster.resume(0);
+    wait_for("the sync cache to find the cluster", || {
+        cache.set("k", &1, None).is_ok()
+    });
+    wait_for("the async cache to find the cluster", || {
+        rt.block_on(async_cache.set("k", &2, None)).is_ok()
+    });
+    assert_eq!(cache.get::<u64>("k").unwrap(), Some(2));
+    assert_eq!(rt.block_on(async_cache.get::<u64>("k")).unwrap(), Some(2));
+    assert_eq!(on_node(&cluster, "f:k"), "2");
+}
+
 #[test]
 fn slot_migrations_under_traffic_cause_no_caller_visible_error() {
     let cluster = RedisCluster::start(2, 0);

@@ -24,6 +24,7 @@ mod deployment;
 mod discovery;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,9 @@ pub(crate) struct Shared<N> {
     notify: tokio::sync::Notify,
     /// Why the last lookup failed.
     last_error: Mutex<String>,
+    /// Lookups that failed; once one has and no layout is known, calls fail
+    /// at once (as on a server that is down) instead of waiting.
+    failures: AtomicU64,
     /// The near cache told of each layout, if any.
     near: OnceLock<NearHook<N>>,
 }
@@ -138,6 +142,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
             changed: Condvar::new(),
             notify: tokio::sync::Notify::new(),
             last_error: Mutex::new("not looked up yet".into()),
+            failures: AtomicU64::new(0),
             near: OnceLock::new(),
         });
         spawn("rc-layout", &shared, watch)?;
@@ -179,12 +184,34 @@ impl<N: Send + Sync + 'static> Shared<N> {
         self.timeouts.connect + self.timeouts.response
     }
 
+    /// Failed lookups so far, or the error of a call when one has failed
+    /// and no layout is known: such calls fail at once, and each asks for
+    /// another lookup.
+    fn failed_lookups(&self) -> Result<u64> {
+        match self.failures.load(Ordering::Acquire) {
+            0 => Ok(0),
+            _ => Err(self.unknown()),
+        }
+    }
+
+    /// A lookup failed: waiting calls fail now rather than at their deadline.
+    fn lookup_failed(&self, e: &Error) {
+        *lock(&self.last_error) = e.to_string();
+        // Under the waiters' lock, so none misses it between check and wait.
+        let installed = lock(&self.installed);
+        self.failures.fetch_add(1, Ordering::AcqRel);
+        drop(installed);
+        self.changed.notify_all();
+        self.notify.notify_waiters();
+    }
+
     /// The current layout, waiting (bounded) for the first one.
     pub(crate) fn layout_blocking(&self) -> Result<Arc<Layout<N>>> {
         if let Some(l) = self.current() {
             return Ok(l);
         }
         self.refresh();
+        let failures = self.failed_lookups()?;
         let deadline = Instant::now() + self.first_wait();
         let mut installed = lock(&self.installed);
         loop {
@@ -192,7 +219,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
                 return Ok(l);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || self.failures.load(Ordering::Acquire) != failures {
                 return Err(self.unknown());
             }
             installed = self
@@ -217,20 +244,24 @@ impl<N: Send + Sync + 'static> Shared<N> {
             return Ok(l);
         }
         self.refresh();
+        let failures = self.failed_lookups()?;
         let wait = async {
             loop {
                 // Registered before the check, so an install in between wakes it.
                 let mut notified = std::pin::pin!(self.notify.notified());
                 notified.as_mut().enable();
                 if let Some(l) = self.current() {
-                    return l;
+                    return Ok(l);
+                }
+                if self.failures.load(Ordering::Acquire) != failures {
+                    return Err(self.unknown());
                 }
                 notified.await;
             }
         };
         tokio::time::timeout(self.first_wait(), wait)
             .await
-            .map_err(|_| self.unknown())
+            .unwrap_or_else(|_| Err(self.unknown()))
     }
 
     /// The async twin of [`wait_newer_blocking`](Self::wait_newer_blocking).
@@ -419,7 +450,7 @@ fn watch<N: Send + Sync + 'static>(shared: Weak<Shared<N>>) {
             .and_then(|found| s.install(found, Some(since)));
         if let Err(e) = looked_up {
             tracing::warn!(on = %s.label(), error = %e, "rc: cannot find the primaries");
-            *lock(&s.last_error) = e.to_string();
+            s.lookup_failed(&e);
         }
         drop(s);
         std::thread::sleep(MIN_GAP);
