@@ -305,7 +305,6 @@ fn outcome(v: Value, to_err: &impl Fn(RedisError) -> Error) -> Result<Value> {
 /// Per key outcomes of a write: each key's command, and the `DEL` of its
 /// lease where that is a command of its own. A redirected command fails
 /// only its keys, so a Redis Cluster sends only those again.
-#[derive(Debug)]
 pub(crate) struct Writes<T> {
     /// Each key's command (a `DEL` of many keys counts on its first one).
     pub(crate) each: Vec<Result<T>>,

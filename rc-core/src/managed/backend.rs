@@ -1,7 +1,8 @@
 //! The byte store over a [`Layout`]: a call goes to its keys' primaries,
 //! one pipeline per primary (one command per hash slot in it), all
-//! primaries at once, and follows redirections. Written once over [`Face`]:
-//! [`Managed`] (blocking) and [`AsyncManaged`].
+//! primaries at once, and follows redirections, sending again only the keys
+//! of the commands that met one. Written once over [`Face`]: [`Managed`]
+//! (blocking) and [`AsyncManaged`].
 
 use std::future::{Future, Ready, ready};
 use std::sync::Arc;
@@ -523,11 +524,8 @@ impl<F: Face> Routed<F> {
                     done(pos, reply);
                     continue;
                 };
-                let kept: Vec<usize> = pos
-                    .iter()
-                    .zip(&keep)
-                    .filter(|k| *k.1)
-                    .map(|k| *k.0)
+                let kept: Vec<usize> = (pos.iter().zip(&keep))
+                    .filter_map(|(&p, &k)| k.then_some(p))
                     .collect();
                 if !kept.is_empty() {
                     done(&kept, reply.keep(&keep));
