@@ -608,3 +608,219 @@ fn a_killed_primary_is_failed_over_async() {
         assert!(back <= promoted + cluster.node_timeout() + Duration::from_secs(2));
     });
 }
+
+/// The blocking or the async cache on one cluster, for tests run on both.
+enum Face<'a> {
+    Sync(&'a Cache),
+    Async(&'a AsyncCache, &'a tokio::runtime::Runtime),
+}
+
+impl Face<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Face::Sync(_) => "sync",
+            Face::Async(..) => "async",
+        }
+    }
+
+    fn set_many(&self, items: &[(String, u64)]) -> bool {
+        match self {
+            Face::Sync(c) => c.set_many(items.to_vec(), None).unwrap(),
+            Face::Async(c, rt) => rt.block_on(c.set_many(items.to_vec(), None)).unwrap(),
+        }
+    }
+
+    fn delete_many(&self, keys: &[String]) -> u64 {
+        match self {
+            Face::Sync(c) => c.delete_many(keys).unwrap(),
+            Face::Async(c, rt) => rt.block_on(c.delete_many(keys)).unwrap(),
+        }
+    }
+}
+
+/// 60 keys over many slots of every primary, then `tagged` keys in the
+/// slot of `{tag}`.
+fn keys_around(tag: &str, tagged: usize) -> Vec<String> {
+    let spread = (0..60).map(|i| format!("{tag}-{i}"));
+    spread
+        .chain((0..tagged).map(|i| format!("{{{tag}}}{i}")))
+        .collect()
+}
+
+/// How many keys the primaries hold (the source of truth for a delete).
+fn keys_held(cluster: &RedisCluster) -> u64 {
+    let held = |n| cluster.cli(n, &["DBSIZE"]).parse::<u64>().unwrap();
+    cluster.primaries().into_iter().map(held).sum()
+}
+
+/// Zeroes every primary's command and error counters (`INFO`).
+fn reset_stats(cluster: &RedisCluster) {
+    for n in cluster.primaries() {
+        assert_eq!(cluster.cli(n, &["CONFIG", "RESETSTAT"]), "OK");
+    }
+}
+
+/// `field` of the `INFO section` line `name`, summed over the primaries:
+/// `stat(c, "commandstats", "cmdstat_set", "calls")` is how many `SET`s
+/// they ran (a redirected command does not run), `stat(c, "errorstats",
+/// "errorstat_ASK", "count")` how many `ASK`s they answered.
+fn stat(cluster: &RedisCluster, section: &str, name: &str, field: &str) -> u64 {
+    let of = |n| {
+        let info = cluster.cli(n, &["INFO", section]);
+        let line = info
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")));
+        line.and_then(|l| {
+            l.split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
+                .map(|v| v.trim().parse::<u64>().unwrap())
+        })
+        .unwrap_or(0)
+    };
+    cluster.primaries().into_iter().map(of).sum()
+}
+
+/// Moves `keys` of a slot being migrated from `from` to `to` now, so that
+/// the slot's keys are split between both nodes.
+fn move_keys(cluster: &RedisCluster, from: usize, to: usize, keys: &[String]) {
+    let port = cluster.node(to).port().unwrap().to_string();
+    let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+    args.extend(keys.iter().map(String::as_str));
+    assert_eq!(cluster.cli(from, &args), "OK");
+}
+
+/// Writes every other key of `keys` (and every tagged key from 0 to 7),
+/// then starts moving the slot of `{tag}` to the other primary with the
+/// even ones of those tagged keys already moved: commands on that slot's
+/// keys meet `ASK` and `TRYAGAIN`. Another caller's leases on the tagged
+/// keys `leased` are moved too (their keys stay). Returns the slot and
+/// its new owner.
+fn half_migrated(
+    cluster: &RedisCluster,
+    face: &Face,
+    tag: &str,
+    keys: &[String],
+    leased: &[u32],
+) -> (u16, usize) {
+    let tagged = |i: u32| format!("{{{tag}}}{i}");
+    let slot = RedisCluster::key_slot(tagged(0));
+    let written: Vec<(String, u64)> = keys
+        .iter()
+        .zip(0..)
+        .filter(|(k, i)| i % 2 == 0 || (0..8).any(|t| **k == tagged(t)))
+        .map(|(k, i)| (k.clone(), i))
+        .collect();
+    assert!(face.set_many(&written));
+    let from = cluster.primary_for_slot(slot);
+    let mut moved: Vec<String> = (0..8).step_by(2).map(tagged).collect();
+    for &i in leased {
+        let lease = format!("rc-lease:{}", tagged(i));
+        let set = ["SET", &lease, "another-token", "PX", "600000"];
+        assert_eq!(cluster.cli(from, &set), "OK");
+        moved.push(lease);
+    }
+    let to = 1 - from;
+    cluster.begin_slot_migration(slot, to);
+    move_keys(cluster, from, to, &moved);
+    (slot, to)
+}
+
+/// `delete_many` over a slot being migrated (its keys on both nodes) or
+/// just moved (the cache's layout is stale) returns exactly how many keys
+/// existed: a command that deleted keys is not sent again (it would find
+/// none the second time), only the redirected ones are.
+#[test]
+fn delete_many_across_a_migration_counts_each_key_once() {
+    let cluster = RedisCluster::start(2, 0);
+    let (cache, async_cache, rt) = (
+        cache_on(&cluster, ""),
+        async_cache_on(&cluster, ""),
+        runtime(),
+    );
+    for face in [Face::Sync(&cache), Face::Async(&async_cache, &rt)] {
+        // A slot half migrated.
+        let tag = format!("del-{}", face.name());
+        let keys = keys_around(&tag, 16);
+        let (slot, to) = half_migrated(&cluster, &face, &tag, &keys, &[]);
+        let existed = keys_held(&cluster);
+        assert!(existed > 30, "{existed}");
+        reset_stats(&cluster);
+        assert_eq!(
+            face.delete_many(&keys),
+            existed,
+            "{} migrating",
+            face.name()
+        );
+        assert_eq!(keys_held(&cluster), 0, "every key deleted");
+        let redirected = stat(&cluster, "errorstats", "errorstat_TRYAGAIN", "count")
+            + stat(&cluster, "errorstats", "errorstat_ASK", "count");
+        assert!(redirected > 0, "the delete met the migration");
+        cluster.finish_slot_migration(slot, to);
+
+        // A slot moved since the cache looked the layout up. (A layout
+        // lookup of its own in between would avoid the `MOVED`: tried again.)
+        let mut moved = 0;
+        for round in 0..3 {
+            let tag = format!("mv{round}-{}", face.name());
+            let keys = keys_around(&tag, 16);
+            let items: Vec<(String, u64)> = keys.iter().cloned().zip(0..).collect();
+            assert!(face.set_many(&items[..items.len() - 3]));
+            let slot = RedisCluster::key_slot(format!("{{{tag}}}"));
+            cluster.migrate_slot(slot, 1 - cluster.primary_for_slot(slot));
+            let existed = keys_held(&cluster);
+            assert_eq!(existed, keys.len() as u64 - 3);
+            reset_stats(&cluster);
+            assert_eq!(face.delete_many(&keys), existed, "{} moved", face.name());
+            assert_eq!(keys_held(&cluster), 0, "every key deleted");
+            moved += stat(&cluster, "errorstats", "errorstat_MOVED", "count");
+            if moved > 0 {
+                break;
+            }
+        }
+        assert!(moved > 0, "a delete met a MOVED");
+    }
+    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+    assert_eq!(async_cache.stats().errors, 0, "{:?}", async_cache.stats());
+}
+
+/// `set_many` over a slot being migrated stores every value, and runs each
+/// `SET` once: a store that went through is not sent again with the keys
+/// that were redirected. A lease its old node does not hold is voided on
+/// the new one.
+#[test]
+fn set_many_across_a_migration_runs_each_set_once() {
+    let cluster = RedisCluster::start(2, 0);
+    let (cache, async_cache, rt) = (
+        cache_on(&cluster, ""),
+        async_cache_on(&cluster, ""),
+        runtime(),
+    );
+    for face in [Face::Sync(&cache), Face::Async(&async_cache, &rt)] {
+        let tag = format!("set-{}", face.name());
+        let keys = keys_around(&tag, 16);
+        // Key 1 stays on the old owner, its lease is on the new one.
+        let (slot, to) = half_migrated(&cluster, &face, &tag, &keys, &[1]);
+        let items: Vec<(String, u64)> = keys.iter().cloned().zip(1000..).collect();
+        reset_stats(&cluster);
+        assert!(face.set_many(&items), "{}", face.name());
+        assert_eq!(
+            stat(&cluster, "commandstats", "cmdstat_set", "calls"),
+            items.len() as u64,
+            "{}: one SET a key",
+            face.name()
+        );
+        assert!(stat(&cluster, "errorstats", "errorstat_ASK", "count") > 0);
+        cluster.finish_slot_migration(slot, to);
+        for (k, v) in &items {
+            assert_eq!(on_node(&cluster, k), v.to_string(), "{} {k}", face.name());
+        }
+        let lease = format!("rc-lease:{{{tag}}}1");
+        assert_eq!(
+            cluster.cli(to, &["EXISTS", &lease]),
+            "0",
+            "the write voided it"
+        );
+    }
+    assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
+    assert_eq!(async_cache.stats().errors, 0, "{:?}", async_cache.stats());
+}

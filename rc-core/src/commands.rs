@@ -62,23 +62,25 @@ pub(crate) fn mget_pttl<'k>(
     pipe
 }
 
-/// Splits the replies of [`mget_pttl`] into per-key values with the time
-/// each has left: `PTTL` -1 (no expiry) is `None`, -2 (gone since the
-/// `MGET`) is zero.
+/// Splits the replies of [`mget_pttl`] (of `n` keys, `sizes` as [`sizes`]
+/// gives) into per-key values with the time each has left: `PTTL` -1 (no
+/// expiry) is `None`, -2 (gone since the `MGET`) or an error (moved since
+/// the `MGET`) is zero.
 pub(crate) fn mget_pttl_reply(
     replies: Result<Vec<Value>>,
     n: usize,
+    sizes: &[usize],
     to_err: impl Fn(RedisError) -> Error,
 ) -> Vec<Result<ValueTtl>> {
     let (gets, ttls) = match replies {
-        Ok(mut r) if r.len() > n => {
+        Ok(mut r) if r.len() == sizes.len() && r.len() > n => {
             let ttls = r.split_off(r.len() - n);
             (r, ttls)
         }
         Ok(r) => return vec![Err(to_err(unexpected(&Value::Array(r)))); n],
         Err(e) => return vec![Err(e); n],
     };
-    let values = MgetReplies::new(Ok(gets), n, &to_err);
+    let values = MgetReplies::new(Ok(gets), &sizes[..sizes.len() - n], &to_err);
     values
         .zip(ttls)
         .map(|(v, t)| {
@@ -159,13 +161,21 @@ fn runs<'s, 'k>(keys: &'s [&'k str], split: Split) -> Vec<&'s [&'k str]> {
 }
 
 /// `keys`, in slot order when commands are cut per slot, so that each slot
-/// gets one command (for commands whose replies are not per key).
-fn by_slot<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Vec<&'k str> {
+/// gets one command.
+pub(crate) fn by_slot<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Vec<&'k str> {
     let mut keys: Vec<&str> = keys.into_iter().collect();
     if split != Split::Whole {
         keys.sort_by_cached_key(|k| slot(k));
     }
     keys
+}
+
+/// How many arguments follow each command's name in `pipe`: the keys of an
+/// `MGET` or `DEL`, which is how a reader knows the keys of a failed one.
+pub(crate) fn sizes(pipe: &Pipeline) -> Vec<usize> {
+    pipe.cmd_iter()
+        .map(|c| c.args_iter().len().saturating_sub(1))
+        .collect()
 }
 
 /// `MGET k1 k2 ...`: one per run of `split` (keys of one slot go together
@@ -189,10 +199,10 @@ pub(crate) fn mget<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) ->
 }
 
 /// `DEL k1 k2 ...` then `DEL` of their leases, per run of `split`: a delete
-/// voids the leases out on its keys (see [`lease_many`]). [`del_count`]
+/// voids the leases out on its keys (see [`lease_many`]). [`del_reply`]
 /// reads the replies.
 pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Pipeline {
-    let keys = by_slot(keys, split);
+    let keys: Vec<&str> = keys.into_iter().collect();
     let mut pipe = redis::pipe();
     for run in runs(&keys, split) {
         pipe.add_command(keys_cmd("DEL", run.iter().copied()));
@@ -201,9 +211,141 @@ pub(crate) fn del<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> 
     pipe
 }
 
-/// How many keys a [`del`] deleted (its lease deletes do not count).
-pub(crate) fn del_count(replies: &[Value]) -> u64 {
-    replies.iter().step_by(2).map(count).sum()
+/// Per key outcomes of a [`del`] (`sizes` as [`sizes`] gives): each
+/// `DEL`'s count on its first key, and whether its keys' leases were voided.
+pub(crate) fn del_reply(
+    replies: Result<Vec<Value>>,
+    sizes: &[usize],
+    to_err: impl Fn(RedisError) -> Error,
+) -> Writes<u64> {
+    let n = sizes.iter().step_by(2).sum();
+    let replies = match checked(replies, sizes.len(), &to_err) {
+        Ok(r) => r,
+        Err(e) => return Writes::failed(e, n, true),
+    };
+    let mut out = Writes::with_capacity(n);
+    let mut replies = replies.into_iter();
+    for pair in sizes.chunks(2) {
+        let (dels, voids) = (replies.next(), replies.next());
+        let len = pair[0];
+        match dels.map(|v| outcome(v, &to_err)) {
+            Some(Ok(v)) => {
+                out.each.push(Ok(count(&v)));
+                out.each
+                    .extend(std::iter::repeat_n(Ok(0), len.saturating_sub(1)));
+            }
+            Some(Err(e)) => out.each.extend(std::iter::repeat_n(Err(e), len)),
+            None => {}
+        }
+        let voided = voids.map_or(Ok(()), |v| outcome(v, &to_err).map(drop));
+        out.voided.extend(std::iter::repeat_n(voided, len));
+    }
+    out
+}
+
+/// One `DEL` of leases per run of `split` (see [`set_many`]).
+pub(crate) fn void_leases<'k>(keys: impl IntoIterator<Item = &'k str>, split: Split) -> Pipeline {
+    let mut pipe = redis::pipe();
+    add_voids(&mut pipe, keys, split);
+    pipe
+}
+
+fn add_voids<'k>(pipe: &mut Pipeline, keys: impl IntoIterator<Item = &'k str>, split: Split) {
+    let keys: Vec<&str> = keys.into_iter().collect();
+    for run in runs(&keys, split) {
+        pipe.add_command(del_leases(run.iter().copied()));
+    }
+}
+
+/// Per key outcomes of a [`void_leases`] (`sizes` as [`sizes`] gives).
+pub(crate) fn void_reply(
+    replies: Result<Vec<Value>>,
+    sizes: &[usize],
+    to_err: impl Fn(RedisError) -> Error,
+) -> Vec<Result<()>> {
+    let n = sizes.iter().sum();
+    match checked(replies, sizes.len(), &to_err) {
+        Ok(replies) => voids(replies, sizes, &to_err),
+        Err(e) => vec![Err(e); n],
+    }
+}
+
+/// Per key outcomes of lease `DEL`s covering `sizes` keys each.
+fn voids(
+    replies: Vec<Value>,
+    sizes: &[usize],
+    to_err: &impl Fn(RedisError) -> Error,
+) -> Vec<Result<()>> {
+    let mut out = Vec::with_capacity(sizes.iter().sum());
+    for (v, &len) in replies.into_iter().zip(sizes) {
+        out.extend(std::iter::repeat_n(outcome(v, to_err).map(drop), len));
+    }
+    out
+}
+
+/// The replies of a pipeline of `len` commands, in order (each may be an
+/// error reply); another count is an unexpected reply.
+fn checked(
+    replies: Result<Vec<Value>>,
+    len: usize,
+    to_err: &impl Fn(RedisError) -> Error,
+) -> Result<Vec<Value>> {
+    match replies {
+        Ok(r) if r.len() == len => Ok(r),
+        Ok(r) => Err(to_err(unexpected(&Value::Array(r)))),
+        Err(e) => Err(e),
+    }
+}
+
+/// One command's reply, or the error it is, naming the server.
+fn outcome(v: Value, to_err: &impl Fn(RedisError) -> Error) -> Result<Value> {
+    reply(v).map_err(to_err)
+}
+
+/// Per key outcomes of a write: each key's command, and the `DEL` of its
+/// lease where that is a command of its own. A redirected command fails
+/// only its keys, so a Redis Cluster sends only those again.
+pub(crate) struct Writes<T> {
+    /// Each key's command (a `DEL` of many keys counts on its first one).
+    pub(crate) each: Vec<Result<T>>,
+    /// Each key's lease voided; empty when the command voids it itself.
+    pub(crate) voided: Vec<Result<()>>,
+}
+
+impl<T> Default for Writes<T> {
+    fn default() -> Self {
+        Writes {
+            each: Vec::new(),
+            voided: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone> Writes<T> {
+    fn with_capacity(n: usize) -> Self {
+        Writes {
+            each: Vec::with_capacity(n),
+            voided: Vec::with_capacity(n),
+        }
+    }
+
+    /// `n` keys failed by `e` (with their leases when `voids`).
+    pub(crate) fn failed(e: Error, n: usize, voids: bool) -> Self {
+        Writes {
+            each: vec![Err(e.clone()); n],
+            voided: if voids { vec![Err(e); n] } else { Vec::new() },
+        }
+    }
+
+    /// The first error, else every key's outcome merged into `init`.
+    pub(crate) fn fold<A>(self, init: A, merge: impl Fn(A, T) -> A) -> Result<A> {
+        let mut all = init;
+        for r in self.each {
+            all = merge(all, r?);
+        }
+        self.voided.into_iter().collect::<Result<()>>()?;
+        Ok(all)
+    }
 }
 
 fn del_leases<'k>(keys: impl IntoIterator<Item = &'k str>) -> Cmd {
@@ -236,7 +378,7 @@ fn set(key: &str, value: &[u8], expire: Duration) -> Cmd {
 
 /// One `SET` per item, then `DEL` of their leases (one per run of
 /// `split`): a write voids the leases out on its keys. The first `n`
-/// replies are the `SET`s'.
+/// replies are the `SET`s' ([`set_reply`] reads them).
 pub(crate) fn set_many<'i>(
     items: impl IntoIterator<Item = (&'i str, &'i [u8], Duration)> + Clone,
     split: Split,
@@ -245,11 +387,31 @@ pub(crate) fn set_many<'i>(
     for (k, v, e) in items.clone() {
         pipe.add_command(set(k, v, e));
     }
-    let keys = by_slot(items.into_iter().map(|(k, _, _)| k), split);
-    for run in runs(&keys, split) {
-        pipe.add_command(del_leases(run.iter().copied()));
-    }
+    add_voids(&mut pipe, items.into_iter().map(|(k, _, _)| k), split);
     pipe
+}
+
+/// Per key outcomes of a [`set_many`] of `n` items (`sizes` as [`sizes`]
+/// gives): stored (`OK`), and the key's lease voided.
+pub(crate) fn set_reply(
+    replies: Result<Vec<Value>>,
+    n: usize,
+    sizes: &[usize],
+    to_err: impl Fn(RedisError) -> Error,
+) -> Writes<bool> {
+    let mut replies = match checked(replies, sizes.len(), &to_err) {
+        Ok(r) if r.len() >= n => r,
+        Ok(r) => return Writes::failed(to_err(unexpected(&Value::Array(r))), n, true),
+        Err(e) => return Writes::failed(e, n, true),
+    };
+    let lease_dels = replies.split_off(n);
+    Writes {
+        each: replies
+            .into_iter()
+            .map(|v| outcome(v, &to_err).map(|v| is_ok(&v)))
+            .collect(),
+        voided: voids(lease_dels, &sizes[n..], &to_err),
+    }
 }
 
 /// A [`SetItem`] as [`set_many`] takes it.
@@ -358,17 +520,31 @@ pub(crate) fn release_many<'k>(keys: impl IntoIterator<Item = &'k str>, token: &
     pipe
 }
 
-/// Per-key outcome of [`lease_many`]: granted (`OK`) or not (nil).
-pub(crate) fn granted(replies: &[Value]) -> Vec<bool> {
-    replies
-        .iter()
-        .map(|v| matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK"))
-        .collect()
+/// Per key outcomes of a pipeline of one command per key (`n` keys):
+/// `read` of each reply, or the error it is.
+pub(crate) fn per_key<T: Clone>(
+    replies: Result<Vec<Value>>,
+    n: usize,
+    to_err: impl Fn(RedisError) -> Error,
+    read: impl Fn(&Value) -> T,
+) -> Vec<Result<T>> {
+    match checked(replies, n, &to_err) {
+        Ok(r) => r
+            .into_iter()
+            .map(|v| outcome(v, &to_err).map(|v| read(&v)))
+            .collect(),
+        Err(e) => vec![Err(e); n],
+    }
 }
 
-/// True when every leased store of [`set_many_leased`] stored.
-pub(crate) fn all_stored(replies: &[Value]) -> bool {
-    replies.iter().all(|v| matches!(v, Value::Int(1)))
+/// A [`lease_many`] reply: granted (`OK`) or not (nil).
+pub(crate) fn granted(reply: &Value) -> bool {
+    is_ok(reply)
+}
+
+/// A [`set_many_leased`] reply: stored, or dropped for a voided lease.
+pub(crate) fn stored(reply: &Value) -> bool {
+    matches!(reply, Value::Int(1))
 }
 
 /// `PTTL key`.
@@ -423,26 +599,38 @@ enum Replies {
     /// Every item is a bulk string or nil (checked when the reply came).
     Values(std::vec::IntoIter<Value>),
     Failed(Error, usize),
+    /// Each key's outcome, when some commands failed and others not.
+    Keys(std::vec::IntoIter<Result<Option<Vec<u8>>>>),
     /// A distrusted server's keys: all misses.
     Misses(usize),
 }
 
 impl MgetReplies {
-    /// Checks the replies of [`mget`] (one array per command) for `n`
-    /// keys; `to_err` names the server.
+    /// Checks the replies of [`mget`] (one array or error per command, of
+    /// `sizes` keys as [`sizes`] gives); `to_err` names the server. A
+    /// failed command fails its keys only.
     pub(crate) fn new(
         reply: Result<Vec<Value>>,
-        n: usize,
+        sizes: &[usize],
         to_err: impl Fn(RedisError) -> Error,
     ) -> Self {
-        let state = match reply.map(concat) {
-            Ok(Ok(items)) if items.len() == n => match items.iter().find(|v| !is_bulk(v)) {
-                None => Replies::Values(items.into_iter()),
-                Some(bad) => Replies::Failed(to_err(unexpected(bad)), n),
+        let n = sizes.iter().sum();
+        let state = match reply {
+            Ok(replies) if replies.iter().any(|r| matches!(r, Value::ServerError(_))) => {
+                match checked(Ok(replies), sizes.len(), &to_err) {
+                    Ok(replies) => Replies::Keys(by_command(replies, sizes, &to_err).into_iter()),
+                    Err(e) => Replies::Failed(e, n),
+                }
+            }
+            reply => match reply.map(concat) {
+                Ok(Ok(items)) if items.len() == n => match items.iter().find(|v| !is_bulk(v)) {
+                    None => Replies::Values(items.into_iter()),
+                    Some(bad) => Replies::Failed(to_err(unexpected(bad)), n),
+                },
+                Ok(Ok(items)) => Replies::Failed(to_err(unexpected(&Value::Array(items))), n),
+                Ok(Err(other)) => Replies::Failed(to_err(unexpected(&other)), n),
+                Err(e) => Replies::Failed(e, n),
             },
-            Ok(Ok(items)) => Replies::Failed(to_err(unexpected(&Value::Array(items))), n),
-            Ok(Err(other)) => Replies::Failed(to_err(unexpected(&other)), n),
-            Err(e) => Replies::Failed(e, n),
         };
         MgetReplies { state }
     }
@@ -455,14 +643,13 @@ impl MgetReplies {
     }
 
     /// Hands each key's outcome to `each` with its position from
-    /// `positions` (in key order); a failed call's error goes through
-    /// `relabel` once. Not through [`Iterator::next`]: matching the state
+    /// `positions` (in key order); errors go through `relabel`. Not through [`Iterator::next`]: matching the state
     /// per key cost a cluster 40 instructions a key of a 1000-key `get_many`
     /// (callgrind).
     pub fn hand_out(
         self,
         positions: impl IntoIterator<Item = usize>,
-        relabel: impl FnOnce(Error) -> Error,
+        relabel: impl Fn(Error) -> Error,
         mut each: impl FnMut(usize, Result<Option<Vec<u8>>>),
     ) {
         match self.state {
@@ -482,8 +669,35 @@ impl MgetReplies {
                     each(pos, Ok(None));
                 }
             }
+            Replies::Keys(items) => {
+                for (pos, v) in positions.into_iter().zip(items) {
+                    each(pos, v.map_err(&relabel));
+                }
+            }
         }
     }
+}
+
+/// Each key's outcome of `MGET` replies of `sizes` keys each, some of
+/// them errors.
+fn by_command(
+    replies: Vec<Value>,
+    sizes: &[usize],
+    to_err: &impl Fn(RedisError) -> Error,
+) -> Vec<Result<Option<Vec<u8>>>> {
+    let mut out = Vec::with_capacity(sizes.iter().sum());
+    for (reply, &len) in replies.into_iter().zip(sizes) {
+        match outcome(reply, to_err) {
+            Ok(Value::Array(items)) if items.len() == len && items.iter().all(is_bulk) => {
+                out.extend(items.into_iter().map(|v| Ok(bulk_bytes(v))));
+            }
+            Ok(other) => {
+                out.extend(std::iter::repeat_n(Err(to_err(unexpected(&other))), len));
+            }
+            Err(e) => out.extend(std::iter::repeat_n(Err(e), len)),
+        }
+    }
+    out
 }
 
 /// The bytes of an item [`MgetReplies::new`] let through.
@@ -526,6 +740,7 @@ impl Iterator for MgetReplies {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.state {
             Replies::Values(items) => items.next().map(|v| Ok(bulk_bytes(v))),
+            Replies::Keys(items) => items.next(),
             Replies::Failed(_, 0) | Replies::Misses(0) => None,
             Replies::Failed(e, left) => {
                 *left -= 1;
@@ -541,6 +756,7 @@ impl Iterator for MgetReplies {
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = match &self.state {
             Replies::Values(items) => items.len(),
+            Replies::Keys(items) => items.len(),
             Replies::Failed(_, n) | Replies::Misses(n) => *n,
         };
         (n, Some(n))
@@ -557,15 +773,12 @@ impl std::fmt::Debug for MgetReplies {
     }
 }
 
-/// True when every reply is `OK`.
-pub(crate) fn all_ok(replies: &[Value]) -> bool {
-    replies
-        .iter()
-        .all(|v| matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK"))
+fn is_ok(v: &Value) -> bool {
+    matches!(v, Value::Okay) || matches!(v, Value::SimpleString(s) if s == "OK")
 }
 
 /// The integer of a reply such as `DEL`'s.
-pub(crate) fn count(reply: &Value) -> u64 {
+fn count(reply: &Value) -> u64 {
     match reply {
         Value::Int(n) => (*n).max(0) as u64,
         _ => 0,
@@ -604,22 +817,110 @@ mod tests {
             Value::Array(vec![Value::BulkString(b"x".to_vec())]),
             Value::Array(vec![Value::Nil]),
         ]);
-        let r: Vec<_> = MgetReplies::new(ok, 2, to_err).collect();
+        let r: Vec<_> = MgetReplies::new(ok, &[1, 1], to_err).collect();
         assert_eq!(r[0].as_ref().unwrap().as_deref(), Some(&b"x"[..]));
         assert!(r[1].as_ref().unwrap().is_none());
-        let r = MgetReplies::new(Ok(vec![Value::Int(3)]), 2, to_err);
+        let r = MgetReplies::new(Ok(vec![Value::Int(3)]), &[2], to_err);
         assert_eq!(r.len(), 2);
         assert!(r.into_iter().all(|x| x.is_err()));
         let bad = Ok(vec![Value::Array(vec![Value::Nil, Value::Int(1)])]);
-        assert!(MgetReplies::new(bad, 2, to_err).all(|x| x.is_err()));
+        assert!(MgetReplies::new(bad, &[2], to_err).all(|x| x.is_err()));
         let short = Ok(vec![Value::Array(vec![Value::Nil])]);
         assert_eq!(
-            MgetReplies::new(short, 2, to_err)
+            MgetReplies::new(short, &[2], to_err)
                 .filter(Result::is_err)
                 .count(),
             2
         );
         assert!(MgetReplies::misses(3).all(|x| matches!(x, Ok(None))));
+        // A failed command fails its keys only.
+        let moved = Ok(vec![
+            Value::Array(vec![Value::BulkString(b"x".to_vec()), Value::Nil]),
+            server_error("MOVED 3999 127.0.0.1:6381"),
+            Value::Array(vec![Value::Nil]),
+        ]);
+        let r: Vec<_> = MgetReplies::new(moved, &[2, 3, 1], to_err).collect();
+        assert_eq!(r.len(), 6);
+        assert_eq!(r[0].as_ref().unwrap().as_deref(), Some(&b"x"[..]));
+        assert!(r[1].as_ref().unwrap().is_none() && r[5].as_ref().unwrap().is_none());
+        assert!(r[2..5].iter().all(|x| code(x) == Some("MOVED")));
+    }
+
+    fn server_error(text: &str) -> Value {
+        redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).unwrap()
+    }
+
+    fn code<T>(r: &Result<T>) -> Option<&str> {
+        match r {
+            Err(Error::Redis { source, .. }) => source.code(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn write_replies_are_per_key() {
+        let to_err = |e| Error::redis("h", e, Duration::from_secs(1));
+        let keys = ["{a}1", "{a}2", "{b}1", "{c}1"];
+        // DEL, lease DEL per run: the first run deleted 2 but its lease
+        // delete was redirected; the second was refused; the third deleted none.
+        let del_sizes = sizes(&del(keys, Split::Slots));
+        assert_eq!(del_sizes, [2, 2, 1, 1, 1, 1]);
+        let replies = vec![
+            Value::Int(2),
+            server_error("ASK 1 127.0.0.1:7001"),
+            server_error("TRYAGAIN Multiple keys request during rehashing of slot"),
+            Value::Int(0),
+            Value::Int(0),
+            Value::Int(0),
+        ];
+        let w = del_reply(Ok(replies.clone()), &del_sizes, to_err);
+        assert_eq!(w.each[0].as_ref().unwrap() + w.each[1].as_ref().unwrap(), 2);
+        assert_eq!(code(&w.each[2]), Some("TRYAGAIN"));
+        assert_eq!(*w.each[3].as_ref().unwrap(), 0);
+        assert!(w.voided[..2].iter().all(|v| code(v) == Some("ASK")));
+        assert!(w.voided[2..].iter().all(Result::is_ok));
+        let folded = del_reply(Ok(replies), &del_sizes, to_err).fold(0, |a, n| a + n);
+        assert_eq!(code(&folded), Some("TRYAGAIN"));
+        let counted = vec![Value::Int(2), Value::Int(0), Value::Int(1), Value::Int(1)];
+        let folded = del_reply(Ok(counted), &[2, 2, 1, 1], to_err).fold(0, |a, n| a + n);
+        assert_eq!(folded.unwrap(), 3);
+
+        // SET per key, then a lease DEL per run.
+        let v = [1u8];
+        let items = keys.map(|k| (k, &v[..], Duration::from_secs(1)));
+        let set_sizes = sizes(&set_many(items, Split::Slots));
+        let replies = vec![
+            Value::Okay,
+            server_error("ASK 1 127.0.0.1:7001"),
+            Value::Okay,
+            Value::Okay,
+            server_error("TRYAGAIN x"),
+            Value::Int(0),
+            Value::Int(1),
+        ];
+        let w = set_reply(Ok(replies), 4, &set_sizes, to_err);
+        assert!(*w.each[0].as_ref().unwrap() && *w.each[2].as_ref().unwrap());
+        assert_eq!(code(&w.each[1]), Some("ASK"));
+        assert!(w.voided[..2].iter().all(|v| code(v) == Some("TRYAGAIN")));
+        assert!(w.voided[2..].iter().all(Result::is_ok));
+        let lost = set_reply(Err(to_err(unexpected(&Value::Nil))), 4, &set_sizes, to_err);
+        assert_eq!((lost.each.len(), lost.voided.len()), (4, 4));
+        assert!(lost.each.iter().all(Result::is_err) && lost.voided.iter().all(Result::is_err));
+
+        // One command per key.
+        let leases = per_key(
+            Ok(vec![Value::Okay, Value::Nil, server_error("MOVED 1 h:1")]),
+            3,
+            to_err,
+            granted,
+        );
+        assert!(*leases[0].as_ref().unwrap() && !leases[1].as_ref().unwrap());
+        assert_eq!(code(&leases[2]), Some("MOVED"));
+        assert!(
+            per_key(Ok(vec![Value::Okay]), 2, to_err, granted)
+                .iter()
+                .all(Result::is_err)
+        );
     }
 
     #[test]
@@ -633,7 +934,7 @@ mod tests {
             Value::Int(-2),
             Value::Int(-2),
         ];
-        let r: Vec<_> = mget_pttl_reply(Ok(replies), 4, to_err)
+        let r: Vec<_> = mget_pttl_reply(Ok(replies), 4, &[4, 1, 1, 1, 1], to_err)
             .into_iter()
             .map(Result::unwrap)
             .collect();
@@ -643,7 +944,7 @@ mod tests {
         assert_eq!(r[2], Some((b"z".to_vec(), ms(0))));
         assert_eq!(r[3], None);
         assert!(
-            mget_pttl_reply(Ok(vec![Value::Nil]), 2, to_err)
+            mget_pttl_reply(Ok(vec![Value::Nil]), 2, &[2, 1, 1], to_err)
                 .iter()
                 .all(Result::is_err)
         );
@@ -670,18 +971,16 @@ mod tests {
         let keys = ["{a}1", "{a}2", "{b}1", "{a}3"];
         assert_eq!(mget(keys, Split::Whole).len(), 1);
         assert_eq!(mget(keys, Split::Slots).len(), 3, "consecutive runs only");
-        // Deletes need no key order: one DEL (and one lease DEL) per slot.
-        assert_eq!(del(keys, Split::Slots).len(), 4);
+        // Deletes too, in key order (their replies are per run of keys).
+        assert_eq!(del(keys, Split::Slots).len(), 6);
+        assert_eq!(del(by_slot(keys, Split::Slots), Split::Slots).len(), 4);
         assert_eq!(del(keys, Split::Whole).len(), 2);
         let v = [1u8];
         let items = keys.map(|k| (k, &v[..], Duration::from_secs(1)));
-        assert_eq!(set_many(items, Split::Slots).len(), 4 + 2);
+        assert_eq!(set_many(items, Split::Slots).len(), 4 + 3);
         assert_eq!(set_many(items, Split::Whole).len(), 4 + 1);
         assert!(mget([], Split::Whole).is_empty());
-        assert_eq!(
-            del_count(&[Value::Int(2), Value::Int(0), Value::Int(1), Value::Int(1)]),
-            3
-        );
+        assert_eq!(sizes(&mget(keys, Split::Slots)), [2, 1, 1]);
     }
 
     #[test]

@@ -236,10 +236,13 @@ impl AsyncRedisBackend {
         commands::reply(v).map_err(|e| self.server.redis_err(e))
     }
 
-    /// Runs a pipeline and returns its replies in order. A connection the
-    /// server closed after an error reply fails its next command and is
-    /// replaced then.
-    async fn query_pipeline(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
+    /// Runs a pipeline and returns its replies in order, error replies
+    /// among them (each command's reader tells what they fail), with the
+    /// arguments of each command (see [`commands::sizes`]). A connection
+    /// the server closed after an error reply fails its next command and
+    /// is replaced then.
+    async fn query_pipeline(&self, pipe: &Pipeline) -> (Result<Vec<Value>>, Vec<usize>) {
+        let sizes = commands::sizes(pipe);
         let asked;
         let pipe = match self.server.split {
             Split::Asking => {
@@ -248,15 +251,17 @@ impl AsyncRedisBackend {
             }
             _ => pipe,
         };
-        let values = self.run(Request::Pipeline(pipe, pipe.len())).await?;
+        let values = self.run(Request::Pipeline(pipe, pipe.len())).await;
         let values = match self.server.split {
-            Split::Asking => commands::unasked(values),
+            Split::Asking => values.map(commands::unasked),
             _ => values,
         };
-        values
-            .into_iter()
-            .map(|v| commands::reply(v).map_err(|e| self.server.redis_err(e)))
-            .collect()
+        (values, sizes)
+    }
+
+    /// An error reply, naming this server.
+    fn redis_err(&self, e: redis::RedisError) -> Error {
+        self.server.redis_err(e)
     }
 
     /// `MGET` of `keys`; the outcome is per key, in order.
@@ -268,13 +273,13 @@ impl AsyncRedisBackend {
         if n == 0 {
             return MgetReplies::misses(0);
         }
-        let reply = self
+        let (reply, sizes) = self
             .query_pipeline(&commands::mget(keys, self.server.split))
             .await;
         if self.server.distrusted() {
             return MgetReplies::misses(n);
         }
-        MgetReplies::new(reply, n, |e| self.server.redis_err(e))
+        MgetReplies::new(reply, &sizes, |e| self.redis_err(e))
     }
 
     /// `MGET` of `keys` and the `PTTL` of each (see
@@ -287,13 +292,13 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Vec::new();
         }
-        let reply = self
+        let (reply, sizes) = self
             .query_pipeline(&commands::mget_pttl(keys, self.server.split))
             .await;
         if self.server.distrusted() {
             return vec![Ok(None); n];
         }
-        commands::mget_pttl_reply(reply, n, |e| self.server.redis_err(e))
+        commands::mget_pttl_reply(reply, n, &sizes, |e| self.redis_err(e))
     }
 
     /// How the near cache reaches this server.
@@ -307,17 +312,25 @@ impl AsyncRedisBackend {
         &self,
         items: impl ExactSizeIterator<Item = (&'i str, &'i [u8], Duration)> + Clone,
     ) -> Result<bool> {
+        self.set_many_each(items).await.fold(true, |a, s| a & s)
+    }
+
+    /// [`set_many_of`](Self::set_many_of), per key.
+    pub(crate) async fn set_many_each<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = (&'i str, &'i [u8], Duration)> + Clone,
+    ) -> commands::Writes<bool> {
         let n = items.len();
         if n == 0 {
-            return Ok(true);
+            return commands::Writes::default();
         }
         for (_, _, e) in items.clone() {
             self.server.unreplayed.wrote(e);
         }
         let pipe = commands::set_many(items.clone(), self.server.split);
-        let r = self.query_pipeline(&pipe).await;
+        let (r, sizes) = self.query_pipeline(&pipe).await;
         self.note(&r, items.map(|(k, _, _)| k));
-        Ok(commands::all_ok(&r?[..n]))
+        commands::set_reply(r, n, &sizes, |e| self.redis_err(e))
     }
 
     /// `DEL` of `keys` (voiding their leases); returns how many existed.
@@ -325,13 +338,31 @@ impl AsyncRedisBackend {
         &self,
         keys: impl ExactSizeIterator<Item = &'k str> + Clone,
     ) -> Result<u64> {
+        self.delete_many_each(keys).await.fold(0, |a, n| a + n)
+    }
+
+    /// [`delete_many_of`](Self::delete_many_of), per key.
+    pub(crate) async fn delete_many_each<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str> + Clone,
+    ) -> commands::Writes<u64> {
         if keys.len() == 0 {
-            return Ok(0);
+            return commands::Writes::default();
         }
         let pipe = commands::del(keys.clone(), self.server.split);
-        let r = self.query_pipeline(&pipe).await;
+        let (r, sizes) = self.query_pipeline(&pipe).await;
         self.note(&r, keys);
-        Ok(commands::del_count(&r?))
+        commands::del_reply(r, &sizes, |e| self.redis_err(e))
+    }
+
+    /// `DEL` of the leases on `keys` (see [`commands::void_leases`]).
+    pub(crate) async fn void_leases_of<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k str>,
+    ) -> Vec<Result<()>> {
+        let pipe = commands::void_leases(keys, self.server.split);
+        let (r, sizes) = self.query_pipeline(&pipe).await;
+        commands::void_reply(r, &sizes, |e| self.redis_err(e))
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`](crate::Backend::lease_many)).
@@ -345,13 +376,9 @@ impl AsyncRedisBackend {
         if n == 0 {
             return Vec::new();
         }
-        match self
-            .query_pipeline(&commands::lease_many(keys, token, ttl))
-            .await
-        {
-            Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e); n],
-        }
+        let pipe = commands::lease_many(keys, token, ttl);
+        let (r, _) = self.query_pipeline(&pipe).await;
+        commands::per_key(r, n, |e| self.redis_err(e), commands::granted)
     }
 
     /// Gives back leases (see [`Backend::release_leases`](crate::Backend::release_leases)).
@@ -360,13 +387,26 @@ impl AsyncRedisBackend {
         keys: impl ExactSizeIterator<Item = &'k str>,
         token: &str,
     ) -> Result<()> {
+        self.release_leases_each(keys, token)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// [`release_leases_of`](Self::release_leases_of), per key.
+    pub(crate) async fn release_leases_each<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+        token: &str,
+    ) -> Vec<Result<()>> {
         let n = keys.len();
         if n == 0 {
-            return Ok(());
+            return Vec::new();
         }
-        self.query_pipeline(&commands::release_many(keys, token))
-            .await
-            .map(drop)
+        let (r, _) = self
+            .query_pipeline(&commands::release_many(keys, token))
+            .await;
+        commands::per_key(r, n, |e| self.redis_err(e), |_| ())
     }
 
     /// Leased stores (see [`Backend::set_many_leased`](crate::Backend::set_many_leased)).
@@ -375,14 +415,24 @@ impl AsyncRedisBackend {
         items: impl ExactSizeIterator<Item = &'i SetItem>,
         token: &str,
     ) -> Result<bool> {
+        let each = self.set_many_leased_each(items, token).await;
+        each.into_iter().try_fold(true, |all, s| Ok(all & s?))
+    }
+
+    /// [`set_many_leased_of`](Self::set_many_leased_of), per key.
+    pub(crate) async fn set_many_leased_each<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = &'i SetItem>,
+        token: &str,
+    ) -> Vec<Result<bool>> {
         let n = items.len();
         if n == 0 {
-            return Ok(true);
+            return Vec::new();
         }
-        let v = self
+        let (r, _) = self
             .query_pipeline(&commands::set_many_leased(items, token))
-            .await?;
-        Ok(commands::all_stored(&v))
+            .await;
+        commands::per_key(r, n, |e| self.redis_err(e), commands::stored)
     }
 }
 

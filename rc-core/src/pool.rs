@@ -47,14 +47,29 @@ impl std::fmt::Debug for RedisBackend {
 pub struct Pending<'a, T> {
     flight: InFlight<'a>,
     n: usize,
+    /// The arguments of each command (see [`commands::sizes`]).
+    sizes: Vec<usize>,
     /// The keys a write touched, remembered if it does not reach the server.
     keys: Vec<&'a str>,
     read: Read<T>,
 }
 
-type Read<T> = fn(&RedisBackend, Result<Vec<Value>>, usize) -> T;
+/// Reads a pipeline's replies (each may be an error reply) for `n` keys
+/// and the sizes of its commands.
+pub(crate) type Read<T> = fn(&RedisBackend, Result<Vec<Value>>, usize, &[usize]) -> T;
 
-impl<T> Pending<'_, T> {
+impl<'a, T> Pending<'a, T> {
+    /// The same command, its replies read by `read` instead.
+    pub(crate) fn reading<U>(self, read: Read<U>) -> Pending<'a, U> {
+        Pending {
+            flight: self.flight,
+            n: self.n,
+            sizes: self.sizes,
+            keys: self.keys,
+            read,
+        }
+    }
+
     /// Reads the replies and returns the outcome.
     pub fn wait(self) -> T {
         let b = self.flight.backend;
@@ -66,7 +81,7 @@ impl<T> Pending<'_, T> {
         if matches!(&replies, Err(e) if e.is_unavailable()) {
             b.server.unreplayed.remember(self.keys.iter().copied());
         }
-        (self.read)(b, replies, self.n)
+        (self.read)(b, replies, self.n, &self.sizes)
     }
 }
 
@@ -107,6 +122,11 @@ impl RedisBackend {
         &self.server.health
     }
 
+    /// An error reply, naming this server.
+    pub(crate) fn redis_err(&self, e: redis::RedisError) -> Error {
+        self.server.redis_err(e)
+    }
+
     /// Writes `packed` (one command or a pipeline expecting `replies` replies)
     /// and returns without waiting for the answer.
     fn send(&self, packed: Vec<u8>, replies: usize) -> InFlight<'_> {
@@ -138,7 +158,11 @@ impl RedisBackend {
         if let Some(del) = del {
             let mut flight = InFlight::new(self, del.get_packed_pipeline(), del.len());
             flight.write(self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop());
-            flight.recv()?;
+            flight
+                .recv()?
+                .into_iter()
+                .try_for_each(|v| commands::reply(v).map(drop))
+                .map_err(|e| self.server.redis_err(e))?;
         }
         self.server.replayed(&keys);
         Ok(())
@@ -153,6 +177,7 @@ impl RedisBackend {
         keys: Vec<&'a str>,
         read: Read<T>,
     ) -> Pending<'a, T> {
+        let sizes = commands::sizes(&pipe);
         let pipe = match self.server.split {
             Split::Asking => commands::asking(&pipe),
             _ => pipe,
@@ -160,6 +185,7 @@ impl RedisBackend {
         Pending {
             flight: self.send(pipe.get_packed_pipeline(), pipe.len()),
             n,
+            sizes,
             keys,
             read,
         }
@@ -168,7 +194,7 @@ impl RedisBackend {
     /// Runs one command and returns its reply.
     fn query(&self, cmd: &redis::Cmd) -> Result<Value> {
         let mut v = self.send(cmd.get_packed_command(), 1).recv()?;
-        Ok(v.pop().unwrap_or(Value::Nil))
+        commands::reply(v.pop().unwrap_or(Value::Nil)).map_err(|e| self.server.redis_err(e))
     }
 
     /// Sends `MGET` of `keys`; the outcome is per key, in order.
@@ -177,11 +203,11 @@ impl RedisBackend {
         keys: impl ExactSizeIterator<Item = &'k str>,
     ) -> Pending<'_, MgetReplies> {
         let n = keys.len();
-        let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
+        let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n, sizes: &[usize]| {
             if b.server.distrusted() {
                 return MgetReplies::misses(n);
             }
-            MgetReplies::new(reply, n, |e| b.server.redis_err(e))
+            MgetReplies::new(reply, sizes, |e| b.server.redis_err(e))
         };
         self.start(commands::mget(keys, self.server.split), n, Vec::new(), read)
     }
@@ -193,11 +219,11 @@ impl RedisBackend {
         keys: impl ExactSizeIterator<Item = &'k str> + Clone,
     ) -> Pending<'_, Vec<Result<ValueTtl>>> {
         let n = keys.len();
-        let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n| {
+        let read = |b: &RedisBackend, reply: Result<Vec<Value>>, n, sizes: &[usize]| {
             if b.server.distrusted() {
                 return vec![Ok(None); n];
             }
-            commands::mget_pttl_reply(reply, n, |e| b.server.redis_err(e))
+            commands::mget_pttl_reply(reply, n, sizes, |e| b.server.redis_err(e))
         };
         self.start(
             commands::mget_pttl(keys, self.server.split),
@@ -223,8 +249,9 @@ impl RedisBackend {
             self.server.unreplayed.wrote(e);
         }
         let keys = items.clone().map(|(k, _, _)| k).collect();
-        let read =
-            |_: &RedisBackend, reply: Result<Vec<Value>>, n| Ok(commands::all_ok(&reply?[..n]));
+        let read = |b: &RedisBackend, reply, n, sizes: &[usize]| {
+            commands::set_reply(reply, n, sizes, |e| b.redis_err(e)).fold(true, |a, s| a & s)
+        };
         let pipe = commands::set_many(items, self.server.split);
         self.start(pipe, n, keys, read)
     }
@@ -234,10 +261,23 @@ impl RedisBackend {
         &'a self,
         keys: impl Iterator<Item = &'a str> + Clone,
     ) -> Pending<'a, Result<u64>> {
-        let read =
-            |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::del_count(&reply?));
+        let read = |b: &RedisBackend, reply, _, sizes: &[usize]| {
+            commands::del_reply(reply, sizes, |e| b.redis_err(e)).fold(0, |a, n| a + n)
+        };
         let pipe = commands::del(keys.clone(), self.server.split);
         self.start(pipe, 1, keys.collect(), read)
+    }
+
+    /// Sends a `DEL` of the leases on `keys` (see [`commands::void_leases`]).
+    pub(crate) fn start_void_leases<'a>(
+        &'a self,
+        keys: impl Iterator<Item = &'a str>,
+    ) -> Pending<'a, Vec<Result<()>>> {
+        let read = |b: &RedisBackend, reply, _, sizes: &[usize]| {
+            commands::void_reply(reply, sizes, |e| b.redis_err(e))
+        };
+        let pipe = commands::void_leases(keys, self.server.split);
+        self.start(pipe, 0, Vec::new(), read)
     }
 
     /// Takes a lease on each of `keys` (see [`Backend::lease_many`]).
@@ -248,9 +288,8 @@ impl RedisBackend {
         ttl: Duration,
     ) -> Pending<'_, Vec<Result<bool>>> {
         let n = keys.len();
-        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, n| match reply {
-            Ok(v) => commands::granted(&v).into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e); n],
+        let read = |b: &RedisBackend, reply, n, _: &[usize]| {
+            commands::per_key(reply, n, |e| b.redis_err(e), commands::granted)
         };
         self.start(commands::lease_many(keys, token, ttl), n, Vec::new(), read)
     }
@@ -262,7 +301,11 @@ impl RedisBackend {
         token: &str,
     ) -> Pending<'_, Result<()>> {
         let n = keys.len();
-        let read = |_: &RedisBackend, reply: Result<Vec<Value>>, _| reply.map(drop);
+        let read = |b: &RedisBackend, reply, n, _: &[usize]| {
+            commands::per_key(reply, n, |e| b.redis_err(e), |_| ())
+                .into_iter()
+                .collect()
+        };
         self.start(commands::release_many(keys, token), n, Vec::new(), read)
     }
 
@@ -274,8 +317,10 @@ impl RedisBackend {
         token: &str,
     ) -> Pending<'_, Result<bool>> {
         let n = items.len();
-        let read =
-            |_: &RedisBackend, reply: Result<Vec<Value>>, _| Ok(commands::all_stored(&reply?));
+        let read = |b: &RedisBackend, reply, n, _: &[usize]| {
+            let each = commands::per_key(reply, n, |e| b.redis_err(e), commands::stored);
+            each.into_iter().try_fold(true, |all, s| Ok(all & s?))
+        };
         self.start(commands::set_many_leased(items, token), n, Vec::new(), read)
     }
 
@@ -398,8 +443,9 @@ impl<'a> InFlight<'a> {
         self.error = Some(e);
     }
 
-    /// Reads the replies, in order. A reply that is a Redis error becomes the
-    /// returned `Err` once all replies are read, so the connection stays in step.
+    /// Reads the replies, in order, error replies among them (each
+    /// command's reader tells what they fail). A reply that cannot be read
+    /// fails them all once all are read, so the connection stays in step.
     fn recv(mut self) -> Result<Vec<Value>> {
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -410,22 +456,18 @@ impl<'a> InFlight<'a> {
             .take()
             .expect("an InFlight without error holds a connection");
         let mut values = Vec::with_capacity(self.replies);
-        let mut first_reply_error = None;
+        let mut unreadable = None;
         for _ in 0..self.replies {
             match conn.recv_response() {
-                Ok(v) => match commands::reply(v) {
-                    Ok(v) => values.push(v),
-                    Err(e) => {
-                        first_reply_error.get_or_insert(e);
-                        values.push(Value::Nil);
-                    }
-                },
+                Ok(v) => values.push(v),
                 Err(e) if is_connection_error(&e) => {
                     drop(conn);
-                    if let Some(cause) = first_reply_error {
+                    if let Some(Value::ServerError(cause)) =
+                        values.iter().find(|v| matches!(v, Value::ServerError(_)))
+                    {
                         // The server answered an error, then closed (maxclients
                         // does): the answer is the cause.
-                        return Err(b.server.redis_err(cause));
+                        return Err(b.server.redis_err(cause.clone().into()));
                     }
                     if self.reused && values.is_empty() && !e.is_timeout() {
                         // Stale pooled connection: the command is idempotent, send it again.
@@ -438,7 +480,7 @@ impl<'a> InFlight<'a> {
                     return Err(e);
                 }
                 Err(e) => {
-                    first_reply_error.get_or_insert(e);
+                    unreadable.get_or_insert(e);
                     values.push(Value::Nil);
                 }
             }
@@ -448,7 +490,7 @@ impl<'a> InFlight<'a> {
         // error does that) fails its next write or read, and a pooled
         // connection that fails so is replaced and the command sent again.
         b.release(conn);
-        match first_reply_error {
+        match unreadable {
             Some(e) => Err(b.server.redis_err(e)),
             None => Ok(values),
         }

@@ -67,8 +67,12 @@ impl Server {
     /// keys to [`replayed`](Self::replayed) once it is sent.
     pub fn missed_deletes(&self) -> (Snapshot, Option<Pipeline>) {
         let keys = self.unreplayed.keys();
-        let del =
-            (!keys.is_empty()).then(|| commands::del(keys.iter().map(String::as_str), self.split));
+        let del = (!keys.is_empty()).then(|| {
+            commands::del(
+                commands::by_slot(keys.iter().map(String::as_str), self.split),
+                self.split,
+            )
+        });
         (keys, del)
     }
 

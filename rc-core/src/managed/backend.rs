@@ -1,7 +1,8 @@
 //! The byte store over a [`Layout`]: a call goes to its keys' primaries,
 //! one pipeline per primary (one command per hash slot in it), all
-//! primaries at once, and follows redirections. Written once over [`Face`]:
-//! [`Managed`] (blocking) and [`AsyncManaged`].
+//! primaries at once, and follows redirections, sending again only the keys
+//! of the commands that met one. Written once over [`Face`]: [`Managed`]
+//! (blocking) and [`AsyncManaged`].
 
 use std::future::{Future, Ready, ready};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use super::{Layout, Shared, Source};
 use crate::backend::{AsyncBackend, Backend, BoxFuture, ServerLink, SetItem, ValueTtl};
-use crate::commands::Split;
+use crate::commands::{self, Split, Writes};
 use crate::core::now;
 use crate::error::{Error, Result};
 use crate::host::{HostConfig, Timeouts};
@@ -33,25 +34,34 @@ pub(crate) enum Op<'a> {
     Lease(&'a [&'a str], &'a str, Duration),
     SetLeased(&'a [SetItem], &'a str),
     Release(&'a [&'a str], &'a str),
+    /// Deletes the leases on keys whose writes went through but whose
+    /// lease deletes were redirected.
+    Void(&'a [&'a str]),
 }
 
-impl Op<'_> {
+impl<'a> Op<'a> {
     fn len(&self) -> usize {
         match self {
-            Op::Get(k) | Op::GetTtl(k) | Op::Delete(k) | Op::Lease(k, ..) | Op::Release(k, _) => {
-                k.len()
-            }
+            Op::Get(k)
+            | Op::GetTtl(k)
+            | Op::Delete(k)
+            | Op::Lease(k, ..)
+            | Op::Release(k, _)
+            | Op::Void(k) => k.len(),
             Op::Set(items) => items.len(),
             Op::SetLeased(items, _) => items.len(),
             Op::Ttl(_) => 1,
         }
     }
 
-    fn key(&self, i: usize) -> &str {
+    fn key(&self, i: usize) -> &'a str {
         match self {
-            Op::Get(k) | Op::GetTtl(k) | Op::Delete(k) | Op::Lease(k, ..) | Op::Release(k, _) => {
-                k[i]
-            }
+            Op::Get(k)
+            | Op::GetTtl(k)
+            | Op::Delete(k)
+            | Op::Lease(k, ..)
+            | Op::Release(k, _)
+            | Op::Void(k) => k[i],
             Op::Set(items) => items[i].0,
             Op::SetLeased(items, _) => &items[i].0,
             Op::Ttl(k) => k,
@@ -64,39 +74,66 @@ impl Op<'_> {
             Op::Get(_) => Reply::Values(vec![Err(e); n]),
             Op::GetTtl(_) => Reply::WithTtl(vec![Err(e); n]),
             Op::Lease(..) => Reply::Granted(vec![Err(e); n]),
-            Op::Set(_) | Op::SetLeased(..) => Reply::Stored(Err(e)),
-            Op::Delete(_) => Reply::Deleted(Err(e)),
+            Op::Set(_) | Op::SetLeased(..) => Reply::Stored(Writes::failed(e, n, false)),
+            Op::Delete(_) => Reply::Deleted(Writes::failed(e, n, false)),
             Op::Ttl(_) => Reply::Ttl(Err(e)),
-            Op::Release(..) => Reply::Released(Err(e)),
+            Op::Release(..) | Op::Void(_) => Reply::Done(vec![Err(e); n]),
         }
     }
 }
 
-/// A primary's reply to its part of an [`Op`].
+/// A primary's reply to its part of an [`Op`], per key: a command that
+/// failed fails only its keys.
 pub(crate) enum Reply {
     Values(Vec<Result<Option<Vec<u8>>>>),
     WithTtl(Vec<Result<ValueTtl>>),
     Granted(Vec<Result<bool>>),
-    Stored(Result<bool>),
-    Deleted(Result<u64>),
+    Stored(Writes<bool>),
+    Deleted(Writes<u64>),
     Ttl(Result<Option<Duration>>),
-    Released(Result<()>),
+    /// Releases and lease deletes.
+    Done(Vec<Result<()>>),
 }
 
 impl Reply {
-    /// The error of the part (of its first failed key).
-    fn error(&self) -> Option<&Error> {
-        fn first<T>(v: &[Result<T>]) -> Option<&Error> {
-            v.iter().find_map(|r| r.as_ref().err())
+    /// The error of the `i`-th key's command.
+    fn error(&self, i: usize) -> Option<&Error> {
+        fn at<T>(v: &[Result<T>], i: usize) -> Option<&Error> {
+            v.get(i).and_then(|r| r.as_ref().err())
         }
         match self {
-            Reply::Values(v) => first(v),
-            Reply::WithTtl(v) => first(v),
-            Reply::Granted(v) => first(v),
-            Reply::Stored(r) => r.as_ref().err(),
-            Reply::Deleted(r) => r.as_ref().err(),
+            Reply::Values(v) => at(v, i),
+            Reply::WithTtl(v) => at(v, i),
+            Reply::Granted(v) => at(v, i),
+            Reply::Stored(w) => at(&w.each, i),
+            Reply::Deleted(w) => at(&w.each, i),
             Reply::Ttl(r) => r.as_ref().err(),
-            Reply::Released(r) => r.as_ref().err(),
+            Reply::Done(v) => at(v, i),
+        }
+    }
+
+    /// The reply of the keys `keep` marks only.
+    fn keep(self, keep: &[bool]) -> Reply {
+        fn only<T>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+            v.into_iter()
+                .zip(keep)
+                .filter_map(|(x, &k)| k.then_some(x))
+                .collect()
+        }
+        fn writes<T>(w: Writes<T>, keep: &[bool]) -> Writes<T> {
+            Writes {
+                each: only(w.each, keep),
+                voided: only(w.voided, keep),
+            }
+        }
+        match self {
+            Reply::Values(v) => Reply::Values(only(v, keep)),
+            Reply::WithTtl(v) => Reply::WithTtl(only(v, keep)),
+            Reply::Granted(v) => Reply::Granted(only(v, keep)),
+            Reply::Stored(w) => Reply::Stored(writes(w, keep)),
+            Reply::Deleted(w) => Reply::Deleted(writes(w, keep)),
+            Reply::Done(v) => Reply::Done(only(v, keep)),
+            ttl @ Reply::Ttl(_) => ttl,
         }
     }
 
@@ -210,12 +247,18 @@ fn start<'a>(n: &'a RedisBackend, op: Op<'a>, pos: &[usize]) -> Box<dyn FnOnce()
             Box::new(move || Reply::WithTtl(p.wait()))
         }
         Op::Set(items) => {
-            let p = n.start_set_many(pos.iter().map(|&i| items[i]));
-            Box::new(move || Reply::Stored(p.wait()))
+            let p = n
+                .start_set_many(pos.iter().map(|&i| items[i]))
+                .reading(|b, r, n, sizes| {
+                    Reply::Stored(commands::set_reply(r, n, sizes, |e| b.redis_err(e)))
+                });
+            Box::new(move || p.wait())
         }
         Op::Delete(k) => {
-            let p = n.start_delete_many(keys(k));
-            Box::new(move || Reply::Deleted(p.wait()))
+            let p = n.start_delete_many(keys(k)).reading(|b, r, _, sizes| {
+                Reply::Deleted(commands::del_reply(r, sizes, |e| b.redis_err(e)))
+            });
+            Box::new(move || p.wait())
         }
         Op::Ttl(k) => Box::new(move || Reply::Ttl(Backend::ttl(n, k))),
         Op::Lease(k, token, ttl) => {
@@ -223,12 +266,28 @@ fn start<'a>(n: &'a RedisBackend, op: Op<'a>, pos: &[usize]) -> Box<dyn FnOnce()
             Box::new(move || Reply::Granted(p.wait()))
         }
         Op::SetLeased(items, token) => {
-            let p = n.start_set_many_leased(pos.iter().map(|&i| &items[i]), token);
-            Box::new(move || Reply::Stored(p.wait()))
+            let p = n
+                .start_set_many_leased(pos.iter().map(|&i| &items[i]), token)
+                .reading(|b, r, n, _| {
+                    let each = commands::per_key(r, n, |e| b.redis_err(e), commands::stored);
+                    Reply::Stored(Writes {
+                        each,
+                        voided: Vec::new(),
+                    })
+                });
+            Box::new(move || p.wait())
         }
         Op::Release(k, token) => {
-            let p = n.start_release_leases(keys(k), token);
-            Box::new(move || Reply::Released(p.wait()))
+            let p = n
+                .start_release_leases(keys(k), token)
+                .reading(|b, r, n, _| {
+                    Reply::Done(commands::per_key(r, n, |e| b.redis_err(e), |_| ()))
+                });
+            Box::new(move || p.wait())
+        }
+        Op::Void(k) => {
+            let p = n.start_void_leases(keys(k));
+            Box::new(move || Reply::Done(p.wait()))
         }
     }
 }
@@ -288,19 +347,23 @@ async fn call(n: &AsyncRedisBackend, op: Op<'_>, pos: &[usize]) -> Reply {
     match op {
         Op::Get(k) => Reply::Values(n.get_many_of(pos.iter().map(|&i| k[i])).await.collect()),
         Op::GetTtl(k) => Reply::WithTtl(n.get_many_with_ttl_of(pos.iter().map(|&i| k[i])).await),
-        Op::Set(items) => Reply::Stored(n.set_many_of(pos.iter().map(|&i| items[i])).await),
-        Op::Delete(k) => Reply::Deleted(n.delete_many_of(pos.iter().map(|&i| k[i])).await),
+        Op::Set(items) => Reply::Stored(n.set_many_each(pos.iter().map(|&i| items[i])).await),
+        Op::Delete(k) => Reply::Deleted(n.delete_many_each(pos.iter().map(|&i| k[i])).await),
         Op::Ttl(k) => Reply::Ttl(AsyncBackend::ttl(n, k).await),
         Op::Lease(k, token, ttl) => {
             Reply::Granted(n.lease_many_of(pos.iter().map(|&i| k[i]), token, ttl).await)
         }
-        Op::SetLeased(items, token) => Reply::Stored(
-            n.set_many_leased_of(pos.iter().map(|&i| &items[i]), token)
+        Op::SetLeased(items, token) => Reply::Stored(Writes {
+            each: n
+                .set_many_leased_each(pos.iter().map(|&i| &items[i]), token)
+                .await,
+            voided: Vec::new(),
+        }),
+        Op::Release(k, token) => Reply::Done(
+            n.release_leases_each(pos.iter().map(|&i| k[i]), token)
                 .await,
         ),
-        Op::Release(k, token) => {
-            Reply::Released(n.release_leases_of(pos.iter().map(|&i| k[i]), token).await)
-        }
+        Op::Void(k) => Reply::Done(n.void_leases_of(pos.iter().map(|&i| k[i])).await),
     }
 }
 
@@ -322,19 +385,64 @@ impl<F: Face> std::fmt::Debug for Routed<F> {
     }
 }
 
-/// Folds the parts' outcomes of a write: the first failure is returned,
-/// later ones are logged so none goes unseen.
+/// Folds the keys' outcomes of a write: the first failure is returned,
+/// the first of each other server is logged so none goes unseen.
 struct Outcome<T> {
     value: T,
     error: Option<Error>,
+    /// The servers that failed keys (`None`: none named).
+    failed: Vec<Option<String>>,
 }
 
 impl<T> Outcome<T> {
+    fn new(value: T) -> Self {
+        Outcome {
+            value,
+            error: None,
+            failed: Vec::new(),
+        }
+    }
+
     fn add<V>(&mut self, r: Result<V>, merge: impl FnOnce(&mut T, V)) {
-        match r {
-            Ok(v) => merge(&mut self.value, v),
-            Err(e) if self.error.is_none() => self.error = Some(e),
-            Err(e) => tracing::warn!(error = %e, "rc: another primary failed as well"),
+        let e = match r {
+            Ok(v) => return merge(&mut self.value, v),
+            Err(e) => e,
+        };
+        let host = e.host().map(str::to_owned);
+        if self.failed.contains(&host) {
+            return;
+        }
+        self.failed.push(host);
+        match self.error {
+            None => self.error = Some(e),
+            Some(_) => tracing::warn!(error = %e, "rc: another primary failed as well"),
+        }
+    }
+
+    /// Adds the keys at `pos` of `op`'s write `w`; the keys it stored whose
+    /// lease deletes were redirected go to `void`.
+    fn write<'k, V>(
+        &mut self,
+        op: Op<'k>,
+        pos: &[usize],
+        w: Writes<V>,
+        void: &mut Vec<&'k str>,
+        merge: impl Fn(&mut T, V),
+    ) {
+        let mut voided = w.voided.into_iter();
+        for (&p, r) in pos.iter().zip(w.each) {
+            let v = voided.next().unwrap_or(Ok(()));
+            match (r, v) {
+                (Ok(x), Err(e)) if redirected(&e) => {
+                    merge(&mut self.value, x);
+                    void.push(op.key(p));
+                }
+                (Ok(x), v) => {
+                    merge(&mut self.value, x);
+                    self.add(v, |_, _| ());
+                }
+                (Err(e), _) => self.add(Err::<(), _>(e), |_, _| ()),
+            }
         }
     }
 
@@ -357,12 +465,13 @@ impl<F: Face> Routed<F> {
         Ok(Routed { shared })
     }
 
-    /// Runs `op` on its keys' primaries, sending again the parts that meet
-    /// a redirection once the layout is looked up anew; hands each part's
-    /// key positions and final reply to `done`.
+    /// Runs `op` on its keys' primaries, sending again the keys whose
+    /// commands meet a redirection once the layout is looked up anew (the
+    /// others keep their outcome: a write is not sent twice); hands the
+    /// final replies to `done` with their key positions.
     async fn route(&self, op: Op<'_>, mut done: impl FnMut(&[usize], Reply) + Send) {
         let mut todo: Vec<usize> = (0..op.len()).collect();
-        // Parts redirected by `ASK`, for the node that asked for them.
+        // Keys redirected by `ASK`, for the node that asked for them.
         let mut asked: Parts<F::Node> = Vec::new();
         let mut attempt = 0;
         while !todo.is_empty() || !asked.is_empty() {
@@ -398,28 +507,63 @@ impl<F: Face> Routed<F> {
                     true => reply,
                     false => reply.not_to_keep(),
                 };
-                if let Some(e) = reply.error() {
-                    if redirected(e) || e.is_unavailable() {
+                // Which keys of the part keep their outcome (all, mostly).
+                let mut keep: Option<Vec<bool>> = None;
+                let (mut refreshed, first_asked) = (false, asked.len());
+                for (i, &p) in pos.iter().enumerate() {
+                    let Some(e) = reply.error(i) else { continue };
+                    if !refreshed && (redirected(e) || e.is_unavailable()) {
                         self.shared.refresh();
+                        refreshed = true;
                     }
-                    if attempt < RETRIES {
-                        if let Some(node) = self.ask_target(e) {
-                            asked.push((node, pos.clone()));
-                            continue;
-                        }
-                        if redirected(e) {
-                            todo.extend_from_slice(pos);
-                            continue;
-                        }
+                    if attempt < RETRIES && self.requeue(e, p, &mut todo, &mut asked, first_asked) {
+                        keep.get_or_insert_with(|| vec![true; pos.len()])[i] = false;
                     }
                 }
-                done(pos, reply);
+                let Some(keep) = keep else {
+                    done(pos, reply);
+                    continue;
+                };
+                let kept: Vec<usize> = (pos.iter().zip(&keep))
+                    .filter_map(|(&p, &k)| k.then_some(p))
+                    .collect();
+                if !kept.is_empty() {
+                    done(&kept, reply.keep(&keep));
+                }
             }
             if !todo.is_empty() {
                 F::wait_newer(&self.shared, layout.generation, FIRST_WAIT * (1 << attempt)).await;
             }
             attempt += 1;
         }
+    }
+
+    /// Queues the key at `p`, whose command failed with `e`, to be sent
+    /// again: to the node an `ASK` names (with the part's other keys
+    /// asked there, `asked[first..]`), or to its slot's owner after another
+    /// redirection. False when `e` is no redirection.
+    fn requeue(
+        &self,
+        e: &Error,
+        p: usize,
+        todo: &mut Vec<usize>,
+        asked: &mut Parts<F::Node>,
+        first: usize,
+    ) -> bool {
+        if let Some(node) = self.ask_target(e) {
+            match asked[first..]
+                .iter_mut()
+                .find(|(n, _)| Arc::ptr_eq(n, &node))
+            {
+                Some((_, pos)) => pos.push(p),
+                None => asked.push((node, vec![p])),
+            }
+            return true;
+        }
+        if redirected(e) {
+            todo.push(p);
+        }
+        redirected(e)
     }
 
     /// The node an `ASK` redirection sends its keys to.
@@ -482,43 +626,57 @@ impl<F: Face> Routed<F> {
         out
     }
 
-    /// A write: true when every part stored.
+    /// A write: true when every key was stored.
     async fn stored(&self, op: Op<'_>) -> Result<bool> {
-        let mut outcome = Outcome {
-            value: true,
-            error: None,
-        };
-        self.route(op, |_, reply| {
-            if let Reply::Stored(r) = reply {
-                outcome.add(r, |all, stored| *all &= stored);
+        let (mut outcome, mut void) = (Outcome::new(true), Vec::new());
+        self.route(op, |pos, reply| {
+            if let Reply::Stored(w) = reply {
+                outcome.write(op, pos, w, &mut void, |all, stored| *all &= stored);
             }
         })
         .await;
+        self.void(&void, &mut outcome).await;
         outcome.finish()
     }
 
+    /// How many of `keys` existed: each `DEL`'s count once, whichever
+    /// attempt it was.
     async fn delete_many_impl(&self, keys: &[&str]) -> Result<u64> {
-        let mut outcome = Outcome {
-            value: 0,
-            error: None,
-        };
-        self.route(Op::Delete(keys), |_, reply| {
-            if let Reply::Deleted(r) = reply {
-                outcome.add(r, |sum, n| *sum += n);
+        let (mut outcome, mut void) = (Outcome::new(0), Vec::new());
+        let op = Op::Delete(keys);
+        self.route(op, |pos, reply| {
+            if let Reply::Deleted(w) = reply {
+                outcome.write(op, pos, w, &mut void, |sum, n| *sum += n);
             }
         })
         .await;
+        self.void(&void, &mut outcome).await;
         outcome.finish()
+    }
+
+    /// Deletes the leases on `keys`, which a write went through to while
+    /// their lease deletes were redirected (see [`Op::Void`]).
+    async fn void<T: Send>(&self, keys: &[&str], outcome: &mut Outcome<T>) {
+        if keys.is_empty() {
+            return;
+        }
+        self.route(Op::Void(keys), |_, reply| {
+            if let Reply::Done(each) = reply {
+                for r in each {
+                    outcome.add(r, |_, _| ());
+                }
+            }
+        })
+        .await;
     }
 
     async fn release_impl(&self, keys: &[&str], token: &str) -> Result<()> {
-        let mut outcome = Outcome {
-            value: (),
-            error: None,
-        };
+        let mut outcome = Outcome::new(());
         self.route(Op::Release(keys, token), |_, reply| {
-            if let Reply::Released(r) = reply {
-                outcome.add(r, |_, _| ());
+            if let Reply::Done(each) = reply {
+                for r in each {
+                    outcome.add(r, |_, _| ());
+                }
             }
         })
         .await;
@@ -538,10 +696,7 @@ impl<F: Face> Routed<F> {
 
     async fn ping_impl(&self) -> Result<()> {
         let layout = F::layout(&self.shared).await?;
-        let mut outcome = Outcome {
-            value: (),
-            error: None,
-        };
+        let mut outcome = Outcome::new(());
         for r in F::ping(&layout.nodes).await {
             outcome.add(r, |_, _| ());
         }
