@@ -824,3 +824,33 @@ fn set_many_across_a_migration_runs_each_set_once() {
     assert_eq!(cache.stats().errors, 0, "{:?}", cache.stats());
     assert_eq!(async_cache.stats().errors, 0, "{:?}", async_cache.stats());
 }
+
+/// `ttl` of a key its slot's new owner holds while the slot is migrated
+/// (the old owner answers `ASK`): the time it has left, from the new owner.
+#[test]
+fn ttl_follows_an_ask_redirection() {
+    let cluster = RedisCluster::start(2, 0);
+    let (cache, async_cache, rt) = (
+        cache_on(&cluster, ""),
+        async_cache_on(&cluster, ""),
+        runtime(),
+    );
+    let (moved, stays) = ("{ttl}moved".to_string(), "{ttl}stays".to_string());
+    for key in [&moved, &stays] {
+        assert!(cache.set(key, &1, Some(Duration::from_secs(100))).unwrap());
+    }
+    let slot = RedisCluster::key_slot(&moved);
+    let from = cluster.primary_for_slot(slot);
+    cluster.begin_slot_migration(slot, 1 - from);
+    move_keys(&cluster, from, 1 - from, std::slice::from_ref(&moved));
+    let left = |t: Option<Duration>| t.is_some_and(|t| t > Duration::from_secs(90));
+    for key in [&moved, &stays] {
+        let sync = cache.ttl(key);
+        assert!(matches!(sync, Ok(t) if left(t)), "{key}: {sync:?}");
+        let not_sync = rt.block_on(async_cache.ttl(key));
+        assert!(matches!(not_sync, Ok(t) if left(t)), "{key}: {not_sync:?}");
+    }
+    let asked = stat(&cluster, "errorstats", "errorstat_ASK", "count");
+    assert!(asked > 0, "the old owner answered ASK");
+    cluster.finish_slot_migration(slot, 1 - from);
+}

@@ -22,6 +22,15 @@ pub(crate) fn asking(pipe: &Pipeline) -> Pipeline {
     out
 }
 
+/// `cmd` after `ASKING`, for a node reached through an `ASK` redirection:
+/// its reply is the pipeline's last.
+pub(crate) fn asked(cmd: &Cmd) -> Pipeline {
+    let mut out = redis::pipe();
+    out.add_command(redis::cmd("ASKING"));
+    out.add_command(cmd.clone());
+    out
+}
+
 /// The replies of an [`asking`] pipeline, without the `ASKING`s'.
 pub(crate) fn unasked(replies: Vec<Value>) -> Vec<Value> {
     replies.into_iter().skip(1).step_by(2).collect()

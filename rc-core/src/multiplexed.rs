@@ -228,11 +228,16 @@ impl AsyncRedisBackend {
 
     /// Runs one command.
     async fn query(&self, cmd: &Cmd) -> Result<Value> {
-        let v = self
-            .run(Request::Cmd(cmd))
-            .await?
-            .pop()
-            .unwrap_or(Value::Nil);
+        // After `ASKING` on a node reached through an `ASK` redirection.
+        let asked;
+        let request = match self.server.split {
+            Split::Asking => {
+                asked = commands::asked(cmd);
+                Request::Pipeline(&asked, 2)
+            }
+            _ => Request::Cmd(cmd),
+        };
+        let v = self.run(request).await?.pop().unwrap_or(Value::Nil);
         commands::reply(v).map_err(|e| self.server.redis_err(e))
     }
 

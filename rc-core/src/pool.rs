@@ -191,9 +191,14 @@ impl RedisBackend {
         }
     }
 
-    /// Runs one command and returns its reply.
+    /// Runs one command (after `ASKING` on a node reached through an `ASK`
+    /// redirection) and returns its reply.
     fn query(&self, cmd: &redis::Cmd) -> Result<Value> {
-        let mut v = self.send(cmd.get_packed_command(), 1).recv()?;
+        let (packed, replies) = match self.server.split {
+            Split::Asking => (commands::asked(cmd).get_packed_pipeline(), 2),
+            _ => (cmd.get_packed_command(), 1),
+        };
+        let mut v = self.send(packed, replies).recv()?;
         commands::reply(v.pop().unwrap_or(Value::Nil)).map_err(|e| self.server.redis_err(e))
     }
 
