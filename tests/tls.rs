@@ -251,6 +251,18 @@ fn a_redis_cluster_over_tls_sync_and_async() {
     assert!(cache.set_many(truth.clone(), None).unwrap());
     let got: Vec<Option<u64>> = cache.get_many(&absent).unwrap();
     check(&cluster, ("s:", &owners), &absent, &got, &truth);
+    // The same cache from a config file, its CA given by redis-py's name.
+    let config: rc::CacheConfig = serde_json::from_value(serde_json::json!({
+        "redis_cluster": [cluster.seed_urls()[0]],
+        "ssl_options": { "ssl_ca_certs": certs.ca_file() },
+        "namespace": "s:",
+        "connect_timeout": TIMEOUT.as_secs_f64(),
+        "socket_timeout": TIMEOUT.as_secs_f64(),
+    }))
+    .unwrap();
+    let from_config = config.into_builder().build().unwrap();
+    let got: Vec<Option<u64>> = from_config.get_many(&absent).unwrap();
+    check(&cluster, ("s:", &owners), &absent, &got, &truth);
     for key in keys.iter().step_by(9) {
         let got = [cache.get(key).unwrap()];
         check(&cluster, ("s:", &owners), [key], &got, &truth);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::builder::{CacheBuilder, CacheOptions};
 use crate::error::Error;
-use crate::host::{HostConfig, Secret, Timeouts};
+use crate::host::{HostConfig, Secret, SslOptions, Timeouts};
 
 /// The options of [`CacheBuilder`] as data, for an application's TOML, YAML
 /// or JSON configuration. Durations are seconds (fractions allowed).
@@ -47,6 +47,22 @@ pub struct CacheConfig {
     pub redis_cluster: Option<Vec<String>>,
     /// A primary watched by Sentinel (see [`CacheBuilder::sentinel`]).
     pub sentinel: Option<SentinelConfig>,
+    /// TLS options for the servers, e.g. the CA of a `rediss://` Redis
+    /// Cluster or Sentinel primary, whose URLs cannot carry them (see
+    /// [`CacheBuilder::ssl_options`]); they replace `host`'s own. Field
+    /// names as in [`SslOptions`] or redis-py's (`ssl_ca_certs`, ...).
+    ///
+    /// ```
+    /// let config: rc::CacheConfig = serde_json::from_str(r#"{
+    ///     "redis_cluster": ["rediss://10.0.0.1:7000"],
+    ///     "ssl_options": { "ssl_ca_certs": "/etc/redis/ca.pem" }
+    /// }"#).unwrap();
+    /// assert_eq!(
+    ///     config.ssl_options.unwrap().ca_file.unwrap().to_str(),
+    ///     Some("/etc/redis/ca.pem"),
+    /// );
+    /// ```
+    pub ssl_options: Option<SslOptions>,
     /// Prefix of every key.
     pub namespace: Option<String>,
     /// Expiry of writes that give none (default 3 days).
@@ -147,6 +163,10 @@ impl CacheConfig {
         } else {
             b
         };
+        let b = self
+            .ssl_options
+            .into_iter()
+            .fold(b, CacheBuilder::ssl_options);
         let mut options = CacheOptions::configured(self.namespace, self.default_expire);
         options = self
             .local_cache
