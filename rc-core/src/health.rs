@@ -8,15 +8,18 @@ use crate::error::Error;
 
 /// First pause after a failure; doubles on each failed probe.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest pause between two probes of a failed server.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest pause between two probes of a failed server: a server that is
+/// back is used again within 2 s (10 s made a cache fail open for up to
+/// 6 s after the server answered again, `frozen-redis-async`), for one
+/// background `PING` every 2 s per client while it is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Whether a server may be tried now.
 ///
 /// After a failure the server is "down": every call fails at once with
 /// [`Error::HostDown`], and no call waits for the network. Callers never
 /// probe the server themselves. When the backoff period (100 ms, doubling
-/// on each failed probe up to 10 s) has passed, the first call that notices
+/// on each failed probe up to 2 s) has passed, the first call that notices
 /// starts **one** probe in the background (a tokio task for the async
 /// backend, a short-lived thread for the blocking one), and fails fast like
 /// the others. The probe connects and sends `PING`, bounded by the
@@ -233,7 +236,7 @@ impl Health {
                 st.failures = st.failures.saturating_add(1);
                 st.retry_at = Some(Instant::now() + backoff(st.failures));
                 st.last_error = err.to_string();
-                // Probes come every 10 s at most: log the 2nd, 4th, 8th...
+                // Probes come every 2 s at most: log the 2nd, 4th, 8th...
                 // failure, so a long outage adds a line ever more rarely.
                 if st.failures.is_power_of_two() {
                     tracing::warn!(
