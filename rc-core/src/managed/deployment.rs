@@ -90,9 +90,14 @@ impl Deployment {
                     return Err(Error::config("sentinel: the master name is empty"));
                 }
                 host.client()?;
+                let mut sentinels = parse(sentinels, "sentinel")?;
+                for sentinel in &mut sentinels {
+                    tls_options(given, host, sentinel);
+                    sentinel.client()?;
+                }
                 let source = Source::Sentinel {
                     master: master.clone(),
-                    sentinels: parse(sentinels, "sentinel")?,
+                    sentinels,
                 };
                 Ok(Some((source, host.clone())))
             }
@@ -135,5 +140,13 @@ fn credentials(given: &[&str], host: &HostConfig, node: &mut HostConfig) {
     if set("ssl_options") {
         node.ssl = host.ssl;
         node.ssl_options.clone_from(&host.ssl_options);
+    }
+}
+
+/// Gives a `rediss://` Sentinel the TLS options (e.g. the CA) the builder
+/// set, which its URL cannot carry; a `redis://` Sentinel stays plaintext.
+fn tls_options(given: &[&str], host: &HostConfig, sentinel: &mut HostConfig) {
+    if sentinel.ssl && given.contains(&"ssl_options") {
+        sentinel.ssl_options.clone_from(&host.ssl_options);
     }
 }
