@@ -456,7 +456,12 @@ fn a_sentinel_deployment_over_tls_sync_and_async() {
         .build_async()
         .unwrap();
     rt.block_on(async {
-        assert!(async_cache.set_many(async_truth.clone(), None).await.unwrap());
+        assert!(
+            async_cache
+                .set_many(async_truth.clone(), None)
+                .await
+                .unwrap()
+        );
         let got: Vec<Option<u64>> = async_cache.get_many(&absent).await.unwrap();
         check_on(old, "a:", &absent, &got, &async_truth);
     });
@@ -481,9 +486,16 @@ fn a_sentinel_deployment_over_tls_sync_and_async() {
     rt.block_on(async {
         let mut failed_async = 0;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !async_cache.set("k1", &8, None).await.is_ok_and(|stored| stored) {
+        while !async_cache
+            .set("k1", &8, None)
+            .await
+            .is_ok_and(|stored| stored)
+        {
             failed_async += 1;
-            assert!(Instant::now() < deadline, "no async write succeeded in 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "no async write succeeded in 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         async_truth.insert("k1".to_owned(), 8);
@@ -553,5 +565,9 @@ fn a_sentinel_with_an_untrusted_certificate_is_a_clear_error() {
         matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
         "{err}"
     );
-    assert_eq!(sentinel.cli_primary(&["DBSIZE"]), "0", "nothing was written");
+    assert_eq!(
+        sentinel.cli_primary(&["DBSIZE"]),
+        "0",
+        "nothing was written"
+    );
 }
