@@ -426,11 +426,28 @@ fn until_written(mut write: impl FnMut() -> bool) -> u32 {
 /// (Sentinels, primary and replica, to clients and among themselves): the
 /// Sentinels are asked and subscribed to over TLS with the CA of
 /// `ssl_options`, values are checked against what was written and against
-/// the primary, and after `SENTINEL FAILOVER` writes land on the new primary.
+/// the primary, and after `SENTINEL FAILOVER` writes land on the new primary;
+/// a cache from a config file (`ssl_options` by redis-py's names) finds it too.
 #[test]
 fn a_sentinel_deployment_over_tls_sync_and_async() {
     let certs = TestCertificates::generate();
     let sentinel = RedisSentinel::builder().tls(&certs).start();
+    // The Sentinels announce (and know each other by) their TLS ports, their only ones.
+    let ports: Vec<u16> = sentinel
+        .sentinels()
+        .iter()
+        .map(|s| s.port().unwrap())
+        .collect();
+    for (s, own) in sentinel.sentinels().iter().zip(&ports) {
+        let others = s.cli(&["SENTINEL", "SENTINELS", sentinel.master_name()]);
+        for port in ports.iter().filter(|&p| p != own) {
+            let port = format!(") {port}");
+            assert!(
+                others.lines().any(|l| l.ends_with(&port)),
+                "{port} in {others}"
+            );
+        }
+    }
     let old = sentinel.primary();
     let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
     let mut absent = keys.clone();
@@ -506,6 +523,18 @@ fn a_sentinel_deployment_over_tls_sync_and_async() {
              {failed_async} (async)"
         );
     });
+    // The sync cache from a config file, its CA given by redis-py's name.
+    let config: rc::CacheConfig = serde_json::from_value(serde_json::json!({
+        "sentinel": { "master": sentinel.master_name(), "nodes": sentinel.sentinel_urls() },
+        "ssl_options": { "ssl_ca_certs": certs.ca_file() },
+        "namespace": "s:",
+        "connect_timeout": TIMEOUT.as_secs_f64(),
+        "socket_timeout": TIMEOUT.as_secs_f64(),
+    }))
+    .unwrap();
+    let from_config = config.into_builder().build().unwrap();
+    let got: Vec<Option<u64>> = from_config.get_many(&absent).unwrap();
+    check_on(new, "s:", &absent, &got, &truth);
 }
 
 /// A Sentinel cache that does not trust the Sentinels' certificate fails
