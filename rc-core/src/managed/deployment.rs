@@ -150,3 +150,36 @@ fn tls_options(given: &[&str], host: &HostConfig, sentinel: &mut HostConfig) {
         sentinel.ssl_options.clone_from(&host.ssl_options);
     }
 }
+
+/// Needs `tls`: a `rediss://` Sentinel fails `source` without it.
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+    use crate::host::SslOptions;
+
+    /// The builder's TLS options reach the `rediss://` Sentinels only.
+    #[test]
+    fn ssl_options_reach_the_rediss_sentinels() {
+        let urls = ["rediss://s1:26379", "redis://s2:26379"].map(String::from);
+        let sentinel = Deployment::Sentinel {
+            master: "m".into(),
+            sentinels: urls.to_vec(),
+        };
+        let insecure = SslOptions {
+            insecure: true,
+            ..SslOptions::default()
+        };
+        let host = HostConfig::new().ssl_options(insecure);
+        let sentinels = |given: &[&str]| match sentinel.source(given, &host) {
+            Ok(Some((Source::Sentinel { sentinels, .. }, _))) => sentinels,
+            other => panic!("{other:?}"),
+        };
+        let [tls, plain] = &sentinels(&["ssl_options"])[..] else {
+            panic!("two sentinels");
+        };
+        assert!(tls.ssl && tls.ssl_options.insecure);
+        assert!(!plain.ssl && !plain.ssl_options.insecure);
+        // Not given: the URL's own options.
+        assert!(!sentinels(&[])[0].ssl_options.insecure);
+    }
+}
