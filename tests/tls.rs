@@ -1,12 +1,12 @@
-//! TLS (`rediss://`) against real redis-servers, and a Redis Cluster, that
-//! talk TLS only, with certificates signed by a throwaway test CA. Built and
+//! TLS (`rediss://`) against real redis-servers, a Redis Cluster and a
+//! Sentinel deployment that talk TLS only, with certificates signed by a throwaway test CA. Built and
 //! run by `cargo xtask test` with `--features tls`.
 #![cfg(feature = "tls")]
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use rc::testing::{RedisCluster, RedisServer, TestCertificates};
+use rc::testing::{RedisCluster, RedisSentinel, RedisServer, TestCertificates};
 use rc::{AsyncCache, Cache, CacheBuilder, Error, HostConfig, SslOptions};
 
 /// A server that talks TLS only, with a certificate signed by a new test CA.
@@ -365,4 +365,238 @@ fn a_redis_cluster_with_an_untrusted_certificate_is_a_clear_error() {
         "{err}"
     );
     assert_eq!(cluster.cli(0, &["DBSIZE"]), "0", "nothing was written");
+}
+
+/// A cache builder on `sentinel` through its `rediss://` Sentinels, with
+/// `ssl` as TLS options (for the Sentinels and the primary).
+fn on_sentinel(sentinel: &RedisSentinel, ssl: Option<SslOptions>) -> CacheBuilder {
+    let urls = sentinel.sentinel_urls();
+    assert!(urls.iter().all(|u| u.starts_with("rediss://")), "{urls:?}");
+    let builder = Cache::builder()
+        .sentinel(sentinel.master_name(), urls)
+        .connect_timeout(TIMEOUT)
+        .socket_timeout(TIMEOUT);
+    match ssl {
+        Some(ssl) => builder.ssl_options(ssl),
+        None => builder,
+    }
+}
+
+/// Checks `got` (for `keys`, with `namespace` in front) against `truth`
+/// and against the `primary`.
+fn check_on(
+    primary: &RedisServer,
+    namespace: &str,
+    keys: &[String],
+    got: &[Option<u64>],
+    truth: &HashMap<String, u64>,
+) {
+    assert_eq!(keys.len(), got.len());
+    for (key, value) in keys.iter().zip(got) {
+        assert_eq!(*value, truth.get(key).copied(), "{key}");
+        let want = value.map_or("(nil)".to_owned(), |v| v.to_string());
+        let stored = primary.cli(&["GET", &format!("{namespace}{key}")]);
+        assert_eq!(stored, want, "{namespace}{key} on {:?}", primary.port());
+    }
+}
+
+/// How many `+switch-master` subscribers the Sentinels have: a Sentinel
+/// subscribes to nothing on another Sentinel, so these are the caches'.
+fn subscribers(sentinel: &RedisSentinel) -> usize {
+    sentinel
+        .sentinels()
+        .iter()
+        .map(|s| s.cli(&["CLIENT", "LIST"]).matches(" sub=1 ").count())
+        .sum()
+}
+
+/// Waits (at most 10 s) until `write` succeeds; returns how many tries failed.
+fn until_written(mut write: impl FnMut() -> bool) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut failed = 0;
+    while !write() {
+        failed += 1;
+        assert!(Instant::now() < deadline, "no write succeeded in 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    failed
+}
+
+/// A sync and an async cache on a Sentinel deployment that talks TLS only
+/// (Sentinels, primary and replica, to clients and among themselves): the
+/// Sentinels are asked and subscribed to over TLS with the CA of
+/// `ssl_options`, values are checked against what was written and against
+/// the primary, and after `SENTINEL FAILOVER` writes land on the new primary;
+/// a cache from a config file (`ssl_options` by redis-py's names) finds it too.
+#[test]
+fn a_sentinel_deployment_over_tls_sync_and_async() {
+    let certs = TestCertificates::generate();
+    let sentinel = RedisSentinel::builder().tls(&certs).start();
+    // The Sentinels announce (and know each other by) their TLS ports, their only ones.
+    let ports: Vec<u16> = sentinel
+        .sentinels()
+        .iter()
+        .map(|s| s.port().unwrap())
+        .collect();
+    for (s, own) in sentinel.sentinels().iter().zip(&ports) {
+        let others = s.cli(&["SENTINEL", "SENTINELS", sentinel.master_name()]);
+        for port in ports.iter().filter(|&p| p != own) {
+            let port = format!(") {port}");
+            assert!(
+                others.lines().any(|l| l.ends_with(&port)),
+                "{port} in {others}"
+            );
+        }
+    }
+    let old = sentinel.primary();
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    let mut absent = keys.clone();
+    absent.push("absent".to_owned());
+    let mut truth: HashMap<String, u64> = keys.iter().cloned().zip(100..).collect();
+    let mut async_truth: HashMap<String, u64> = keys.iter().cloned().zip(500..).collect();
+
+    let cache = on_sentinel(&sentinel, Some(certs.ssl_options()))
+        .namespace("s:")
+        .build()
+        .unwrap();
+    assert!(cache.set_many(truth.clone(), None).unwrap());
+    let got: Vec<Option<u64>> = cache.get_many(&absent).unwrap();
+    check_on(old, "s:", &absent, &got, &truth);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let async_cache = on_sentinel(&sentinel, Some(certs.ssl_options()))
+        .namespace("a:")
+        .build_async()
+        .unwrap();
+    rt.block_on(async {
+        assert!(
+            async_cache
+                .set_many(async_truth.clone(), None)
+                .await
+                .unwrap()
+        );
+        let got: Vec<Option<u64>> = async_cache.get_many(&absent).await.unwrap();
+        check_on(old, "a:", &absent, &got, &async_truth);
+    });
+
+    // Both caches listen for `+switch-master` on a Sentinel, over TLS.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscribers(&sentinel) < 2 {
+        assert!(Instant::now() < deadline, "both caches subscribe");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let new_addr = sentinel.failover();
+    let new = sentinel.primary();
+    assert_eq!(new.port(), Some(new_addr.port()));
+    assert_ne!(new.port(), old.port());
+    // The old primary, now a replica, refuses writes: a write that
+    // succeeds went to the new primary.
+    let failed = until_written(|| cache.set("k0", &7, None).is_ok_and(|stored| stored));
+    truth.insert("k0".to_owned(), 7);
+    let got: Vec<Option<u64>> = cache.get_many(&absent).unwrap();
+    check_on(new, "s:", &absent, &got, &truth);
+    rt.block_on(async {
+        let mut failed_async = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !async_cache
+            .set("k1", &8, None)
+            .await
+            .is_ok_and(|stored| stored)
+        {
+            failed_async += 1;
+            assert!(
+                Instant::now() < deadline,
+                "no async write succeeded in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        async_truth.insert("k1".to_owned(), 8);
+        let got: Vec<Option<u64>> = async_cache.get_many(&absent).await.unwrap();
+        check_on(new, "a:", &absent, &got, &async_truth);
+        eprintln!(
+            "sentinel over tls: writes failed after the failover: {failed} (sync), \
+             {failed_async} (async)"
+        );
+    });
+    // The sync cache from a config file, its CA given by redis-py's name.
+    let config: rc::CacheConfig = serde_json::from_value(serde_json::json!({
+        "sentinel": { "master": sentinel.master_name(), "nodes": sentinel.sentinel_urls() },
+        "ssl_options": { "ssl_ca_certs": certs.ca_file() },
+        "namespace": "s:",
+        "connect_timeout": TIMEOUT.as_secs_f64(),
+        "socket_timeout": TIMEOUT.as_secs_f64(),
+    }))
+    .unwrap();
+    let from_config = config.into_builder().build().unwrap();
+    let got: Vec<Option<u64>> = from_config.get_many(&absent).unwrap();
+    check_on(new, "s:", &absent, &got, &truth);
+}
+
+/// A Sentinel cache that does not trust the Sentinels' certificate fails
+/// each call with an unavailable error that names a Sentinel and the
+/// certificate, within its timeouts; a CA file that cannot be read fails
+/// the build.
+#[test]
+fn a_sentinel_with_an_untrusted_certificate_is_a_clear_error() {
+    let certs = TestCertificates::generate();
+    let sentinel = RedisSentinel::builder().tls(&certs).start();
+    let addresses: Vec<String> = sentinel
+        .sentinel_urls()
+        .iter()
+        .map(|u| u.trim_start_matches("rediss://").to_owned())
+        .collect();
+    // Each Sentinel in turn: connect and reply timeouts at most.
+    let bound = (TIMEOUT + TIMEOUT) * 3;
+    let refused = |err: Error, started: Instant| {
+        let text = err.to_string();
+        assert!(err.is_unavailable(), "{text}");
+        assert!(
+            addresses.iter().any(|a| text.contains(a.as_str())),
+            "names a sentinel of {addresses:?}: {text}"
+        );
+        assert!(
+            text.to_lowercase().contains("certificate"),
+            "says why: {text}"
+        );
+        assert!(started.elapsed() < bound, "{:?}: {text}", started.elapsed());
+    };
+
+    // No CA given: the system's roots do not know the test CA.
+    let cache = on_sentinel(&sentinel, None).build().unwrap();
+    let started = Instant::now();
+    refused(cache.get::<u64>("k").unwrap_err(), started);
+
+    // Another CA: it did not sign the Sentinels' certificate.
+    let other = TestCertificates::generate();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cache = on_sentinel(&sentinel, Some(other.ssl_options()))
+            .build_async()
+            .unwrap();
+        let started = Instant::now();
+        refused(cache.get::<u64>("k").await.unwrap_err(), started);
+    });
+
+    let missing = SslOptions {
+        ca_file: Some(certs.ca_file().with_file_name("no-such-ca.pem")),
+        ..certs.ssl_options()
+    };
+    let err = on_sentinel(&sentinel, Some(missing)).build().unwrap_err();
+    assert!(
+        matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
+        "{err}"
+    );
+    assert_eq!(
+        sentinel.cli_primary(&["DBSIZE"]),
+        "0",
+        "nothing was written"
+    );
 }

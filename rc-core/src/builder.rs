@@ -417,8 +417,9 @@ impl CacheBuilder {
 
     /// Use TLS with these options (needs the `tls` feature), e.g. a CA that
     /// signed the servers' certificates: on the server, or on every node of
-    /// a [Redis Cluster](Self::redis_cluster) or the primary under
-    /// [Sentinel](Self::sentinel), whose URLs cannot carry a CA file. Give
+    /// a [Redis Cluster](Self::redis_cluster), or on the primary under
+    /// [Sentinel](Self::sentinel) and the `rediss://` Sentinels, whose URLs
+    /// cannot carry a CA file. Give
     /// it after [`url`](Self::url) or [`host_config`](Self::host_config),
     /// which replace the whole server.
     ///
@@ -491,11 +492,14 @@ impl CacheBuilder {
 
     /// Puts the cache on the primary that Sentinel watches under
     /// `master_name`, found through these Sentinels (`redis://host:26379`
-    /// URLs, with the Sentinels' own password if they need one). rc follows
-    /// a failover as soon as a Sentinel announces it (`+switch-master`).
+    /// URLs, with the Sentinels' own password if they need one; `rediss://`
+    /// for TLS). rc follows a failover as soon as a Sentinel announces it
+    /// (`+switch-master`).
     ///
     /// [`password`](Self::password), [`username`](Self::username),
-    /// [`db`](Self::db) and [`tls`](Self::tls) apply to the primary. Giving
+    /// [`db`](Self::db) and [`tls`](Self::tls) apply to the primary;
+    /// [`ssl_options`](Self::ssl_options) (e.g. a CA file) to the primary
+    /// and to the `rediss://` Sentinels. Giving
     /// the server's address (`url`, `host`, `port`, `unix_socket_path`) as
     /// well is an error, as is `redis_cluster`.
     ///

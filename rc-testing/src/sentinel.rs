@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use crate::server::RedisServer;
+use crate::tls::TestCertificates;
 
 /// Connect/read/write timeout of the commands the waits send.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -44,6 +45,8 @@ pub struct RedisSentinelBuilder {
     password: Option<String>,
     down_after: Duration,
     failover_timeout: Duration,
+    /// Every process talks TLS only, with these files.
+    tls: Option<TestCertificates>,
 }
 
 impl Default for RedisSentinelBuilder {
@@ -53,6 +56,7 @@ impl Default for RedisSentinelBuilder {
             password: None,
             down_after: Duration::from_millis(1000),
             failover_timeout: Duration::from_millis(3000),
+            tls: None,
         }
     }
 }
@@ -64,6 +68,7 @@ impl fmt::Debug for RedisSentinelBuilder {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("down_after", &self.down_after)
             .field("failover_timeout", &self.failover_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -99,6 +104,38 @@ impl RedisSentinelBuilder {
         self
     }
 
+    /// Every process talks TLS only, with the certificate and key of `certs`
+    /// (see [`RedisServerBuilder::tls`](crate::RedisServerBuilder::tls)):
+    /// the primary and the replica to clients and in replication
+    /// (`tls-replication yes`), and the Sentinels to clients, to the data
+    /// servers and to each other (a Sentinel's `tls-replication yes` makes
+    /// all its own connections TLS, and it announces its TLS port). Every
+    /// port is a TLS port: the Sentinels report the primary's, and
+    /// [`RedisSentinel::sentinel_urls`] are `rediss://…` URLs, to be used
+    /// with [`TestCertificates::ssl_options`] (a URL cannot carry the CA).
+    ///
+    /// Needs rc's `tls` feature: without it, [`start`](Self::start) panics.
+    ///
+    /// ```no_run
+    /// // With `--features tls`.
+    /// use rc::testing::{RedisSentinel, TestCertificates};
+    ///
+    /// let certs = TestCertificates::generate();
+    /// let sentinel = RedisSentinel::builder().tls(&certs).start();
+    /// assert!(sentinel.sentinel_urls()[0].starts_with("rediss://127.0.0.1:"));
+    /// let cache = rc::Cache::builder()
+    ///     .sentinel(sentinel.master_name(), sentinel.sentinel_urls())
+    ///     .ssl_options(certs.ssl_options()) // for the Sentinels and the primary
+    ///     .build()?;
+    /// assert!(cache.set("k", &1, None)?);
+    /// assert_eq!(sentinel.cli_primary(&["GET", "k"]), "1");
+    /// # Ok::<(), rc::Error>(())
+    /// ```
+    pub fn tls(mut self, certs: &TestCertificates) -> Self {
+        self.tls = Some(certs.clone());
+        self
+    }
+
     /// Starts the primary, its replica (`replicaof`) and three Sentinels
     /// (`redis-server <conf> --sentinel`, quorum 2), and waits until the
     /// replica is in sync and every Sentinel sees the primary as up, the
@@ -122,6 +159,9 @@ impl RedisSentinelBuilder {
         let mut data = RedisServer::builder().config("repl-diskless-sync-delay", "0");
         if let Some(password) = &self.password {
             data = data.password(password).directive("masterauth", &[password]);
+        }
+        if let Some(certs) = &self.tls {
+            data = data.tls(certs);
         }
         let primary = data.start();
         let primary_port = primary.port().expect("TCP server").to_string();
@@ -153,6 +193,9 @@ impl RedisSentinelBuilder {
             );
         if let Some(password) = &self.password {
             sentinel = sentinel.directive("sentinel", &["auth-pass", name, password]);
+        }
+        if let Some(certs) = &self.tls {
+            sentinel = sentinel.tls(certs);
         }
         let sentinels = sentinel.start_many(SENTINELS, "RedisSentinel: cannot start a sentinel");
         let set_up = RedisSentinel {
@@ -233,7 +276,8 @@ impl RedisSentinel {
         &self.master_name
     }
 
-    /// `redis://127.0.0.1:PORT` of every Sentinel.
+    /// `redis://127.0.0.1:PORT` of every Sentinel (`rediss://` on a
+    /// [TLS](RedisSentinelBuilder::tls) set-up).
     pub fn sentinel_urls(&self) -> Vec<String> {
         self.sentinels.iter().map(RedisServer::url).collect()
     }

@@ -90,9 +90,14 @@ impl Deployment {
                     return Err(Error::config("sentinel: the master name is empty"));
                 }
                 host.client()?;
+                let mut sentinels = parse(sentinels, "sentinel")?;
+                for sentinel in &mut sentinels {
+                    tls_options(given, host, sentinel);
+                    sentinel.client()?;
+                }
                 let source = Source::Sentinel {
                     master: master.clone(),
-                    sentinels: parse(sentinels, "sentinel")?,
+                    sentinels,
                 };
                 Ok(Some((source, host.clone())))
             }
@@ -135,5 +140,46 @@ fn credentials(given: &[&str], host: &HostConfig, node: &mut HostConfig) {
     if set("ssl_options") {
         node.ssl = host.ssl;
         node.ssl_options.clone_from(&host.ssl_options);
+    }
+}
+
+/// Gives a `rediss://` Sentinel the TLS options (e.g. the CA) the builder
+/// set, which its URL cannot carry; a `redis://` Sentinel stays plaintext.
+fn tls_options(given: &[&str], host: &HostConfig, sentinel: &mut HostConfig) {
+    if sentinel.ssl && given.contains(&"ssl_options") {
+        sentinel.ssl_options.clone_from(&host.ssl_options);
+    }
+}
+
+/// Needs `tls`: a `rediss://` Sentinel fails `source` without it.
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+    use crate::host::SslOptions;
+
+    /// The builder's TLS options reach the `rediss://` Sentinels only.
+    #[test]
+    fn ssl_options_reach_the_rediss_sentinels() {
+        let urls = ["rediss://s1:26379", "redis://s2:26379"].map(String::from);
+        let sentinel = Deployment::Sentinel {
+            master: "m".into(),
+            sentinels: urls.to_vec(),
+        };
+        let insecure = SslOptions {
+            insecure: true,
+            ..SslOptions::default()
+        };
+        let host = HostConfig::new().ssl_options(insecure);
+        let sentinels = |given: &[&str]| match sentinel.source(given, &host) {
+            Ok(Some((Source::Sentinel { sentinels, .. }, _))) => sentinels,
+            other => panic!("{other:?}"),
+        };
+        let [tls, plain] = &sentinels(&["ssl_options"])[..] else {
+            panic!("two sentinels");
+        };
+        assert!(tls.ssl && tls.ssl_options.insecure);
+        assert!(!plain.ssl && !plain.ssl_options.insecure);
+        // Not given: the URL's own options.
+        assert!(!sentinels(&[])[0].ssl_options.insecure);
     }
 }
