@@ -42,6 +42,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A blocking and an async cache on `cluster` without a namespace, and a
+/// runtime for the async one.
+fn both_faces(cluster: &RedisCluster) -> (Cache, AsyncCache, tokio::runtime::Runtime) {
+    (
+        cache_on(cluster, ""),
+        async_cache_on(cluster, ""),
+        runtime(),
+    )
+}
+
 /// The raw bytes of `key` on the primary that owns it, as `redis-cli` prints them.
 fn on_node(cluster: &RedisCluster, key: &str) -> String {
     cluster.cli(cluster.primary_for_key(key), &["GET", key])
@@ -732,11 +742,7 @@ fn half_migrated(
 #[test]
 fn delete_many_across_a_migration_counts_each_key_once() {
     let cluster = RedisCluster::start(2, 0);
-    let (cache, async_cache, rt) = (
-        cache_on(&cluster, ""),
-        async_cache_on(&cluster, ""),
-        runtime(),
-    );
+    let (cache, async_cache, rt) = both_faces(&cluster);
     for face in [Face::Sync(&cache), Face::Async(&async_cache, &rt)] {
         // A slot half migrated.
         let tag = format!("del-{}", face.name());
@@ -790,11 +796,7 @@ fn delete_many_across_a_migration_counts_each_key_once() {
 #[test]
 fn set_many_across_a_migration_runs_each_set_once() {
     let cluster = RedisCluster::start(2, 0);
-    let (cache, async_cache, rt) = (
-        cache_on(&cluster, ""),
-        async_cache_on(&cluster, ""),
-        runtime(),
-    );
+    let (cache, async_cache, rt) = both_faces(&cluster);
     for face in [Face::Sync(&cache), Face::Async(&async_cache, &rt)] {
         let tag = format!("set-{}", face.name());
         let keys = keys_around(&tag, 16);
@@ -830,11 +832,7 @@ fn set_many_across_a_migration_runs_each_set_once() {
 #[test]
 fn ttl_follows_an_ask_redirection() {
     let cluster = RedisCluster::start(2, 0);
-    let (cache, async_cache, rt) = (
-        cache_on(&cluster, ""),
-        async_cache_on(&cluster, ""),
-        runtime(),
-    );
+    let (cache, async_cache, rt) = both_faces(&cluster);
     let (moved, stays) = ("{ttl}moved".to_string(), "{ttl}stays".to_string());
     for key in [&moved, &stays] {
         assert!(cache.set(key, &1, Some(Duration::from_secs(100))).unwrap());

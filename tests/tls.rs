@@ -304,6 +304,59 @@ fn a_redis_cluster_over_tls_sync_and_async() {
     });
 }
 
+/// Caches built by `on` (given the TLS options) that trust no CA (sync) or
+/// another CA (async) fail each call with an unavailable error that names
+/// one of `addresses` and the certificate, within the timeouts of a lookup
+/// on each of up to 3 servers; a CA file that cannot be read (`certs`' CA's
+/// name changed) fails the build.
+fn untrusted_is_refused(
+    certs: &TestCertificates,
+    addresses: &[String],
+    on: impl Fn(Option<SslOptions>) -> CacheBuilder,
+) {
+    let bound = (TIMEOUT + TIMEOUT) * 3;
+    let refused = |err: Error, started: Instant| {
+        let text = err.to_string();
+        assert!(err.is_unavailable(), "{text}");
+        assert!(
+            addresses.iter().any(|a| text.contains(a.as_str())),
+            "names one of {addresses:?}: {text}"
+        );
+        assert!(
+            text.to_lowercase().contains("certificate"),
+            "says why: {text}"
+        );
+        assert!(started.elapsed() < bound, "{:?}: {text}", started.elapsed());
+    };
+
+    // No CA given: the system's roots do not know the test CA.
+    let cache = on(None).build().unwrap();
+    let started = Instant::now();
+    refused(cache.get::<u64>("k").unwrap_err(), started);
+
+    // Another CA: it did not sign the servers' certificates.
+    let other = TestCertificates::generate();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cache = on(Some(other.ssl_options())).build_async().unwrap();
+        let started = Instant::now();
+        refused(cache.get::<u64>("k").await.unwrap_err(), started);
+    });
+
+    let missing = SslOptions {
+        ca_file: Some(certs.ca_file().with_file_name("no-such-ca.pem")),
+        ..certs.ssl_options()
+    };
+    let err = on(Some(missing)).build().unwrap_err();
+    assert!(
+        matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
+        "{err}"
+    );
+}
+
 /// A cluster cache that does not trust the nodes' certificate fails each
 /// call with an unavailable error that names the seed and the certificate,
 /// within its timeouts; a CA file that cannot be read fails the build.
@@ -317,53 +370,13 @@ fn a_redis_cluster_with_an_untrusted_certificate_is_a_clear_error() {
         .start();
     let seed = cluster.seed_urls()[0].clone();
     let address = seed.trim_start_matches("rediss://").to_owned();
-    let bound = (TIMEOUT + TIMEOUT) * 3;
-    let refused = |err: Error, started: Instant| {
-        let text = err.to_string();
-        assert!(err.is_unavailable(), "{text}");
-        assert!(text.contains(&address), "names the node: {text}");
-        assert!(
-            text.to_lowercase().contains("certificate"),
-            "says why: {text}"
-        );
-        assert!(started.elapsed() < bound, "{:?}: {text}", started.elapsed());
-    };
-    let builder = || {
-        Cache::builder()
+    untrusted_is_refused(&certs, &[address], |ssl| {
+        let builder = Cache::builder()
             .redis_cluster([seed.as_str()])
             .connect_timeout(TIMEOUT)
-            .socket_timeout(TIMEOUT)
-    };
-
-    // No CA given: the system's roots do not know the test CA.
-    let cache = builder().build().unwrap();
-    let started = Instant::now();
-    refused(cache.get::<u64>("k").unwrap_err(), started);
-
-    // Another CA: it did not sign the nodes' certificate.
-    let other = TestCertificates::generate();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let cache = builder()
-            .ssl_options(other.ssl_options())
-            .build_async()
-            .unwrap();
-        let started = Instant::now();
-        refused(cache.get::<u64>("k").await.unwrap_err(), started);
+            .socket_timeout(TIMEOUT);
+        ssl.into_iter().fold(builder, CacheBuilder::ssl_options)
     });
-
-    let missing = SslOptions {
-        ca_file: Some(certs.ca_file().with_file_name("no-such-ca.pem")),
-        ..certs.ssl_options()
-    };
-    let err = builder().ssl_options(missing).build().unwrap_err();
-    assert!(
-        matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
-        "{err}"
-    );
     assert_eq!(cluster.cli(0, &["DBSIZE"]), "0", "nothing was written");
 }
 
@@ -550,50 +563,7 @@ fn a_sentinel_with_an_untrusted_certificate_is_a_clear_error() {
         .iter()
         .map(|u| u.trim_start_matches("rediss://").to_owned())
         .collect();
-    // Each Sentinel in turn: connect and reply timeouts at most.
-    let bound = (TIMEOUT + TIMEOUT) * 3;
-    let refused = |err: Error, started: Instant| {
-        let text = err.to_string();
-        assert!(err.is_unavailable(), "{text}");
-        assert!(
-            addresses.iter().any(|a| text.contains(a.as_str())),
-            "names a sentinel of {addresses:?}: {text}"
-        );
-        assert!(
-            text.to_lowercase().contains("certificate"),
-            "says why: {text}"
-        );
-        assert!(started.elapsed() < bound, "{:?}: {text}", started.elapsed());
-    };
-
-    // No CA given: the system's roots do not know the test CA.
-    let cache = on_sentinel(&sentinel, None).build().unwrap();
-    let started = Instant::now();
-    refused(cache.get::<u64>("k").unwrap_err(), started);
-
-    // Another CA: it did not sign the Sentinels' certificate.
-    let other = TestCertificates::generate();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let cache = on_sentinel(&sentinel, Some(other.ssl_options()))
-            .build_async()
-            .unwrap();
-        let started = Instant::now();
-        refused(cache.get::<u64>("k").await.unwrap_err(), started);
-    });
-
-    let missing = SslOptions {
-        ca_file: Some(certs.ca_file().with_file_name("no-such-ca.pem")),
-        ..certs.ssl_options()
-    };
-    let err = on_sentinel(&sentinel, Some(missing)).build().unwrap_err();
-    assert!(
-        matches!(err, Error::Config(_)) && err.to_string().contains("no-such-ca.pem"),
-        "{err}"
-    );
+    untrusted_is_refused(&certs, &addresses, |ssl| on_sentinel(&sentinel, ssl));
     assert_eq!(
         sentinel.cli_primary(&["DBSIZE"]),
         "0",
