@@ -24,7 +24,7 @@ mod deployment;
 mod discovery;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -103,9 +103,9 @@ pub(crate) struct Shared<N> {
     notify: tokio::sync::Notify,
     /// Why the last lookup failed.
     last_error: Mutex<String>,
-    /// Lookups that failed; once one has and no layout is known, calls fail
-    /// at once (as on a server that is down) instead of waiting.
-    failures: AtomicU64,
+    /// Whether a lookup has failed: while no layout is known, calls then
+    /// fail at once (as on a server that is down) instead of waiting.
+    lookup_failed: AtomicBool,
     /// The near cache told of each layout, if any.
     near: OnceLock<NearHook<N>>,
 }
@@ -142,7 +142,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
             changed: Condvar::new(),
             notify: tokio::sync::Notify::new(),
             last_error: Mutex::new("not looked up yet".into()),
-            failures: AtomicU64::new(0),
+            lookup_failed: AtomicBool::new(false),
             near: OnceLock::new(),
         });
         spawn("rc-layout", &shared, watch)?;
@@ -184,22 +184,16 @@ impl<N: Send + Sync + 'static> Shared<N> {
         self.timeouts.connect + self.timeouts.response
     }
 
-    /// Failed lookups so far, or the error of a call when one has failed
-    /// and no layout is known: such calls fail at once, and each asks for
-    /// another lookup.
-    fn failed_lookups(&self) -> Result<u64> {
-        match self.failures.load(Ordering::Acquire) {
-            0 => Ok(0),
-            _ => Err(self.unknown()),
-        }
+    fn lookups_failed(&self) -> bool {
+        self.lookup_failed.load(Ordering::Acquire)
     }
 
     /// A lookup failed: waiting calls fail now rather than at their deadline.
-    fn lookup_failed(&self, e: &Error) {
+    fn note_failed_lookup(&self, e: &Error) {
         *lock(&self.last_error) = e.to_string();
         // Under the waiters' lock, so none misses it between check and wait.
         let installed = lock(&self.installed);
-        self.failures.fetch_add(1, Ordering::AcqRel);
+        self.lookup_failed.store(true, Ordering::Release);
         drop(installed);
         self.changed.notify_all();
         self.notify.notify_waiters();
@@ -211,7 +205,9 @@ impl<N: Send + Sync + 'static> Shared<N> {
             return Ok(l);
         }
         self.refresh();
-        let failures = self.failed_lookups()?;
+        if self.lookups_failed() {
+            return Err(self.unknown());
+        }
         let deadline = Instant::now() + self.first_wait();
         let mut installed = lock(&self.installed);
         loop {
@@ -219,7 +215,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
                 return Ok(l);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.failures.load(Ordering::Acquire) != failures {
+            if left.is_zero() || self.lookups_failed() {
                 return Err(self.unknown());
             }
             installed = self
@@ -244,7 +240,9 @@ impl<N: Send + Sync + 'static> Shared<N> {
             return Ok(l);
         }
         self.refresh();
-        let failures = self.failed_lookups()?;
+        if self.lookups_failed() {
+            return Err(self.unknown());
+        }
         let wait = async {
             loop {
                 // Registered before the check, so an install in between wakes it.
@@ -253,7 +251,7 @@ impl<N: Send + Sync + 'static> Shared<N> {
                 if let Some(l) = self.current() {
                     return Ok(l);
                 }
-                if self.failures.load(Ordering::Acquire) != failures {
+                if self.lookups_failed() {
                     return Err(self.unknown());
                 }
                 notified.await;
@@ -450,7 +448,7 @@ fn watch<N: Send + Sync + 'static>(shared: Weak<Shared<N>>) {
             .and_then(|found| s.install(found, Some(since)));
         if let Err(e) = looked_up {
             tracing::warn!(on = %s.label(), error = %e, "rc: cannot find the primaries");
-            s.lookup_failed(&e);
+            s.note_failed_lookup(&e);
         }
         drop(s);
         std::thread::sleep(MIN_GAP);
