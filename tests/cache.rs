@@ -439,3 +439,73 @@ fn multi_get_replies_in_any_order() {
     assert_eq!((stats.hits, stats.misses), (5, 2));
     assert_eq!((stats.errors, stats.decode_errors), (2, 2));
 }
+
+/// Both faces connect as an ACL user to a database other than 0: the user
+/// name and password go with `AUTH` and the database with `SELECT`, and the
+/// value lands in that database as that user wrote it. A user the server
+/// does not know is refused with a clear error.
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_user_and_database_on_both_faces() {
+    let server = RedisServer::builder().password("admin-pw").start();
+    let setuser = ["ACL", "SETUSER", "alice", "on", ">alice-pw", "~*", "+@all"];
+    assert_eq!(server.cli(&setuser), "OK");
+    let as_user = |user: &str| {
+        Cache::builder()
+            .host("127.0.0.1")
+            .port(server.port().unwrap())
+            .username(user)
+            .password("alice-pw")
+            .db(2)
+    };
+    let cache = as_user("alice").build().unwrap();
+    let async_cache = as_user("alice").build_async().unwrap();
+    assert!(
+        cache
+            .set("sync", &"written by the blocking face", None)
+            .unwrap()
+    );
+    assert!(
+        async_cache
+            .set("async", &"written by the async face", None)
+            .await
+            .unwrap()
+    );
+    // The source of truth: the `redis` crate's own connection, as alice to database 2.
+    let mut conn = cache.client("sync").unwrap().get_connection().unwrap();
+    let whoami: String = rc::redis::cmd("ACL")
+        .arg("WHOAMI")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(whoami, "alice");
+    for (key, value) in [
+        ("sync", "written by the blocking face"),
+        ("async", "written by the async face"),
+    ] {
+        let stored: Vec<u8> = rc::redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+        assert_eq!(stored, serde_json::to_vec(value).unwrap(), "{key}");
+        assert_eq!(
+            server.cli(&["EXISTS", key]),
+            "0",
+            "{key} is not in database 0"
+        );
+        assert_eq!(cache.get::<String>(key).unwrap().as_deref(), Some(value));
+        assert_eq!(
+            async_cache.get::<String>(key).await.unwrap().as_deref(),
+            Some(value)
+        );
+    }
+    let stranger = as_user("mallory").build().unwrap();
+    let err = stranger.get::<String>("sync").unwrap_err().to_string();
+    assert!(err.to_lowercase().contains("auth"), "{err}");
+    assert!(
+        err.contains(&server.port().unwrap().to_string()),
+        "names the server: {err}"
+    );
+    let err = as_user("mallory")
+        .build_async()
+        .unwrap()
+        .get::<String>("sync")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("auth"), "{err}");
+}

@@ -1,12 +1,13 @@
-//! The blocking single-server backend: a small pool of `redis` connections.
+//! The blocking single-server backend: a small pool of blocking [`Connection`]s.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::{Connection, Value};
+use redis::Value;
 
 use crate::backend::{Backend, ServerLink, SetItem, ValueTtl};
 use crate::commands::{self, MgetReplies, Split};
+use crate::connection::Connection;
 use crate::error::{Error, Result, is_connection_error};
 use crate::health::{Health, Probe, Stage};
 use crate::host::{HostConfig, Timeouts};
@@ -330,7 +331,7 @@ impl RedisBackend {
     }
 
     fn connect(&self) -> Result<Connection> {
-        connect(
+        Connection::open(
             &self.server.client,
             &self.server.address,
             self.server.timeouts,
@@ -356,23 +357,6 @@ impl RedisBackend {
     }
 }
 
-/// A blocking connection to `address` whose every wait is bounded by `timeouts`.
-pub(crate) fn connect(
-    client: &redis::Client,
-    address: &str,
-    timeouts: Timeouts,
-) -> Result<Connection> {
-    let err = |e| Error::redis(address, e, timeouts.connect);
-    let conn = client
-        .get_connection_with_timeout(timeouts.connect)
-        .map_err(err)?;
-    conn.set_read_timeout(Some(timeouts.response))
-        .map_err(err)?;
-    conn.set_write_timeout(Some(timeouts.response))
-        .map_err(err)?;
-    Ok(conn)
-}
-
 /// Connects to the server and sends `PING` on a new thread, then reports
 /// the outcome to `probe`. The thread ends within the connect plus the
 /// response timeout, whether or not its backend is still there. Without a
@@ -384,14 +368,11 @@ pub(crate) fn spawn_probe(
     probe: Probe,
 ) {
     let run = move || {
-        let outcome = connect(&client, &address, timeouts).and_then(|mut conn| {
-            redis::ConnectionLike::req_packed_command(
-                &mut conn,
-                &commands::ping().get_packed_command(),
-            )
-            .and_then(Value::extract_error)
-            .map(drop)
-            .map_err(|e| Error::redis(&address, e, timeouts.response))
+        let outcome = Connection::open(&client, &address, timeouts).and_then(|mut conn| {
+            conn.query(&commands::ping())
+                .and_then(Value::extract_error)
+                .map(drop)
+                .map_err(|e| Error::redis(&address, e, timeouts.response))
         });
         probe.finish(outcome);
     };

@@ -77,7 +77,7 @@ pub(crate) fn look_up(source: &Source, known: &[String], timeouts: Timeouts) -> 
 /// Sends `cmd` to `host` on a connection of its own.
 fn ask(host: &HostConfig, cmd: &Cmd, timeouts: Timeouts) -> Result<Value> {
     let address = host.address();
-    let mut conn = crate::pool::connect(&host.client()?, &address, timeouts)?;
+    let mut conn = crate::connection::redis_connection(&host.client()?, &address, timeouts)?;
     conn.req_command(cmd)
         .and_then(Value::extract_error)
         .map_err(|e| Error::redis(&address, e, timeouts.response))
@@ -231,7 +231,7 @@ fn listen<N: Send + Sync + 'static>(
 ) -> Result<()> {
     let address = sentinel.address();
     let err = |e| Error::redis(&address, e, timeouts.response);
-    let mut conn = crate::pool::connect(&sentinel.client()?, &address, timeouts)?;
+    let mut conn = crate::connection::redis_connection(&sentinel.client()?, &address, timeouts)?;
     let mut pubsub = conn.as_pubsub();
     pubsub.subscribe("+switch-master").map_err(err)?;
     pubsub.set_read_timeout(Some(LISTEN_SLICE)).map_err(err)?;
