@@ -435,3 +435,45 @@ fn cluster_copies_of_a_demoted_primary_are_dropped() {
     }
     caches.warm(key);
 }
+
+/// A slot migration drops the copies of the primary that lost the slot
+/// only: a primary it did not touch keeps serving its copies from process
+/// memory through the new layout, and the migrated key is read afresh.
+#[test]
+fn cluster_slot_migration_keeps_the_untouched_primarys_copies() {
+    let cluster = RedisCluster::start(3, 0);
+    let caches = Caches::new(|| on_cluster(&cluster));
+    let primary = |k: &str| cluster.primary_for_key(format!("{NS}{k}"));
+    let moved = "moved";
+    let from = primary(moved);
+    let to = (from + 1) % 3;
+    let bystander = (0..)
+        .map(|i| format!("bystander{i}"))
+        .find(|k| primary(k) == (from + 2) % 3)
+        .unwrap();
+    assert!(caches.plain.set(moved, &1u64, None).unwrap());
+    assert!(caches.plain.set(&bystander, &10u64, None).unwrap());
+    caches.warm(moved);
+    caches.warm(&bystander);
+    cluster.migrate_slot(RedisCluster::key_slot(format!("{NS}{moved}")), to);
+    assert!(caches.plain.set(moved, &2u64, None).unwrap());
+    for which in 0..2 {
+        // `MOVED` makes the cache install the new layout before it answers.
+        until(
+            &format!("cache {which} reads the migrated key's new value"),
+            || caches.read(which, moved).unwrap() == Some(2),
+        );
+        let before = caches.local_hits(which);
+        assert_eq!(
+            caches.read(which, &bystander).unwrap(),
+            Some(10),
+            "cache {which}"
+        );
+        assert_eq!(
+            caches.local_hits(which),
+            before + 1,
+            "cache {which} kept the untouched primary's copy through the new layout"
+        );
+    }
+    caches.warm(moved);
+}

@@ -23,9 +23,10 @@
 //!
 //! On a Redis Cluster or under Sentinel the servers change: each primary is
 //! tracked by its own connection from the moment it is found ([`Near::track`]),
-//! and whenever the primaries or their hash slots change, every epoch moves
-//! on and every copy goes ([`Near::relayout`]). A copy is served only for
-//! the server that held its key when it was read.
+//! and whenever the primaries or their hash slots change, the epoch of each
+//! server that lost a slot moves on and its copies go ([`Near::relayout`]);
+//! the others keep theirs. A copy is served only for the server that held
+//! its key when it was read.
 
 mod tracker;
 
@@ -193,13 +194,15 @@ impl Near {
     }
 
     /// The servers or the keys they hold changed (a Redis Cluster's slots
-    /// moved, a failover): copies taken before are never served again, nor
-    /// reads sent before kept.
-    pub fn relayout(&self) {
-        for epoch in self.epochs.load().iter() {
-            epoch.fetch_add(2, Ordering::AcqRel);
+    /// moved, a failover), and the servers `lost` each stopped holding some
+    /// (numbered as [`track`](Self::track) knows them): their copies taken
+    /// before are never served again, nor their reads sent before kept. A
+    /// server that kept or gained slots keeps its copies: each is of a key
+    /// it still holds, and a copy is only served for the key's server.
+    pub fn relayout(&self, lost: impl IntoIterator<Item = usize>) {
+        for server in lost {
+            self.flushed(server);
         }
-        self.entries.invalidate_all();
     }
 
     fn stripe(&self, key: &str) -> usize {
@@ -693,15 +696,25 @@ mod tests {
     }
 
     #[test]
-    fn a_relayout_drops_every_copy_and_a_copy_serves_only_its_server() {
-        let n = near(2);
+    fn a_relayout_drops_the_copies_of_servers_that_lost_slots_only() {
+        let n = near(3);
         read(&n, "a", 0, b"1");
+        read(&n, "c", 2, b"5");
         assert_eq!(n.lookup("a", 1), None, "the key's slot moved to server 1");
-        let before = n.ticket("b", 1).unwrap();
-        n.relayout();
+        let before = n.ticket("b", 0).unwrap();
+        let elsewhere = n.ticket("d", 2).unwrap();
+        // Server 0 lost slots (to server 1); server 2 kept its own.
+        n.relayout([0]);
         assert_eq!(n.lookup("a", 0), None);
-        n.keep("b", 1, before, b"2", None);
-        assert_eq!(n.lookup("b", 1), None, "read under the old layout");
+        n.keep("b", 0, before, b"2", None);
+        assert_eq!(n.lookup("b", 0), None, "read under the old layout");
+        assert_eq!(
+            n.lookup("c", 2).as_deref(),
+            Some(&b"5"[..]),
+            "server 2 lost nothing"
+        );
+        n.keep("d", 2, elsewhere, b"6", None);
+        assert_eq!(n.lookup("d", 2).as_deref(), Some(&b"6"[..]));
         read(&n, "a", 0, b"3");
         assert_eq!(n.lookup("a", 0).as_deref(), Some(&b"3"[..]));
         assert_eq!(n.lookup("a", 7), None, "a server not known");

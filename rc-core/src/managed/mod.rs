@@ -23,7 +23,7 @@ mod backend;
 mod deployment;
 mod discovery;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -64,6 +64,22 @@ pub(crate) struct Layout<N> {
 const NONE: u16 = u16::MAX;
 
 impl<N> Layout<N> {
+    /// The nodes (by number, as `ids`) that hold a slot here and not in the
+    /// layout of `owner` and `ids`.
+    fn losers(&self, owner: &[u16], ids: &[usize]) -> BTreeSet<usize> {
+        let id = |owner: &[u16], ids: &[usize], slot: usize| {
+            owner
+                .get(slot)
+                .and_then(|&i| ids.get(usize::from(i)).copied())
+        };
+        (0..self.owner.len())
+            .filter_map(|slot| {
+                let was = id(&self.owner, &self.ids, slot)?;
+                (id(owner, ids, slot) != Some(was)).then_some(was)
+            })
+            .collect()
+    }
+
     /// The index of the primary of `key`.
     fn route(&self, key: &str) -> Option<usize> {
         let i = match self.owner.len() {
@@ -289,20 +305,19 @@ impl<N: Send + Sync + 'static> Shared<N> {
         if self.near.set(hook).is_ok()
             && let Some(layout) = self.current()
         {
-            self.tell_near(&layout.ids, &layout.nodes, false);
+            self.tell_near(&layout.ids, &layout.nodes, &BTreeSet::new());
         }
     }
 
     /// Before a layout of `nodes` (numbered `ids`) is installed: the near
-    /// cache tracks each node, and when `moved` drops what it holds.
-    fn tell_near(&self, ids: &[usize], nodes: &[Arc<N>], moved: bool) {
+    /// cache tracks each node, and drops the copies of the nodes that `lost`
+    /// slots.
+    fn tell_near(&self, ids: &[usize], nodes: &[Arc<N>], lost: &BTreeSet<usize>) {
         let Some(hook) = self.near.get() else { return };
         let Some(near) = hook.near.upgrade() else {
             return;
         };
-        if moved {
-            near.relayout();
-        }
+        near.relayout(lost.iter().copied());
         for (&id, node) in ids.iter().zip(nodes) {
             if let Err(e) = near.track(id, (hook.link)(node)) {
                 tracing::warn!(error = %e, "rc: near cache cannot track a primary; its keys are read from Redis");
@@ -379,7 +394,11 @@ impl<N: Send + Sync + 'static> Shared<N> {
         let generation = generation_now + 1;
         // Before calls see the new layout: a copy read under the old one
         // may be of a key whose primary changed.
-        self.tell_near(&ids, &layout_nodes, current.is_some());
+        let lost = current
+            .as_ref()
+            .map(|c| c.losers(&owner, &ids))
+            .unwrap_or_default();
+        self.tell_near(&ids, &layout_nodes, &lost);
         tracing::info!(
             on = %self.label(),
             primaries = ?names,
