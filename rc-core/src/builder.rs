@@ -125,8 +125,9 @@ impl CacheOptions {
     /// background when the cache is built (copies are kept once it is
     /// subscribed) and closed soon after the cache is dropped. On a Redis
     /// Cluster or under Sentinel each primary is tracked as soon as it is
-    /// found, and every copy is dropped when the primaries or their slots
-    /// change. See the guide's "Near cache" section.
+    /// found, and when the primaries or their slots change, the copies of
+    /// each primary that lost a slot are dropped. See the guide's "Near
+    /// cache" section.
     ///
     /// ```no_run
     /// let cache = rc::Cache::builder()

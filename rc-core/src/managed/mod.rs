@@ -16,8 +16,9 @@
 //! which would be lost.
 //!
 //! A near cache (`local_cache`) tracks each primary on its own connection
-//! from the moment a layout names it, and drops every local copy whenever
-//! a new layout is installed (see [`Near::relayout`]).
+//! from the moment a layout names it, and when a new layout is installed
+//! drops the local copies of each primary that lost a slot (see
+//! [`Near::relayout`]).
 
 mod backend;
 mod deployment;
