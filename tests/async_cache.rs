@@ -139,3 +139,90 @@ async fn null_and_fake_async() {
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(fake.get::<i32>("k").await.unwrap(), None);
 }
+
+/// Many tasks share the cache's one connection; a third of their reads are
+/// dropped right after they were sent. Every read that finishes must get
+/// its own key's value: a cancelled call's reply is never handed to the
+/// next caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_calls_never_shift_replies() {
+    const KEYS: usize = 200;
+    let server = RedisServer::start();
+    let cache = AsyncCache::open(&server.url()).unwrap();
+    let key = |i: usize| format!("shared{i}");
+    for i in 0..KEYS {
+        assert!(cache.set(&key(i), &i, None).await.unwrap());
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let cache = cache.clone();
+        tasks.spawn(async move {
+            let (mut checked, mut cancelled) = (0, 0);
+            for n in 0..300 {
+                let i = (t * 7919 + n * 31) % KEYS;
+                if n % 3 == 0 {
+                    let k = key(i);
+                    let read = cache.get::<usize>(&k);
+                    // Polled once (so the command is sent), then dropped.
+                    tokio::select! {
+                        biased;
+                        got = read => {
+                            assert_eq!(got.unwrap(), Some(i));
+                            checked += 1;
+                        }
+                        () = std::future::ready(()) => cancelled += 1,
+                    }
+                } else if n % 3 == 1 {
+                    assert_eq!(cache.get::<usize>(&key(i)).await.unwrap(), Some(i));
+                    checked += 1;
+                } else {
+                    let keys = [key(i), key((i + 1) % KEYS), format!("missing{i}")];
+                    let got: Vec<Option<usize>> = cache.get_many(&keys).await.unwrap();
+                    assert_eq!(got, [Some(i), Some((i + 1) % KEYS), None]);
+                    checked += 1;
+                }
+            }
+            (checked, cancelled)
+        });
+    }
+    let (mut checked, mut cancelled) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (c, x) = done.unwrap();
+        checked += c;
+        cancelled += x;
+    }
+    assert!(
+        cancelled > 100,
+        "calls were cancelled in flight: {cancelled}"
+    );
+    assert_eq!(checked + cancelled, 8 * 300);
+    assert_eq!(cache.get::<usize>(&key(7)).await.unwrap(), Some(7));
+}
+
+/// The shared connection closes once the cache is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_cache_closes_its_connection() {
+    let server = RedisServer::start();
+    let clients = || {
+        let info = server.cli(&["INFO", "clients"]);
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("connected_clients:"))
+            .unwrap()
+            .to_owned();
+        line["connected_clients:".len()..]
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let before = clients();
+    let cache = AsyncCache::open(&server.url()).unwrap();
+    assert!(cache.set("k", &1, None).await.unwrap());
+    assert_eq!(clients(), before + 1);
+    drop(cache);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while clients() != before {
+        assert!(Instant::now() < deadline, "the connection is still open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -45,8 +45,8 @@ impl Connection {
         let info = client.get_connection_info();
         let settings = info.redis_settings();
         let started = Instant::now();
-        let stream = match Stream::connect(info.addr(), settings, timeouts.connect) {
-            Some(stream) => stream.map_err(|e| err(e.into()))?,
+        let stream = match target(info) {
+            Some(target) => Stream::connect(target, timeouts.connect).map_err(|e| err(e.into()))?,
             None => {
                 return redis_connection(client, address, timeouts)
                     .map(Inner::Redis)
@@ -79,56 +79,20 @@ impl Connection {
         }
     }
 
-    /// `AUTH` and `SELECT`, as the `redis` crate sends them, with its errors.
+    /// `AUTH` and `SELECT` (see [`setup`]).
     fn handshake(&mut self, s: &RedisConnectionInfo, with_username: bool) -> RedisResult<()> {
-        let mut setup = redis::pipe();
-        if let Some(password) = s.password() {
-            let auth = setup.cmd("AUTH");
-            if let Some(user) = s.username().filter(|_| with_username) {
-                auth.arg(user);
-            }
-            auth.arg(password);
-        }
-        if s.db() != 0 {
-            setup.cmd("SELECT").arg(s.db());
-        }
+        let setup = setup(s, with_username);
         if setup.is_empty() {
             return Ok(());
         }
         self.send_packed_command(&setup.get_packed_pipeline())?;
-        let mut replies = Vec::with_capacity(setup.len());
-        for _ in 0..setup.len() {
-            replies.push(self.recv_response()?);
+        let replies = (0..setup.len())
+            .map(|_| self.recv_response())
+            .collect::<RedisResult<_>>()?;
+        match check_setup(s, with_username, replies)? {
+            SetUp::Done => Ok(()),
+            SetUp::AgainWithoutUsername => self.handshake(s, false),
         }
-        let mut replies = replies.into_iter();
-        // The `AUTH` reply comes first, when there is one.
-        if s.password().is_some()
-            && let Some(Value::ServerError(e)) = replies.next()
-        {
-            let old_server = e
-                .details()
-                .is_some_and(|d| d.contains("wrong number of arguments for 'auth' command"));
-            // A server older than ACLs takes no user name: again without it.
-            if with_username && s.username().is_some() && old_server {
-                return self.handshake(s, false);
-            }
-            return Err((
-                ErrorKind::AuthenticationFailed,
-                "Password authentication failed",
-            )
-                .into());
-        }
-        if let Some(Value::ServerError(e)) = replies.next() {
-            let refused = (
-                ErrorKind::Server(redis::ServerErrorKind::ResponseError),
-                "Redis server refused to switch database",
-            );
-            return Err(match e.details() {
-                Some(d) => (refused.0, refused.1, d.to_owned()).into(),
-                None => refused.into(),
-            });
-        }
-        Ok(())
     }
 
     /// Writes one or more packed commands.
@@ -198,25 +162,96 @@ pub(crate) fn redis_connection(
     Ok(conn)
 }
 
-impl Stream {
-    /// A socket to `addr`, or `None` where the `redis` crate's connection
-    /// serves: TLS, RESP3, and addresses it refuses with an error of its own.
-    fn connect(
-        addr: &ConnectionAddr,
-        settings: &RedisConnectionInfo,
-        timeout: Duration,
-    ) -> Option<io::Result<Stream>> {
-        if settings.protocol() != redis::ProtocolVersion::RESP2 {
-            return None;
+/// A server rc reads replies from itself (see [`crate::resp`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Tcp(&'a str, u16),
+    #[cfg(unix)]
+    Unix(&'a std::path::Path),
+}
+
+/// Where `info` points, unless the `redis` crate's connection serves it:
+/// TLS, RESP3, and addresses it refuses with an error of its own.
+pub(crate) fn target(info: &redis::ConnectionInfo) -> Option<Target<'_>> {
+    if info.redis_settings().protocol() != redis::ProtocolVersion::RESP2 {
+        return None;
+    }
+    match info.addr() {
+        ConnectionAddr::Tcp(host, _) if host == "0.0.0.0" || host == "::" => None,
+        ConnectionAddr::Tcp(host, port) => Some(Target::Tcp(host, *port)),
+        #[cfg(unix)]
+        ConnectionAddr::Unix(path) => Some(Target::Unix(path)),
+        _ => None,
+    }
+}
+
+/// The commands a new connection sends first, as the `redis` crate does:
+/// `AUTH` (with the user name unless `with_username` is false) when there
+/// is a password, `SELECT` when the database is not 0.
+pub(crate) fn setup(s: &RedisConnectionInfo, with_username: bool) -> redis::Pipeline {
+    let mut setup = redis::pipe();
+    if let Some(password) = s.password() {
+        let auth = setup.cmd("AUTH");
+        if let Some(user) = s.username().filter(|_| with_username) {
+            auth.arg(user);
         }
-        match addr {
-            ConnectionAddr::Tcp(host, _) if host == "0.0.0.0" || host == "::" => None,
-            ConnectionAddr::Tcp(host, port) => Some(tcp(host, *port, timeout).map(Stream::Tcp)),
+        auth.arg(password);
+    }
+    if s.db() != 0 {
+        setup.cmd("SELECT").arg(s.db());
+    }
+    setup
+}
+
+/// What the replies to [`setup`] say.
+pub(crate) enum SetUp {
+    Done,
+    /// A server older than ACLs takes no user name: again without it.
+    AgainWithoutUsername,
+}
+
+/// Checks the replies to [`setup`], with the `redis` crate's errors.
+pub(crate) fn check_setup(
+    s: &RedisConnectionInfo,
+    with_username: bool,
+    replies: Vec<Value>,
+) -> RedisResult<SetUp> {
+    let mut replies = replies.into_iter();
+    // The `AUTH` reply comes first, when there is one.
+    if s.password().is_some()
+        && let Some(Value::ServerError(e)) = replies.next()
+    {
+        let old_server = e
+            .details()
+            .is_some_and(|d| d.contains("wrong number of arguments for 'auth' command"));
+        if with_username && s.username().is_some() && old_server {
+            return Ok(SetUp::AgainWithoutUsername);
+        }
+        return Err((
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        )
+            .into());
+    }
+    if let Some(Value::ServerError(e)) = replies.next() {
+        let refused = (
+            ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "Redis server refused to switch database",
+        );
+        return Err(match e.details() {
+            Some(d) => (refused.0, refused.1, d.to_owned()).into(),
+            None => refused.into(),
+        });
+    }
+    Ok(SetUp::Done)
+}
+
+impl Stream {
+    fn connect(target: Target<'_>, timeout: Duration) -> io::Result<Stream> {
+        match target {
+            Target::Tcp(host, port) => tcp(host, port, timeout).map(Stream::Tcp),
             #[cfg(unix)]
-            ConnectionAddr::Unix(path) => {
-                Some(std::os::unix::net::UnixStream::connect(path).map(Stream::Unix))
-            }
-            _ => None,
+            Target::Unix(path) => std::os::unix::net::UnixStream::connect(path).map(Stream::Unix),
         }
     }
 

@@ -25,6 +25,10 @@ const INITIAL: usize = 16 * 1024;
 const KEEP: usize = 1024 * 1024;
 
 /// The bytes read from one connection and not yet handed out as replies.
+///
+/// A blocking connection calls [`read`](Self::read); an async one asks for
+/// [`next`](Self::next) reply, and when there is none yet reads into
+/// [`room`](Self::room) and says how much with [`filled`](Self::filled).
 pub(crate) struct Reader {
     /// Zeroed once when allocated: reads go into `buf[end..]`.
     buf: Vec<u8>,
@@ -32,6 +36,10 @@ pub(crate) struct Reader {
     start: usize,
     /// End of the bytes read.
     end: usize,
+    /// How far the next reply is framed.
+    frame: Frame,
+    /// The least the next reply needs, counted from `start`.
+    need: usize,
 }
 
 impl Reader {
@@ -40,22 +48,43 @@ impl Reader {
             buf: vec![0; INITIAL],
             start: 0,
             end: 0,
+            frame: Frame::default(),
+            need: 0,
         }
     }
 
     /// Reads one whole reply from `src`, reading from it only as much as
     /// that needs beyond what earlier reads left.
     pub(crate) fn read(&mut self, src: &mut impl Read) -> RedisResult<Value> {
-        let mut frame = Frame::default();
         loop {
-            match frame.scan(&self.buf[self.start..self.end])? {
-                Scanned::Whole(len) => {
-                    let reply = &self.buf[self.start..self.start + len];
-                    let value = Decode { b: reply, at: 0 }.value()?;
-                    self.consume(len);
-                    return Ok(value);
+            if let Some(value) = self.next()? {
+                return Ok(value);
+            }
+            let n = loop {
+                match src.read(self.room()) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
                 }
-                Scanned::Needs(len) => self.fill(src, len)?,
+            };
+            self.filled(n)?;
+        }
+    }
+
+    /// The next reply, if the bytes read hold all of it. After an error the
+    /// bytes are out of step with the replies: the connection must go.
+    pub(crate) fn next(&mut self) -> RedisResult<Option<Value>> {
+        match self.frame.scan(&self.buf[self.start..self.end])? {
+            Scanned::Whole(len) => {
+                let reply = &self.buf[self.start..self.start + len];
+                let value = Decode { b: reply, at: 0 }.value()?;
+                self.frame = Frame::default();
+                self.consume(len);
+                Ok(Some(value))
+            }
+            Scanned::Needs(len) => {
+                self.need = len;
+                Ok(None)
             }
         }
     }
@@ -70,34 +99,33 @@ impl Reader {
         }
     }
 
-    /// Reads more of the reply at `start`, which needs at least `len` bytes.
-    fn fill(&mut self, src: &mut impl Read, len: usize) -> RedisResult<()> {
+    /// Where the next read goes: room for at least what the reply at
+    /// `start` still needs, as [`next`](Self::next) found.
+    pub(crate) fn room(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if len > self.buf.len() || self.end == self.buf.len() {
-            let grown = len.max(self.buf.len() * 2);
+        if self.need > self.buf.len() || self.end == self.buf.len() {
+            let grown = self.need.max(self.buf.len() * 2);
             self.buf.resize(grown, 0);
         }
-        loop {
-            match src.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection",
-                    )
-                    .into());
-                }
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
+        &mut self.buf[self.end..]
+    }
+
+    /// Counts `n` bytes read into [`room`](Self::room); none means the
+    /// server closed the connection.
+    pub(crate) fn filled(&mut self, n: usize) -> RedisResult<()> {
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            )
+            .into());
         }
+        self.end += n;
+        Ok(())
     }
 }
 
