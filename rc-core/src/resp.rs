@@ -25,10 +25,6 @@ const INITIAL: usize = 16 * 1024;
 const KEEP: usize = 1024 * 1024;
 
 /// The bytes read from one connection and not yet handed out as replies.
-///
-/// A blocking connection calls [`read`](Self::read); an async one asks for
-/// [`next`](Self::next) reply, and when there is none yet reads into
-/// [`room`](Self::room) and says how much with [`filled`](Self::filled).
 pub(crate) struct Reader {
     /// Zeroed once when allocated: reads go into `buf[end..]`.
     buf: Vec<u8>,
@@ -73,7 +69,7 @@ impl Reader {
 
     /// The next reply, if the bytes read hold all of it. After an error the
     /// bytes are out of step with the replies: the connection must go.
-    pub(crate) fn next(&mut self) -> RedisResult<Option<Value>> {
+    fn next(&mut self) -> RedisResult<Option<Value>> {
         match self.frame.scan(&self.buf[self.start..self.end])? {
             Scanned::Whole(len) => {
                 let reply = &self.buf[self.start..self.start + len];
@@ -101,7 +97,7 @@ impl Reader {
 
     /// Where the next read goes: room for at least what the reply at
     /// `start` still needs, as [`next`](Self::next) found.
-    pub(crate) fn room(&mut self) -> &mut [u8] {
+    fn room(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -116,7 +112,7 @@ impl Reader {
 
     /// Counts `n` bytes read into [`room`](Self::room); none means the
     /// server closed the connection.
-    pub(crate) fn filled(&mut self, n: usize) -> RedisResult<()> {
+    fn filled(&mut self, n: usize) -> RedisResult<()> {
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
