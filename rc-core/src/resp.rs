@@ -4,7 +4,7 @@
 //! Written by hand because the `redis` crate's parser (combine) is most of a
 //! multi-get's client CPU: parsing + decoding one 1000-value `MGET` reply
 //! (108 KB) took 188 µs through it against 68 µs here, and the client CPU
-//! of a 1000-key cluster `get_many` went from 1.12× to 0.77× that of a raw
+//! of a 1000-key cluster `get_many` went from 1.12× to 0.78× that of a raw
 //! `redis` `MGET` + decode (`cluster-get_many-cpu` of `cargo xtask bench`).
 //! It also reads into one buffer that is zeroed once, where combine zeroes
 //! 8 KiB before every `read`.
