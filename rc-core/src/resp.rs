@@ -1,8 +1,8 @@
 //! Replies read from a blocking connection's socket (RESP2), as the `redis`
 //! crate's [`Value`]s.
 //!
-//! Written by hand because the `redis` crate's parser (combine) is most of a
-//! multi-get's client CPU: parsing + decoding one 1000-value `MGET` reply
+//! Written by hand because the `redis` crate's parser (combine) is about half
+//! a multi-get's client CPU: parsing + decoding one 1000-value `MGET` reply
 //! (108 KB) took 188 µs through it against 68 µs here, and the client CPU
 //! of a 1000-key cluster `get_many` went from 1.12× to 0.78× that of a raw
 //! `redis` `MGET` + decode (`cluster-get_many-cpu` of `cargo xtask bench`).
