@@ -23,6 +23,8 @@ use redis::{ErrorKind, RedisError, RedisResult, Value};
 const INITIAL: usize = 16 * 1024;
 /// A buffer grown past this by one large reply is given back once empty.
 const KEEP: usize = 1024 * 1024;
+/// Arrays nested deeper than this are refused.
+const MAX_DEPTH: usize = 32;
 
 /// The bytes read from one connection and not yet handed out as replies.
 pub(crate) struct Reader {
@@ -34,8 +36,6 @@ pub(crate) struct Reader {
     end: usize,
     /// How far the next reply is framed.
     frame: Frame,
-    /// The least the next reply needs, counted from `start`.
-    need: usize,
 }
 
 impl Reader {
@@ -45,7 +45,6 @@ impl Reader {
             start: 0,
             end: 0,
             frame: Frame::default(),
-            need: 0,
         }
     }
 
@@ -78,10 +77,7 @@ impl Reader {
                 self.consume(len);
                 Ok(Some(value))
             }
-            Scanned::Needs(len) => {
-                self.need = len;
-                Ok(None)
-            }
+            Scanned::Needs => Ok(None),
         }
     }
 
@@ -95,17 +91,17 @@ impl Reader {
         }
     }
 
-    /// Where the next read goes: room for at least what the reply at
-    /// `start` still needs, as [`next`](Self::next) found.
+    /// Where the next read goes, after the bytes read.
     fn room(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.need > self.buf.len() || self.end == self.buf.len() {
-            let grown = self.need.max(self.buf.len() * 2);
-            self.buf.resize(grown, 0);
+        // Doubled only when full, not sized to the length a reply claims:
+        // memory follows the bytes that came, whatever a server announces.
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
         }
         &mut self.buf[self.end..]
     }
@@ -129,8 +125,8 @@ impl Reader {
 enum Scanned {
     /// The reply is this many bytes.
     Whole(usize),
-    /// It needs at least this many bytes; framing resumes where it stopped.
-    Needs(usize),
+    /// It needs more bytes; framing resumes where it stopped.
+    Needs,
 }
 
 /// Where framing one reply stands: the next item's offset and the items
@@ -145,7 +141,7 @@ impl Frame {
     fn scan(&mut self, b: &[u8]) -> RedisResult<Scanned> {
         loop {
             let Some((kind, line, next)) = line(b, self.at) else {
-                return Ok(Scanned::Needs(b.len() + 1));
+                return Ok(Scanned::Needs);
             };
             match kind {
                 b'+' | b'-' | b':' => self.at = next,
@@ -158,7 +154,7 @@ impl Frame {
                             .and_then(|e| e.checked_add(2))
                             .ok_or_else(|| garbage("bulk string length"))?;
                         if end > b.len() {
-                            return Ok(Scanned::Needs(end));
+                            return Ok(Scanned::Needs);
                         }
                         self.at = end;
                     }
@@ -166,6 +162,10 @@ impl Frame {
                 b'*' => {
                     self.at = next;
                     if let Ok(n @ 1..) = u64::try_from(int(line)?) {
+                        // rc's replies nest a few deep at most, and decoding recurses.
+                        if self.open.len() == MAX_DEPTH {
+                            return Err(garbage("nesting (too deep)"));
+                        }
                         self.open.push(n);
                         continue;
                     }
@@ -378,6 +378,22 @@ mod tests {
             let e = Reader::new().read(&mut src).expect_err(bad);
             assert_eq!(e.kind(), ErrorKind::Parse, "{bad}: {e}");
         }
+        let deep = "*1\r\n".repeat(MAX_DEPTH + 1) + ":1\r\n";
+        let mut src = Trickle {
+            data: deep.as_bytes(),
+            step: usize::MAX,
+        };
+        let e = Reader::new().read(&mut src).expect_err("too deep");
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        // A length no reply of this stream backs is not allocated up front.
+        let mut reader = Reader::new();
+        let mut src = Trickle {
+            data: b"$4000000000\r\nabc",
+            step: usize::MAX,
+        };
+        let e = reader.read(&mut src).expect_err("cut");
+        assert!(e.is_connection_dropped(), "{e}");
+        assert_eq!(reader.buf.len(), INITIAL);
         for cut in ["", "$10\r\nabc", "*2\r\n:1\r\n", "+OK"] {
             let mut src = Trickle {
                 data: cut.as_bytes(),
