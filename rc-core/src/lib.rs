@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod async_cache;
+mod async_connection;
 mod backend;
 mod batch;
 mod builder;
