@@ -155,7 +155,7 @@ async fn cancelled_calls_never_shift_replies() {
         assert!(cache.set(&key(i), &i, None).await.unwrap());
     }
     let mut tasks = tokio::task::JoinSet::new();
-    // More than the 16 in flight from which the connection batches writes.
+    // More than the 8 in flight from which the connection batches writes.
     for t in 0..TASKS {
         let cache = cache.clone();
         tasks.spawn(async move {

