@@ -164,7 +164,7 @@ pub(crate) fn redis_connection(
 
 /// A server rc reads replies from itself (see [`crate::resp`]).
 #[derive(Clone, Copy)]
-pub(crate) enum Target<'a> {
+enum Target<'a> {
     Tcp(&'a str, u16),
     #[cfg(unix)]
     Unix(&'a std::path::Path),
@@ -172,7 +172,7 @@ pub(crate) enum Target<'a> {
 
 /// Where `info` points, unless the `redis` crate's connection serves it:
 /// TLS, RESP3, and addresses it refuses with an error of its own.
-pub(crate) fn target(info: &redis::ConnectionInfo) -> Option<Target<'_>> {
+fn target(info: &redis::ConnectionInfo) -> Option<Target<'_>> {
     if info.redis_settings().protocol() != redis::ProtocolVersion::RESP2 {
         return None;
     }
@@ -188,7 +188,7 @@ pub(crate) fn target(info: &redis::ConnectionInfo) -> Option<Target<'_>> {
 /// The commands a new connection sends first, as the `redis` crate does:
 /// `AUTH` (with the user name unless `with_username` is false) when there
 /// is a password, `SELECT` when the database is not 0.
-pub(crate) fn setup(s: &RedisConnectionInfo, with_username: bool) -> redis::Pipeline {
+fn setup(s: &RedisConnectionInfo, with_username: bool) -> redis::Pipeline {
     let mut setup = redis::pipe();
     if let Some(password) = s.password() {
         let auth = setup.cmd("AUTH");
@@ -204,14 +204,14 @@ pub(crate) fn setup(s: &RedisConnectionInfo, with_username: bool) -> redis::Pipe
 }
 
 /// What the replies to [`setup`] say.
-pub(crate) enum SetUp {
+enum SetUp {
     Done,
     /// A server older than ACLs takes no user name: again without it.
     AgainWithoutUsername,
 }
 
 /// Checks the replies to [`setup`], with the `redis` crate's errors.
-pub(crate) fn check_setup(
+fn check_setup(
     s: &RedisConnectionInfo,
     with_username: bool,
     replies: Vec<Value>,

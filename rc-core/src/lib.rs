@@ -6,7 +6,6 @@
 #![deny(missing_docs)]
 
 mod async_cache;
-mod async_connection;
 mod backend;
 mod batch;
 mod builder;

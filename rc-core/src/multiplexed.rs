@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::{Cmd, Pipeline, Value};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, Value};
 
-use crate::async_connection::AsyncConnection;
 use crate::backend::{AsyncBackend, BoxFuture, ServerLink, SetItem, ValueTtl};
 use crate::commands::{self, MgetReplies, Split};
 use crate::error::{Error, Result, is_connection_error};
@@ -31,17 +31,17 @@ pub struct AsyncRedisBackend {
 /// that failed it. Shared with a probe, which installs its connection.
 #[derive(Default)]
 struct Shared {
-    slot: Mutex<Option<(u64, AsyncConnection)>>,
+    slot: Mutex<Option<(u64, MultiplexedConnection)>>,
     generations: AtomicU64,
 }
 
 impl Shared {
-    fn current(&self) -> Option<(u64, AsyncConnection)> {
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
         self.slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Makes `conn` the shared connection, under a new generation.
-    fn install(&self, conn: AsyncConnection) -> (u64, AsyncConnection) {
+    fn install(&self, conn: MultiplexedConnection) -> (u64, MultiplexedConnection) {
         let generation = self.generations.fetch_add(1, Ordering::Relaxed);
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, conn.clone()));
         (generation, conn)
@@ -92,13 +92,13 @@ impl AsyncRedisBackend {
         &self.server.health
     }
 
-    fn current(&self) -> Option<(u64, AsyncConnection)> {
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
         self.conn.current()
     }
 
     /// The shared connection (and its generation), opened if there is none.
     /// While the server is down this fails at once (and may start a probe).
-    async fn connection(&self) -> Result<(u64, AsyncConnection)> {
+    async fn connection(&self) -> Result<(u64, MultiplexedConnection)> {
         self.server
             .health
             .admit(&self.server.address, |p| self.start_probe(p))?;
@@ -172,8 +172,10 @@ impl AsyncRedisBackend {
             let outcome = match self.replay(&mut conn).await {
                 Err(e) => Err(e),
                 Ok(()) => match request {
-                    Request::Cmd(cmd) => conn.query(cmd).await.map(|v| vec![v]),
-                    Request::Pipeline(pipe, count) => conn.query_pipeline(pipe, count).await,
+                    Request::Cmd(cmd) => conn.send_packed_command(cmd).await.map(|v| vec![v]),
+                    Request::Pipeline(pipe, count) => {
+                        conn.send_packed_commands(pipe, 0, count).await
+                    }
                 },
             };
             match outcome {
@@ -205,13 +207,13 @@ impl AsyncRedisBackend {
 
     /// Deletes the keys whose write or delete missed this server, ahead of
     /// the command about to go to it on the same connection (see [`Unreplayed`]).
-    async fn replay(&self, conn: &mut AsyncConnection) -> redis::RedisResult<()> {
+    async fn replay(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
         if !self.server.unreplayed.pending() {
             return Ok(());
         }
         let (keys, del) = self.server.missed_deletes();
         if let Some(del) = del {
-            conn.query_pipeline(&del, del.len()).await?;
+            conn.send_packed_commands(&del, 0, del.len()).await?;
         }
         self.server.replayed(&keys);
         Ok(())
@@ -446,12 +448,19 @@ async fn open(
     client: &redis::Client,
     address: &str,
     timeouts: Timeouts,
-) -> Result<AsyncConnection> {
+) -> Result<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.response));
     // The handshake is bounded too: the client's own timeout covers only the socket connect.
     let limit = timeouts.connect + timeouts.response;
     let connect = async {
-        let mut conn = AsyncConnection::open(client, timeouts).await?;
-        conn.query(&redis::cmd("PING")).await?.extract_error()?;
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        conn.send_packed_command(&redis::cmd("PING"))
+            .await?
+            .extract_error()?;
         Ok::<_, redis::RedisError>(conn)
     };
     match tokio::time::timeout(limit, connect).await {
