@@ -132,6 +132,21 @@ fn python_host_map_with_a_client_certificate() {
 /// busy machine take a while).
 const TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A blocking cache built from a config file: the deployment under `kind`
+/// (`redis_cluster` or `sentinel`), trusting `certs` by redis-py's name for
+/// the CA, in namespace `s:`, with the tests' timeouts.
+fn from_config(kind: &str, deployment: serde_json::Value, certs: &TestCertificates) -> Cache {
+    let mut config = serde_json::json!({
+        "ssl_options": { "ssl_ca_certs": certs.ca_file() },
+        "namespace": "s:",
+        "connect_timeout": TIMEOUT.as_secs_f64(),
+        "socket_timeout": TIMEOUT.as_secs_f64(),
+    });
+    config[kind] = deployment;
+    let config: rc::CacheConfig = serde_json::from_value(config).unwrap();
+    config.into_builder().build().unwrap()
+}
+
 /// A cache builder on `cluster` through its first seed only (the other
 /// primaries are found through `CLUSTER SLOTS`), trusting `certs`' CA.
 fn on_cluster(cluster: &RedisCluster, certs: &TestCertificates, namespace: &str) -> CacheBuilder {
@@ -252,15 +267,8 @@ fn a_redis_cluster_over_tls_sync_and_async() {
     let got: Vec<Option<u64>> = cache.get_many(&absent).unwrap();
     check(&cluster, ("s:", &owners), &absent, &got, &truth);
     // The same cache from a config file, its CA given by redis-py's name.
-    let config: rc::CacheConfig = serde_json::from_value(serde_json::json!({
-        "redis_cluster": [cluster.seed_urls()[0]],
-        "ssl_options": { "ssl_ca_certs": certs.ca_file() },
-        "namespace": "s:",
-        "connect_timeout": TIMEOUT.as_secs_f64(),
-        "socket_timeout": TIMEOUT.as_secs_f64(),
-    }))
-    .unwrap();
-    let from_config = config.into_builder().build().unwrap();
+    let seeds = serde_json::json!([cluster.seed_urls()[0]]);
+    let from_config = from_config("redis_cluster", seeds, &certs);
     let got: Vec<Option<u64>> = from_config.get_many(&absent).unwrap();
     check(&cluster, ("s:", &owners), &absent, &got, &truth);
     for key in keys.iter().step_by(9) {
@@ -537,15 +545,11 @@ fn a_sentinel_deployment_over_tls_sync_and_async() {
         );
     });
     // The sync cache from a config file, its CA given by redis-py's name.
-    let config: rc::CacheConfig = serde_json::from_value(serde_json::json!({
-        "sentinel": { "master": sentinel.master_name(), "nodes": sentinel.sentinel_urls() },
-        "ssl_options": { "ssl_ca_certs": certs.ca_file() },
-        "namespace": "s:",
-        "connect_timeout": TIMEOUT.as_secs_f64(),
-        "socket_timeout": TIMEOUT.as_secs_f64(),
-    }))
-    .unwrap();
-    let from_config = config.into_builder().build().unwrap();
+    let nodes = serde_json::json!({
+        "master": sentinel.master_name(),
+        "nodes": sentinel.sentinel_urls(),
+    });
+    let from_config = from_config("sentinel", nodes, &certs);
     let got: Vec<Option<u64>> = from_config.get_many(&absent).unwrap();
     check_on(new, "s:", &absent, &got, &truth);
 }
